@@ -1,0 +1,56 @@
+# Keel's build. `make run` boots the default example; `make test` runs every test.
+GO        ?= go
+KEEL_CACHE ?= $(CURDIR)/build/cache
+export KEEL_CACHE
+
+STATIC      := -trimpath -buildvcs=false -ldflags '-s -w'
+CTRD_TAGS   := no_btrfs no_devmapper no_zfs no_cri no_tracing no_systemd
+RUNC_TAGS   := seccomp netgo osusergo urfave_cli_no_docs
+EXAMPLE     ?= examples/minimal.yml
+IMAGES      := build/images
+TEST_TIMEOUT ?= 25m
+
+.PHONY: all deps binaries keel image run test unit vet clean FORCE
+
+all: binaries keel
+
+deps:
+	@scripts/ensure-deps.sh
+
+# The in-VM binaries, static. `go build` decides what is stale.
+binaries: deps
+	@mkdir -p build
+	CGO_ENABLED=0 $(GO) build $(STATIC) -o build/init ./init
+	CGO_ENABLED=0 $(GO) build $(STATIC) -o build/ ./svcd ./svcd/svcctl
+	CGO_ENABLED=0 $(GO) build $(STATIC) -tags '$(CTRD_TAGS)' -o build/ \
+		github.com/containerd/containerd/v2/cmd/containerd \
+		github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
+	CGO_ENABLED=1 $(GO) build -trimpath -buildvcs=false -tags '$(RUNC_TAGS)' \
+		-ldflags '-s -w -extldflags -static' -o build/runc github.com/opencontainers/runc
+
+keel: bin/keel
+bin/keel: FORCE
+	$(GO) build -trimpath -o bin/keel ./packer
+
+# Builds the example (and, on first use, the packages and kernel it names).
+image: deps keel
+	bin/keel build -format kernel+initrd -dir $(IMAGES) -name minimal $(EXAMPLE)
+
+run: image
+	bin/keel run qemu $(IMAGES)/minimal
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+
+# Unit tests, root-only host tests (real runc and containerd) and the QEMU
+# end-to-end tests. KEEL_E2E=1 turns a missing prerequisite into a failure
+# instead of a skip.
+test: deps binaries keel vet
+	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 $(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+unit:
+	$(GO) test -short ./...
+
+clean:
+	rm -rf build bin

@@ -1,0 +1,30 @@
+// Package layout names the paths the packer writes into an image and the
+// in-VM programs read. Both sides import it so a path is spelled once.
+package layout
+
+// Paths inside a booted Keel system (and inside the initrd that builds it).
+const (
+	Init             = "/init"
+	Svcd             = "/usr/bin/svcd"
+	Svcctl           = "/usr/bin/svcctl"
+	Containerd       = "/usr/bin/containerd"
+	Runc             = "/usr/bin/runc"
+	ContainerdConfig = "/etc/containerd/config.toml"
+
+	// ContainersDir holds one directory per phase.
+	ContainersDir = "/containers"
+	OnbootDir     = "/containers/onboot"
+	ServicesDir   = "/containers/services"
+	OnshutdownDir = "/containers/onshutdown"
+
+	// ModulesDir holds lib/modules/<kernel version>/.
+	ModulesDir = "/lib/modules"
+	// ModulesLoad lists extra modules to load at boot, one name per line.
+	ModulesLoad = "/etc/modules"
+
+	// SvcdSocket is svcd's API socket (HTTP+JSON, mode 0600).
+	SvcdSocket       = "/run/svcd/svcd.sock"
+	ContainerdSocket = "/run/containerd/containerd.sock"
+	// BootLog records init's boot steps as JSON for `svcctl boot`.
+	BootLog = "/run/keel/boot.json"
+)

@@ -1,0 +1,240 @@
+// Package build runs the packer's stages in order for `keel build`: parse the
+// spec files, resolve every image (building `@pkg:` packages on demand), make
+// one bundle per container, lay the system out as one entry stream and hand
+// it to the output writer. Each stage only consumes what the previous one
+// produced.
+package build
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	kbundle "github.com/keel-os/keel/internal/bundle"
+	"github.com/keel-os/keel/packer/bundle"
+	"github.com/keel-os/keel/packer/image"
+	"github.com/keel-os/keel/packer/pkgbuild"
+	"github.com/keel-os/keel/packer/rootfs"
+	"github.com/keel-os/keel/packer/spec"
+)
+
+// Options says what to build and where.
+type Options struct {
+	// Files are the spec files, merged in order; "-" reads standard input.
+	Files []string
+	// Format is the output format; only "kernel+initrd" for now.
+	Format string
+	// Dir and Name place the outputs: Dir/Name-kernel and so on.
+	Dir, Name string
+	Cache     *image.Cache
+	// DebCache is where Debian packages needed by @pkg: builds are kept.
+	DebCache string
+	Log      io.Writer
+	// Stdin replaces os.Stdin for "-" (tests).
+	Stdin io.Reader
+}
+
+// Result lists the files written.
+type Result struct {
+	Kernel, Initrd, Cmdline string
+}
+
+const labelKey = "org.mobyproject.config"
+
+// Load parses and merges the spec files, resolving `@pkg:` references
+// relative to the file that names them (building the package if it is not in
+// the cache yet).
+func Load(ctx context.Context, opt Options) (*spec.Spec, error) {
+	var all []*spec.Spec
+	for _, f := range opt.Files {
+		var data []byte
+		var err error
+		if f == "-" {
+			in := opt.Stdin
+			if in == nil {
+				in = os.Stdin
+			}
+			data, err = io.ReadAll(in)
+		} else {
+			data, err = os.ReadFile(f)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading spec: %w", err)
+		}
+		s, err := spec.Parse(f, data)
+		if err != nil {
+			return nil, err
+		}
+		err = s.MapImages(func(ref string) (string, error) {
+			// spec.Parse has already made the path relative to the spec file.
+			p, ok := strings.CutPrefix(ref, spec.PkgPrefix)
+			if !ok {
+				return ref, nil
+			}
+			r, err := pkgbuild.Build(ctx, p, pkgbuild.Options{Cache: opt.Cache, DebCache: opt.DebCache, Stdout: opt.Log})
+			if err != nil {
+				return "", fmt.Errorf("%s: building %s: %w", f, ref, err)
+			}
+			return r, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, s)
+	}
+	return spec.Merge(all...), nil
+}
+
+// Run builds the system described by opt.Files.
+func Run(ctx context.Context, opt Options) (*Result, error) {
+	if opt.Format == "" {
+		opt.Format = "kernel+initrd"
+	}
+	if opt.Format != "kernel+initrd" {
+		return nil, fmt.Errorf("output format %q is not supported yet: use -format kernel+initrd", opt.Format)
+	}
+	if opt.Log == nil {
+		opt.Log = io.Discard
+	}
+	s, err := Load(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
+	sys, kernel, err := Plan(s, opt.Cache)
+	if err != nil {
+		return nil, err
+	}
+	return writeKernelInitrd(opt, s.Kernel.Cmdline, kernel, sys)
+}
+
+// Plan resolves every image of s from the cache and lays out the system.
+// It returns the system's entry stream and the kernel image.
+func Plan(s *spec.Spec, cache *image.Cache) (*rootfs.System, v1.Image, error) {
+	if s.Kernel.Image == "" {
+		return nil, nil, errors.New("the spec has no kernel image: add `kernel: {image: ...}`")
+	}
+	kimg, err := cache.Get(s.Kernel.Image)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kernel: %w", err)
+	}
+	sys := &rootfs.System{Dirs: rootfs.BaseDirs()}
+	sys.Layers = append(sys.Layers, rootfs.Layer{
+		What: "kernel modules of " + s.Kernel.Image,
+		Open: func() (io.ReadCloser, error) { return member(kimg, "kernel.tar", true) },
+	})
+	for _, ref := range s.Init {
+		img, err := cache.Get(ref)
+		if err != nil {
+			return nil, nil, fmt.Errorf("init: %w", err)
+		}
+		sys.Layers = append(sys.Layers, rootfs.Layer{What: "init image " + ref, Open: flatten(img)})
+	}
+	phases := []struct {
+		phase    kbundle.Phase
+		dir      string
+		imgs     []*spec.Image
+		numbered bool
+	}{
+		{kbundle.PhaseOnboot, "containers/onboot", s.Onboot, true},
+		{kbundle.PhaseOnshutdown, "containers/onshutdown", s.Onshutdown, true},
+		{kbundle.PhaseService, "containers/services", s.Services, false},
+	}
+	for _, p := range phases {
+		for i, e := range p.imgs {
+			dir := p.dir + "/" + e.Name
+			if p.numbered {
+				dir = fmt.Sprintf("%s/%03d-%s", p.dir, i, e.Name)
+			}
+			if err := addContainer(sys, cache, e, p.phase, dir); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	files, err := fileEntries(s.Files)
+	if err != nil {
+		return nil, nil, err
+	}
+	sys.Files = append(sys.Files, files...)
+	return sys, kimg, nil
+}
+
+func addContainer(sys *rootfs.System, cache *image.Cache, e *spec.Image, phase kbundle.Phase, dir string) error {
+	where := fmt.Sprintf("%s %q", phase, e.Name)
+	img, err := cache.Get(e.Image)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	cfg, err := image.Config(img)
+	if err != nil {
+		return fmt.Errorf("%s: reading image config: %w", where, err)
+	}
+	var label *spec.Image
+	if raw, ok, err := image.Label(img, labelKey); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	} else if ok {
+		if label, err = spec.ParseLabel(e.Image, []byte(raw)); err != nil {
+			return fmt.Errorf("%s: image label %s: %w", where, labelKey, err)
+		}
+	}
+	oci, keel, err := bundle.Config(e, label, cfg, phase)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	ociJSON, err := bundle.Marshal(oci)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	keelJSON, err := kbundle.Marshal(keel)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	sys.Dirs = append(sys.Dirs,
+		rootfs.Entry{Hdr: tar.Header{Name: dir, Typeflag: tar.TypeDir, Mode: 0o755}},
+		rootfs.Entry{Hdr: tar.Header{Name: dir + "/rootfs", Typeflag: tar.TypeDir, Mode: 0o755}})
+	sys.Layers = append(sys.Layers, rootfs.Layer{What: fmt.Sprintf("%s image %s", where, e.Image), Prefix: dir + "/rootfs", Open: flatten(img)})
+	sys.Files = append(sys.Files,
+		rootfs.Entry{Hdr: tar.Header{Name: dir + "/config.json", Typeflag: tar.TypeReg, Mode: 0o644}, Body: ociJSON},
+		rootfs.Entry{Hdr: tar.Header{Name: dir + "/" + kbundle.FileName, Typeflag: tar.TypeReg, Mode: 0o644}, Body: keelJSON})
+	return nil
+}
+
+func flatten(img v1.Image) rootfs.Opener {
+	return func() (io.ReadCloser, error) { return image.Flatten(img), nil }
+}
+
+// member returns the content of one file of img's filesystem ("kernel",
+// "kernel.tar"). With optional set, a missing member is an empty tar stream
+// (a kernel image without modules).
+func member(img v1.Image, name string, optional bool) (io.ReadCloser, error) {
+	rc := image.Flatten(img)
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			rc.Close()
+			if optional {
+				return io.NopCloser(strings.NewReader(string(make([]byte, 1024)))), nil
+			}
+			return nil, fmt.Errorf("the kernel image has no /%s (LinuxKit's kernel layout has /kernel and /kernel.tar)", name)
+		}
+		if err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("reading kernel image: %w", err)
+		}
+		if strings.TrimPrefix(filepathClean(h.Name), "/") == name && h.Typeflag == tar.TypeReg {
+			return struct {
+				io.Reader
+				io.Closer
+			}{tr, rc}, nil
+		}
+	}
+}
+
+func filepathClean(n string) string { return filepath.Clean("/" + n) }

@@ -1,0 +1,191 @@
+// Package cli is the `keel` command line as a library: main only calls Run,
+// so tests can drive exactly what a user types, in-process.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keel-os/keel/packer/build"
+	"github.com/keel-os/keel/packer/image"
+	"github.com/keel-os/keel/packer/pkgbuild"
+	"github.com/keel-os/keel/packer/run"
+)
+
+// Run executes the keel command line args (without the program name) and
+// returns the process exit status.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdin, stdout, stderr)
+	root.SetArgs(longFlags(args))
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "keel: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// longFlags accepts LinuxKit's single-dash long flags (`-format`, `-dir`)
+// by rewriting them to the double-dash form cobra parses.
+func longFlags(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
+			name, _, _ := strings.Cut(a[1:], "=")
+			if len(name) > 1 {
+				a = "-" + a
+			}
+		}
+		out[i] = a
+	}
+	return out
+}
+
+type globals struct {
+	cache string
+}
+
+func (g *globals) openCache() (*image.Cache, error) {
+	return image.Open(g.cache)
+}
+
+func (g *globals) debCache() string {
+	return filepath.Join(g.cache, "debs")
+}
+
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "keel",
+		Short:         "Build and run minimal, immutable, container-based Linux systems",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.cache, "cache", defaultCache(), "image cache directory (OCI layout); $KEEL_CACHE")
+	root.AddCommand(buildCmd(g, stdin, stdout), pkgCmd(g, stdout), runCmd(stdin, stdout))
+	return root
+}
+
+func defaultCache() string {
+	if c := os.Getenv("KEEL_CACHE"); c != "" {
+		return c
+	}
+	if c := os.Getenv("XDG_CACHE_HOME"); c != "" {
+		return filepath.Join(c, "keel")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".cache", "keel")
+	}
+	return ".keel-cache"
+}
+
+func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
+	var opt build.Options
+	c := &cobra.Command{
+		Use:   "build [flags] SPEC.yml [SPEC.yml...]",
+		Short: "Build a bootable image from one or more spec files (merged in order; - reads stdin)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cache, err := g.openCache()
+			if err != nil {
+				return err
+			}
+			opt.Files, opt.Cache, opt.DebCache, opt.Log, opt.Stdin = args, cache, g.debCache(), stdout, stdin
+			if opt.Name == "" {
+				opt.Name = strings.TrimSuffix(filepath.Base(args[0]), filepath.Ext(args[0]))
+				if args[0] == "-" {
+					opt.Name = "keel"
+				}
+			}
+			res, err := build.Run(cmd.Context(), opt)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "built %s %s %s\n", res.Kernel, res.Initrd, res.Cmdline)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&opt.Format, "format", "kernel+initrd", "output format")
+	c.Flags().StringVar(&opt.Dir, "dir", ".", "output directory")
+	c.Flags().StringVar(&opt.Name, "name", "", "output name (default: the first spec's base name)")
+	return c
+}
+
+func pkgCmd(g *globals, stdout io.Writer) *cobra.Command {
+	c := &cobra.Command{Use: "pkg", Short: "Build system packages (pkgs/<name>/build.yml) without Docker"}
+	var force bool
+	b := &cobra.Command{
+		Use:   "build DIR [DIR...]",
+		Short: "Build each package into the image cache and print its reference",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cache, err := g.openCache()
+			if err != nil {
+				return err
+			}
+			for _, d := range args {
+				ref, err := pkgbuild.Build(cmd.Context(), d, pkgbuild.Options{Cache: cache, DebCache: g.debCache(), Stdout: cmd.ErrOrStderr(), Force: force})
+				if err != nil {
+					return fmt.Errorf("%s: %w", d, err)
+				}
+				fmt.Fprintln(stdout, ref)
+			}
+			return nil
+		},
+	}
+	b.Flags().BoolVar(&force, "force", false, "build even when the tag is already in the cache")
+	show := &cobra.Command{
+		Use:   "show-tag DIR [DIR...]",
+		Short: "Print each package's reference (its tag is a hash of every input)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, d := range args {
+				p, err := pkgbuild.Load(d)
+				if err != nil {
+					return err
+				}
+				ref, err := p.Ref()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout, ref)
+			}
+			return nil
+		},
+	}
+	c.AddCommand(b, show)
+	return c
+}
+
+func runCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
+	c := &cobra.Command{Use: "run", Short: "Boot a built image"}
+	q := &run.QEMU{}
+	qc := &cobra.Command{
+		Use:   "qemu PREFIX",
+		Short: "Boot PREFIX-kernel + PREFIX-initrd.img in QEMU with the console on this terminal",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q.Prefix, q.Stdin, q.Stdout = args[0], stdin, stdout
+			return q.Run(cmd.Context())
+		},
+	}
+	qc.Flags().IntVar(&q.Mem, "mem", 1024, "guest memory in MiB")
+	qc.Flags().IntVar(&q.CPUs, "cpus", 1, "guest CPUs")
+	qc.Flags().StringVar(&q.KVM, "kvm", "auto", "use KVM: auto, on or off")
+	qc.Flags().StringVar(&q.ExtraCmdline, "cmdline", "", "extra kernel command line")
+	c.AddCommand(qc)
+	return c
+}
+
+// Main is what cmd main calls.
+func Main() {
+	os.Exit(Run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}

@@ -1,0 +1,431 @@
+package image
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// RefNameAnnotation is the index annotation that names a cache entry. Its
+// value is always a Normalize'd reference.
+const RefNameAnnotation = "org.opencontainers.image.ref.name"
+
+// The only platform Keel builds for. containerd skips image configs that do
+// not name an architecture, so every cached image carries both.
+const (
+	OS           = "linux"
+	Architecture = "amd64"
+)
+
+// Cache is Keel's local image store: one OCI image layout directory whose
+// index.json names each image by its normalized reference.
+//
+// Writers never leave a half-written index: blobs are written (to a temporary
+// name, verified, then renamed) before index.json is replaced by rename. An
+// interrupted Put at worst leaves unreferenced blobs behind.
+type Cache struct {
+	dir string
+}
+
+// Entry is one named image in the cache.
+type Entry struct {
+	Ref       string // normalized reference
+	Digest    v1.Hash
+	MediaType types.MediaType
+	Size      int64
+}
+
+// DefaultDir is where the cache lives when the user does not say:
+// $KEEL_CACHE, else $XDG_CACHE_HOME/keel, else ~/.cache/keel.
+func DefaultDir() (string, error) {
+	if d := os.Getenv("KEEL_CACHE"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "keel"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the cache directory: %w (set KEEL_CACHE)", err)
+	}
+	return filepath.Join(home, ".cache", "keel"), nil
+}
+
+// Open opens the OCI layout at dir, creating it if missing. An empty dir
+// means DefaultDir().
+func Open(dir string) (*Cache, error) {
+	if dir == "" {
+		d, err := DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening image cache %s: %w", dir, err)
+	}
+	c := &Cache{dir: abs}
+	if err := os.MkdirAll(filepath.Join(abs, "blobs", "sha256"), 0o755); err != nil {
+		return nil, fmt.Errorf("creating image cache %s: %w", abs, err)
+	}
+	if _, err := os.Stat(filepath.Join(abs, "oci-layout")); errors.Is(err, os.ErrNotExist) {
+		if err := writeFileAtomic(filepath.Join(abs, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+			return nil, fmt.Errorf("creating image cache %s: %w", abs, err)
+		}
+	}
+	if _, err := os.Stat(c.indexPath()); errors.Is(err, os.ErrNotExist) {
+		m, err := empty.Index.IndexManifest()
+		if err != nil {
+			return nil, err
+		}
+		if err := c.writeIndex(m); err != nil {
+			return nil, fmt.Errorf("creating image cache %s: %w", abs, err)
+		}
+	}
+	if _, err := c.readIndex(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Dir is the cache's layout directory.
+func (c *Cache) Dir() string { return c.dir }
+
+func (c *Cache) indexPath() string { return filepath.Join(c.dir, "index.json") }
+
+// Put stores img under ref, replacing any previous entry with that name.
+// An image whose config names no OS or architecture gets linux/amd64 (which
+// changes its digest); one naming another platform is refused.
+func (c *Cache) Put(ref string, img v1.Image) error {
+	norm, err := Normalize(ref)
+	if err != nil {
+		return err
+	}
+	img, err = withPlatform(img)
+	if err != nil {
+		return fmt.Errorf("storing %s: %w", norm, err)
+	}
+	desc, err := c.writeImageBlobs(img)
+	if err != nil {
+		return fmt.Errorf("storing %s in the cache %s: %w", norm, c.dir, err)
+	}
+	desc.Annotations = map[string]string{RefNameAnnotation: norm}
+	desc.Platform = &v1.Platform{OS: OS, Architecture: Architecture}
+
+	return c.locked(func() error {
+		m, err := c.readIndex()
+		if err != nil {
+			return err
+		}
+		kept := m.Manifests[:0]
+		for _, d := range m.Manifests {
+			if d.Annotations[RefNameAnnotation] != norm {
+				kept = append(kept, d)
+			}
+		}
+		m.Manifests = append(kept, *desc)
+		if err := c.writeIndex(m); err != nil {
+			return fmt.Errorf("storing %s in the cache %s: %w", norm, c.dir, err)
+		}
+		return nil
+	})
+}
+
+// Get returns the image stored under ref. For a stored image index it picks
+// the linux/amd64 manifest.
+func (c *Cache) Get(ref string) (v1.Image, error) {
+	norm, err := Normalize(ref)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := c.lookup(norm)
+	if err != nil {
+		return nil, err
+	}
+	if desc == nil {
+		return nil, fmt.Errorf("image %q is not in the cache %s: build it with 'keel pkg build' or pull it", ref, c.dir)
+	}
+	p := layout.Path(c.dir)
+	if desc.MediaType.IsIndex() {
+		ii, err := p.ImageIndex()
+		if err != nil {
+			return nil, fmt.Errorf("reading the cache %s: %w", c.dir, err)
+		}
+		child, err := ii.ImageIndex(desc.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s from the cache: %w", norm, err)
+		}
+		return platformImage(child, norm)
+	}
+	img, err := p.Image(desc.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s from the cache %s: %w", norm, c.dir, err)
+	}
+	return img, nil
+}
+
+// Has reports whether ref names an entry in the cache.
+func (c *Cache) Has(ref string) (bool, error) {
+	norm, err := Normalize(ref)
+	if err != nil {
+		return false, err
+	}
+	desc, err := c.lookup(norm)
+	return desc != nil, err
+}
+
+// List returns the named entries, sorted by reference.
+func (c *Cache) List() ([]Entry, error) {
+	m, err := c.readIndex()
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, d := range m.Manifests {
+		r, ok := d.Annotations[RefNameAnnotation]
+		if !ok {
+			continue
+		}
+		out = append(out, Entry{Ref: r, Digest: d.Digest, MediaType: d.MediaType, Size: d.Size})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Ref < out[j].Ref })
+	return out, nil
+}
+
+func (c *Cache) lookup(norm string) (*v1.Descriptor, error) {
+	m, err := c.readIndex()
+	if err != nil {
+		return nil, err
+	}
+	// Put keeps names unique; if another tool appended a duplicate, the
+	// last one is the newest.
+	for i := len(m.Manifests) - 1; i >= 0; i-- {
+		if m.Manifests[i].Annotations[RefNameAnnotation] == norm {
+			d := m.Manifests[i]
+			return &d, nil
+		}
+	}
+	return nil, nil
+}
+
+func (c *Cache) readIndex() (*v1.IndexManifest, error) {
+	b, err := os.ReadFile(c.indexPath())
+	if err != nil {
+		return nil, fmt.Errorf("reading the image cache index: %w", err)
+	}
+	m, err := v1.ParseIndexManifest(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("image cache index %s is corrupt: %w (move the directory away to start a fresh cache)", c.indexPath(), err)
+	}
+	return m, nil
+}
+
+func (c *Cache) writeIndex(m *v1.IndexManifest) error {
+	if m.SchemaVersion == 0 {
+		m.SchemaVersion = 2
+	}
+	if m.MediaType == "" {
+		m.MediaType = types.OCIImageIndex
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(c.indexPath(), b)
+}
+
+// locked runs fn holding an exclusive lock on the cache, so that two keel
+// processes updating index.json do not lose each other's entries.
+func (c *Cache) locked(fn func() error) error {
+	f, err := os.OpenFile(filepath.Join(c.dir, ".keel.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("locking the image cache: %w", err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("locking the image cache: %w", err)
+	}
+	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing the file unlocks too
+	return fn()
+}
+
+// writeImageBlobs stores layers, config and manifest and returns the
+// manifest's descriptor.
+func (c *Cache) writeImageBlobs(img v1.Image) (*v1.Descriptor, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("layer digest: %w", err)
+		}
+		size, err := l.Size()
+		if err != nil {
+			return nil, fmt.Errorf("layer size: %w", err)
+		}
+		if c.hasBlob(d, size) {
+			continue
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return nil, fmt.Errorf("reading layer %s: %w", d, err)
+		}
+		err = c.writeBlob(d, rc)
+		rc.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	cfgName, err := img.ConfigName()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := img.RawConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.writeBlob(cfgName, io.NopCloser(bytes.NewReader(cfg))); err != nil {
+		return nil, err
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		return nil, err
+	}
+	dig, err := img.Digest()
+	if err != nil {
+		return nil, err
+	}
+	mt, err := img.MediaType()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.writeBlob(dig, io.NopCloser(bytes.NewReader(raw))); err != nil {
+		return nil, err
+	}
+	return &v1.Descriptor{MediaType: mt, Size: int64(len(raw)), Digest: dig}, nil
+}
+
+func (c *Cache) blobPath(h v1.Hash) string {
+	return filepath.Join(c.dir, "blobs", h.Algorithm, h.Hex)
+}
+
+func (c *Cache) hasBlob(h v1.Hash, size int64) bool {
+	st, err := os.Stat(c.blobPath(h))
+	return err == nil && st.Mode().IsRegular() && st.Size() == size
+}
+
+// writeBlob copies r to a temporary file, checks its digest and only then
+// gives it its content-addressed name, so a blob's name always promises its
+// content.
+func (c *Cache) writeBlob(h v1.Hash, r io.Reader) error {
+	if h.Algorithm != "sha256" {
+		return fmt.Errorf("blob %s: only sha256 digests are supported", h)
+	}
+	dst := c.blobPath(h)
+	if _, err := os.Stat(dst); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-"+h.Hex[:12]+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	sum := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(tmp, sum), r); err != nil {
+		return fmt.Errorf("writing blob %s: %w", h, err)
+	}
+	if got := hex.EncodeToString(sum.Sum(nil)); got != h.Hex {
+		return fmt.Errorf("blob content has digest sha256:%s, want %s", got, h)
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}
+
+// writeFileAtomic replaces name with data so that readers see either the old
+// or the new content, never a mix, even across a crash.
+func writeFileAtomic(name string, data []byte) error {
+	dir := filepath.Dir(name)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync() //nolint:errcheck // best effort: the rename already happened
+		d.Close()
+	}
+	return nil
+}
+
+// withPlatform makes sure img's config names linux/amd64.
+func withPlatform(img v1.Image) (v1.Image, error) {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading image config: %w", err)
+	}
+	if (cf.OS != "" && cf.OS != OS) || (cf.Architecture != "" && cf.Architecture != Architecture) {
+		return nil, fmt.Errorf("image is for %s/%s; Keel only runs %s/%s images", cf.OS, cf.Architecture, OS, Architecture)
+	}
+	if cf.OS == OS && cf.Architecture == Architecture {
+		return img, nil
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = OS, Architecture
+	return mutate.ConfigFile(img, cf)
+}
+
+// platformImage picks the linux/amd64 image from an index.
+func platformImage(ii v1.ImageIndex, ref string) (v1.Image, error) {
+	m, err := ii.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range m.Manifests {
+		if d.Platform != nil && d.Platform.OS == OS && d.Platform.Architecture == Architecture && d.MediaType.IsImage() {
+			return ii.Image(d.Digest)
+		}
+	}
+	return nil, fmt.Errorf("image %s has no %s/%s variant", ref, OS, Architecture)
+}

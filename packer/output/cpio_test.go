@@ -1,0 +1,102 @@
+package output
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/cavaliergopher/cpio"
+	"github.com/klauspost/compress/gzip"
+)
+
+type entry struct {
+	hdr  tar.Header
+	body string
+}
+
+var sample = []entry{
+	{tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755}, ""},
+	{tar.Header{Name: "etc/hostname", Typeflag: tar.TypeReg, Mode: 0o644, Size: 5}, "keel\n"},
+	{tar.Header{Name: "/bin/sh", Typeflag: tar.TypeSymlink, Linkname: "busybox"}, ""},
+	{tar.Header{Name: "dev/null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}, ""},
+	{tar.Header{Name: "usr/bin/x", Typeflag: tar.TypeReg, Mode: 0o4755, Size: 2, Uid: 1, Gid: 2}, "hi"},
+}
+
+func write(t *testing.T, entries []entry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	c, err := NewCPIO(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		h := e.hdr
+		if err := c.WriteEntry(&h, strings.NewReader(e.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestCPIORoundTrip(t *testing.T) {
+	gz, err := gzip.NewReader(bytes.NewReader(write(t, sample)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cpio.NewReader(gz)
+	type got struct {
+		name string
+		mode cpio.FileMode
+		body string
+	}
+	var all []got
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r)
+		if h.Mode&cpio.ModeType == cpio.TypeSymlink {
+			b = []byte(h.Linkname) // the reader moves a link's body there
+		}
+		all = append(all, got{h.Name, h.Mode, string(b)})
+	}
+	want := []got{
+		{"etc", cpio.TypeDir | 0o755, ""},
+		{"etc/hostname", cpio.TypeReg | 0o644, "keel\n"},
+		{"bin/sh", cpio.TypeSymlink | 0o777, "busybox"},
+		{"usr/bin/x", cpio.TypeReg | cpio.ModeSetuid | 0o755, "hi"},
+	}
+	if len(all) != len(want) {
+		t.Fatalf("got %d entries %v, want %d (device nodes skipped)", len(all), all, len(want))
+	}
+	for i := range want {
+		if all[i] != want[i] {
+			t.Errorf("entry %d: got %+v, want %+v", i, all[i], want[i])
+		}
+	}
+}
+
+func TestCPIODeterministic(t *testing.T) {
+	a, b := write(t, sample), write(t, sample)
+	if !bytes.Equal(a, b) {
+		t.Fatal("two writes of the same entries differ")
+	}
+}
+
+func TestCPIOShortBody(t *testing.T) {
+	var buf bytes.Buffer
+	c, _ := NewCPIO(&buf)
+	h := &tar.Header{Name: "f", Typeflag: tar.TypeReg, Size: 10}
+	if err := c.WriteEntry(h, strings.NewReader("abc")); err == nil {
+		t.Fatal("got nil error for a body shorter than its header, want an error")
+	}
+}

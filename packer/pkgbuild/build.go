@@ -1,0 +1,292 @@
+package pkgbuild
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/keel-os/keel/packer/image"
+	"github.com/keel-os/keel/packer/kernel"
+)
+
+// formatVersion is hashed into every tag. Bump it whenever the same inputs
+// would produce a different image (tar layout, kernel image layout, module
+// index format), so stale cache entries are not reused.
+const formatVersion = "keel-pkgbuild/1"
+
+// TagLength is the number of hex digits of the input hash used as the tag:
+// 80 bits, far beyond accidental collisions between package versions.
+const TagLength = 20
+
+// Options control Build.
+type Options struct {
+	Cache *image.Cache
+	// DebCache keeps downloaded .deb files; empty means <cache dir>/debs.
+	DebCache string
+	// Stdout receives progress lines; nil discards them.
+	Stdout io.Writer
+	// Force rebuilds even when the reference is already in the cache.
+	Force bool
+}
+
+// Tag returns the package's content tag: the first TagLength hex digits of
+// a SHA-256 over every input (build.yml, file sources and modes, the Go
+// version and every main-module Go source file the binaries depend on plus
+// go.mod/go.sum, and the exact Debian package versions apt would fetch).
+// It compiles nothing.
+func (p *Package) Tag() (string, error) { return p.tagCtx(context.Background()) }
+
+// Ref returns <org>/<image>:<tag>.
+func (p *Package) Ref() (string, error) { return p.refCtx(context.Background()) }
+
+func (p *Package) refCtx(ctx context.Context) (string, error) {
+	tag, err := p.tagCtx(ctx)
+	if err != nil {
+		return "", err
+	}
+	return p.Spec.Org + "/" + p.Spec.Image + ":" + tag, nil
+}
+
+func (p *Package) tagCtx(ctx context.Context) (string, error) {
+	if p.tag != "" {
+		return p.tag, nil
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\nbuild.yml %d\n", formatVersion, len(p.raw))
+	h.Write(p.raw)
+
+	for i, f := range p.Spec.Files {
+		if f.Source == "" {
+			continue
+		}
+		src, st, err := p.source(f)
+		if err != nil {
+			return "", fmt.Errorf("files[%d]: %w", i, err)
+		}
+		fmt.Fprintf(h, "source %s mode %o\n", f.Source, st.Mode())
+		if err := hashFile(h, src, f.Source); err != nil {
+			return "", err
+		}
+	}
+
+	if len(p.Spec.Go) > 0 {
+		root, err := moduleRoot(p.Dir)
+		if err != nil {
+			return "", err
+		}
+		v, err := goVersion(ctx, root)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "go %s\n", v)
+		for _, g := range p.Spec.Go {
+			opts, _ := json.Marshal(g)
+			fmt.Fprintf(h, "binary %s\n", opts)
+			if err := hashGoSources(ctx, h, root, g); err != nil {
+				return "", fmt.Errorf("go package %s: %w", g.Package, err)
+			}
+		}
+	}
+
+	// The build uses exactly the versions hashed here, even if apt's
+	// lists change in between.
+	p.debs = nil
+	for _, name := range p.Spec.Debian {
+		info, err := aptShow(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		p.debs = append(p.debs, info)
+		fmt.Fprintf(h, "deb %s\n", info)
+	}
+	if k := p.Spec.Kernel; k != nil {
+		info, err := resolveKernel(ctx, k.Debian)
+		if err != nil {
+			return "", fmt.Errorf("kernel: %w", err)
+		}
+		p.kernelDeb = info
+		fmt.Fprintf(h, "kernel %s\n", info)
+	}
+	p.tag = hex.EncodeToString(h.Sum(nil))[:TagLength]
+	return p.tag, nil
+}
+
+// source resolves a files entry's source relative to the package dir.
+func (p *Package) source(f File) (string, fs.FileInfo, error) {
+	src := f.Source
+	if !filepath.IsAbs(src) {
+		src = filepath.Join(p.Dir, src)
+	}
+	st, err := os.Stat(src)
+	if err != nil {
+		return "", nil, fmt.Errorf("source %s: %w", f.Source, err)
+	}
+	if !st.Mode().IsRegular() {
+		return "", nil, fmt.Errorf("source %s is not a regular file (list the files of a directory one by one)", f.Source)
+	}
+	return src, st, nil
+}
+
+func hashFile(h io.Writer, p, label string) error {
+	sum, err := sha256File(p)
+	if err != nil {
+		return fmt.Errorf("hashing %s: %w", label, err)
+	}
+	fmt.Fprintf(h, "file %s %s\n", label, sum)
+	return nil
+}
+
+// Build builds the package in dir into opt.Cache and returns its reference.
+// When the reference is already cached it does nothing unless opt.Force.
+// The cache only changes when the whole build succeeded.
+func Build(ctx context.Context, dir string, opt Options) (string, error) {
+	if opt.Cache == nil {
+		return "", errors.New("pkgbuild: no image cache given")
+	}
+	progress := opt.Stdout
+	if progress == nil {
+		progress = io.Discard
+	}
+	if opt.DebCache == "" {
+		opt.DebCache = filepath.Join(opt.Cache.Dir(), "debs")
+	}
+	p, err := Load(dir)
+	if err != nil {
+		return "", err
+	}
+	ref, err := p.refCtx(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !opt.Force {
+		has, err := opt.Cache.Has(ref)
+		if err != nil {
+			return "", err
+		}
+		if has {
+			fmt.Fprintf(progress, "%s is up to date\n", ref)
+			return ref, nil
+		}
+	}
+	fmt.Fprintf(progress, "building %s\n", ref)
+	img, err := p.build(ctx, opt, progress)
+	if err != nil {
+		return "", fmt.Errorf("building %s: %w", ref, err)
+	}
+	if err := opt.Cache.Put(ref, img); err != nil {
+		return "", err
+	}
+	return ref, nil
+}
+
+func (p *Package) build(ctx context.Context, opt Options, progress io.Writer) (v1.Image, error) {
+	if p.Spec.Kernel != nil {
+		deb, err := fetchDeb(ctx, opt.DebCache, p.kernelDeb, progress)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(progress, "  kernel from %s\n", filepath.Base(deb))
+		img, version, err := kernel.FromDeb(deb)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(progress, "  kernel version %s\n", version)
+		return img, nil
+	}
+
+	tmp, err := os.MkdirTemp("", "keel-pkg-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	tree := image.NewTree()
+
+	// Later sources override earlier ones: Debian files, then Go
+	// binaries, then the package's own files.
+	for i, info := range p.debs {
+		deb, err := fetchDeb(ctx, opt.DebCache, info, progress)
+		if err != nil {
+			return nil, err
+		}
+		if err := addDeb(ctx, tree, deb, filepath.Join(tmp, "deb", strconv.Itoa(i))); err != nil {
+			return nil, fmt.Errorf("debian package %s: %w", info.Package, err)
+		}
+	}
+
+	if len(p.Spec.Go) > 0 {
+		root, err := moduleRoot(p.Dir)
+		if err != nil {
+			return nil, err
+		}
+		for i, g := range p.Spec.Go {
+			fmt.Fprintf(progress, "  go build %s\n", g.Package)
+			out := filepath.Join(tmp, "go", strconv.Itoa(i))
+			if err := buildGo(ctx, root, g, out); err != nil {
+				return nil, err
+			}
+			if err := tree.AddFile(g.Output, 0o755, out); err != nil {
+				return nil, fmt.Errorf("go[%d] (%s): %w", i, g.Package, err)
+			}
+		}
+	}
+
+	for i, f := range p.Spec.Files {
+		if err := p.addFile(tree, f); err != nil {
+			return nil, fmt.Errorf("files[%d] (%s): %w", i, f.Path, err)
+		}
+	}
+
+	cfg := v1.Config{Entrypoint: p.Spec.Entrypoint, Cmd: p.Spec.Cmd, Env: p.Spec.Env, WorkingDir: p.Spec.Workdir}
+	label, ok, err := p.Spec.mobyConfig()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if ok {
+		cfg.Labels = map[string]string{image.MobyConfigLabel: label}
+	}
+	return image.NewImage(tree, cfg)
+}
+
+func (p *Package) addFile(tree *image.Tree, f File) error {
+	var mode fs.FileMode
+	if f.Mode != "" {
+		m, err := parseMode(f.Mode)
+		if err != nil {
+			return err
+		}
+		mode = m
+	}
+	switch {
+	case f.Source != "":
+		src, st, err := p.source(f)
+		if err != nil {
+			return err
+		}
+		if f.Mode == "" {
+			mode = st.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+		}
+		return tree.AddFile(f.Path, mode, src)
+	case f.Contents != nil:
+		if f.Mode == "" {
+			mode = 0o644
+		}
+		return tree.AddBytes(f.Path, mode, []byte(*f.Contents))
+	case f.Directory:
+		if f.Mode == "" {
+			mode = 0o755
+		}
+		return tree.AddDir(f.Path, mode)
+	default:
+		return tree.AddSymlink(f.Path, f.Symlink)
+	}
+}

@@ -1,0 +1,47 @@
+// Package pkgbuild implements `keel pkg build`: it turns a package
+// directory holding a build.yml into a single-layer OCI image in Keel's
+// cache, without Docker.
+//
+// build.yml (unknown keys are errors, reported as file:line:column):
+//
+//	image: init              # required; the reference is <org>/<image>:<tag>
+//	org: keel                # default "keel"
+//	go:                      # Go main packages, built static for linux/amd64
+//	  - package: ./init      # relative to the module root (the dir with go.mod,
+//	                         # found upward), or an import path required by go.mod
+//	    output: /init        # path in the image (mode 0755)
+//	    cgo: false           # true: cgo with -extldflags -static
+//	    tags: [netgo]
+//	files:                   # later entries override earlier ones and Debian files
+//	  - source: a.conf       # relative to build.yml's dir; mode defaults to the file's
+//	    path: /etc/a.conf
+//	    mode: "0644"
+//	  - path: /etc/motd      # inline content, default mode 0644
+//	    contents: "hi\n"
+//	  - path: /var/empty     # directory, default mode 0755
+//	    directory: true
+//	  - path: /bin/sh        # symlink
+//	    symlink: busybox
+//	debian: [busybox-static] # files of these Debian packages (no dependencies,
+//	                         # no maintainer scripts; owners become root)
+//	config: {binds: [...]}   # JSON in the org.mobyproject.config label
+//	entrypoint: [...]        # image config Entrypoint, Cmd, Env, WorkingDir
+//	cmd: [...]
+//	env: [...]
+//	workdir: /
+//	kernel:                  # the package is a kernel image (see packer/kernel);
+//	  debian: linux-image-cloud-amd64   # excludes every key but image and org
+//
+// Go binaries are built with -trimpath -buildvcs=false -ldflags "-s -w".
+// Debian packages are fetched with `apt-get download` at the candidate
+// version of the host's apt lists into a .deb cache and verified against the
+// lists' SHA-256.
+//
+// The tag is the first TagLength hex digits of a SHA-256 over every input:
+// build.yml, each file source's bytes and mode, the Go version, each Go
+// binary's options and the content of every main-module source file in its
+// dependency closure plus go.mod and go.sum, and the exact Debian package
+// versions (name, version, architecture, SHA-256), kernel included. Computing
+// it compiles and downloads nothing. The image itself is deterministic (see
+// image.NewImage), so the same inputs give the same digest.
+package pkgbuild

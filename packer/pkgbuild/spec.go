@@ -1,0 +1,272 @@
+package pkgbuild
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"gopkg.in/yaml.v3"
+)
+
+// FileName is the package description inside a package directory.
+const FileName = "build.yml"
+
+// DefaultOrg is the repository namespace of package images.
+const DefaultOrg = "keel"
+
+// Spec is the content of build.yml.
+type Spec struct {
+	Image      string         `yaml:"image"`
+	Org        string         `yaml:"org"`
+	Go         []GoBinary     `yaml:"go"`
+	Files      []File         `yaml:"files"`
+	Debian     []string       `yaml:"debian"`
+	Config     map[string]any `yaml:"config"`
+	Entrypoint []string       `yaml:"entrypoint"`
+	Cmd        []string       `yaml:"cmd"`
+	Env        []string       `yaml:"env"`
+	Workdir    string         `yaml:"workdir"`
+	Kernel     *Kernel        `yaml:"kernel"`
+}
+
+// GoBinary is a Go main package built into the image.
+type GoBinary struct {
+	// Package is module-relative ("./init") or a full import path of a
+	// module required by go.mod.
+	Package string   `yaml:"package"`
+	Output  string   `yaml:"output"`
+	Cgo     bool     `yaml:"cgo"`
+	Tags    []string `yaml:"tags"`
+}
+
+// File is one plain file, directory or symlink in the image. Exactly one
+// of Source, Contents, Directory and Symlink is set.
+type File struct {
+	Source    string  `yaml:"source"`
+	Contents  *string `yaml:"contents"`
+	Directory bool    `yaml:"directory"`
+	Symlink   string  `yaml:"symlink"`
+	Path      string  `yaml:"path"`
+	Mode      string  `yaml:"mode"`
+}
+
+// Kernel makes the package a LinuxKit-layout kernel image.
+type Kernel struct {
+	// Debian names the kernel package or a meta package depending on it,
+	// e.g. linux-image-cloud-amd64.
+	Debian string `yaml:"debian"`
+}
+
+// Package is a loaded, validated package directory.
+type Package struct {
+	Dir  string // absolute
+	Spec Spec
+	raw  []byte
+
+	// Filled by Tag: the resolved inputs the build must use.
+	tag       string
+	debs      []debInfo
+	kernelDeb debInfo
+}
+
+// shape describes which keys a YAML mapping may hold, so unknown keys are
+// reported with their position instead of silently ignored.
+type shape struct {
+	keys map[string]*shape // mapping with these keys; nil value = leaf
+	list *shape            // sequence whose items have this shape
+}
+
+var buildYMLShape = &shape{keys: map[string]*shape{
+	"image": nil, "org": nil, "debian": nil, "config": nil,
+	"entrypoint": nil, "cmd": nil, "env": nil, "workdir": nil,
+	"go": {list: &shape{keys: map[string]*shape{
+		"package": nil, "output": nil, "cgo": nil, "tags": nil,
+	}}},
+	"files": {list: &shape{keys: map[string]*shape{
+		"source": nil, "contents": nil, "directory": nil, "symlink": nil, "path": nil, "mode": nil,
+	}}},
+	"kernel": {keys: map[string]*shape{"debian": nil}},
+}}
+
+func checkShape(file string, n *yaml.Node, s *shape) error {
+	if s == nil {
+		return nil
+	}
+	switch {
+	case s.keys != nil && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			sub, ok := s.keys[k.Value]
+			if !ok {
+				known := make([]string, 0, len(s.keys))
+				for name := range s.keys {
+					known = append(known, name)
+				}
+				sort.Strings(known)
+				return fmt.Errorf("%s:%d:%d: unknown key %q (known keys: %s)", file, k.Line, k.Column, k.Value, strings.Join(known, ", "))
+			}
+			if err := checkShape(file, n.Content[i+1], sub); err != nil {
+				return err
+			}
+		}
+	case s.list != nil && n.Kind == yaml.SequenceNode:
+		for _, item := range n.Content {
+			if err := checkShape(file, item, s.list); err != nil {
+				return err
+			}
+		}
+	}
+	// Wrong kinds are reported by Decode with their line.
+	return nil
+}
+
+// Load reads and checks dir/build.yml.
+func Load(dir string) (*Package, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	file := filepath.Join(abs, FileName)
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s is not a package directory: it has no %s", dir, FileName)
+		}
+		return nil, err
+	}
+	spec, err := parse(file, raw)
+	if err != nil {
+		return nil, err
+	}
+	return &Package{Dir: abs, Spec: *spec, raw: raw}, nil
+}
+
+func parse(file string, raw []byte) (*Spec, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%s: empty file: want at least 'image: <name>'", file)
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s:%d:%d: want a mapping of keys (image, go, files, ...)", file, root.Line, root.Column)
+	}
+	if err := checkShape(file, root, buildYMLShape); err != nil {
+		return nil, err
+	}
+	var s Spec
+	if err := root.Decode(&s); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if err := s.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return &s, nil
+}
+
+func (s *Spec) validate() error {
+	if s.Image == "" {
+		return errors.New("missing required key 'image' (the image name, e.g. image: init)")
+	}
+	if s.Org == "" {
+		s.Org = DefaultOrg
+	}
+	if strings.Contains(s.Image, "/") {
+		return fmt.Errorf("image %q: put the namespace in 'org', not in the image name", s.Image)
+	}
+	if _, err := name.NewRepository(s.Org + "/" + s.Image); err != nil {
+		return fmt.Errorf("org %q and image %q do not form a valid repository name (use lowercase letters, digits, '.', '_', '-'): %w", s.Org, s.Image, err)
+	}
+	if s.Kernel != nil {
+		if s.Kernel.Debian == "" {
+			return errors.New("kernel: missing 'debian' (the kernel package, e.g. linux-image-cloud-amd64)")
+		}
+		if len(s.Go)+len(s.Files)+len(s.Debian) != 0 || s.Config != nil || len(s.Entrypoint)+len(s.Cmd)+len(s.Env) != 0 || s.Workdir != "" {
+			return errors.New("a kernel package holds only the kernel: remove go, files, debian, config, entrypoint, cmd, env and workdir")
+		}
+	}
+	for i, g := range s.Go {
+		if g.Package == "" {
+			return fmt.Errorf("go[%d]: missing 'package' (e.g. ./init)", i)
+		}
+		if !strings.HasPrefix(g.Output, "/") {
+			return fmt.Errorf("go[%d] (%s): 'output' must be an absolute path in the image, got %q", i, g.Package, g.Output)
+		}
+	}
+	for i, f := range s.Files {
+		if !strings.HasPrefix(f.Path, "/") || path.Clean(f.Path) == "/" {
+			return fmt.Errorf("files[%d]: 'path' must be an absolute path below /, got %q", i, f.Path)
+		}
+		kinds := 0
+		for _, set := range []bool{f.Source != "", f.Contents != nil, f.Directory, f.Symlink != ""} {
+			if set {
+				kinds++
+			}
+		}
+		if kinds != 1 {
+			return fmt.Errorf("files[%d] (%s): set exactly one of source, contents, directory, symlink", i, f.Path)
+		}
+		if f.Mode != "" {
+			if _, err := parseMode(f.Mode); err != nil {
+				return fmt.Errorf("files[%d] (%s): %w", i, f.Path, err)
+			}
+			if f.Symlink != "" {
+				return fmt.Errorf("files[%d] (%s): a symlink has no mode", i, f.Path)
+			}
+		}
+	}
+	for i, d := range s.Debian {
+		if d == "" || strings.ContainsAny(d, " =/") {
+			return fmt.Errorf("debian[%d]: %q is not a Debian package name", i, d)
+		}
+	}
+	if s.Config != nil {
+		if _, err := json.Marshal(s.Config); err != nil {
+			return fmt.Errorf("config: cannot be written as JSON (keys must be strings): %w", err)
+		}
+	}
+	return nil
+}
+
+func parseMode(s string) (fs.FileMode, error) {
+	v, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || v > 0o7777 {
+		return 0, fmt.Errorf("mode %q is not an octal permission like \"0644\"", s)
+	}
+	m := fs.FileMode(v & 0o777)
+	if v&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if v&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if v&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m, nil
+}
+
+// mobyConfig is the JSON of the config key, with sorted keys.
+func (s *Spec) mobyConfig() (string, bool, error) {
+	if s.Config == nil {
+		return "", false, nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s.Config); err != nil {
+		return "", false, err
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), true, nil
+}

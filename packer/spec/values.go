@@ -1,0 +1,318 @@
+package spec
+
+import (
+	"fmt"
+	"math"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moby/sys/capability"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// These helpers interpret the small string languages inside the YAML
+// (binds, tmpfs, rlimits, signals...). Parse uses them to reject bad values
+// with a position; packer/bundle uses them to build the OCI spec, so both
+// agree on what a value means.
+
+var allCaps = func() []string {
+	var caps []string
+	for _, c := range capability.ListKnown() {
+		caps = append(caps, "CAP_"+strings.ToUpper(c.String()))
+	}
+	sort.Strings(caps)
+	return caps
+}()
+
+var capSet = func() map[string]bool {
+	m := map[string]bool{}
+	for _, c := range allCaps {
+		m[c] = true
+	}
+	return m
+}()
+
+// AllCapabilities returns every capability name Keel knows ("CAP_CHOWN"...),
+// sorted. It is what `capabilities: [all]` grants.
+func AllCapabilities() []string {
+	return append([]string(nil), allCaps...)
+}
+
+// IsCapability reports whether name is a known capability ("CAP_NET_ADMIN").
+// Like LinuxKit, the name must be written in upper case with its CAP_ prefix.
+func IsCapability(name string) bool { return capSet[name] }
+
+// ExpandCapabilities interprets a capability list: a lone "all" (any case)
+// means every capability, a lone "none" means no capability, anything else
+// is taken as written.
+func ExpandCapabilities(list []string) []string {
+	if len(list) == 1 {
+		switch strings.ToLower(list[0]) {
+		case "all":
+			return AllCapabilities()
+		case "none":
+			return []string{}
+		}
+	}
+	return list
+}
+
+// Bind is a parsed binds entry "src:dst[:opt,opt...]".
+type Bind struct {
+	Source, Destination string
+	// Options are the mount options, always including "rbind".
+	Options []string
+}
+
+// ParseBind reads a binds entry the way LinuxKit does: without options the
+// mount is "rw,rbind,rshared"; with options, "rbind" is added to them.
+func ParseBind(s string) (Bind, error) {
+	parts := strings.Split(s, ":")
+	switch {
+	case len(parts) < 2:
+		return Bind{}, fmt.Errorf("bind %q: want source:destination[:options]", s)
+	case len(parts) > 3:
+		return Bind{}, fmt.Errorf("bind %q: too many ':' (want source:destination[:options])", s)
+	}
+	b := Bind{Source: parts[0], Destination: parts[1]}
+	if b.Source == "" {
+		return Bind{}, fmt.Errorf("bind %q: empty source", s)
+	}
+	if !path.IsAbs(b.Destination) {
+		return Bind{}, fmt.Errorf("bind %q: destination must be an absolute path", s)
+	}
+	if len(parts) == 3 {
+		if parts[2] == "" {
+			return Bind{}, fmt.Errorf("bind %q: empty options after the last ':'", s)
+		}
+		b.Options = append(strings.Split(parts[2], ","), "rbind")
+	} else {
+		b.Options = []string{"rw", "rbind", "rshared"}
+	}
+	return b, nil
+}
+
+// ParseTmpfs reads a tmpfs entry "dst[:opt,opt...]".
+func ParseTmpfs(s string) (dest string, opts []string, err error) {
+	parts := strings.Split(s, ":")
+	if len(parts) > 2 {
+		return "", nil, fmt.Errorf("tmpfs %q: too many ':' (want destination[:options])", s)
+	}
+	if !path.IsAbs(parts[0]) {
+		return "", nil, fmt.Errorf("tmpfs %q: destination must be an absolute path", s)
+	}
+	if len(parts) == 2 {
+		opts = strings.Split(parts[1], ",")
+	}
+	return parts[0], opts, nil
+}
+
+var rlimitNames = map[string]bool{
+	"RLIMIT_CPU": true, "RLIMIT_FSIZE": true, "RLIMIT_DATA": true, "RLIMIT_STACK": true,
+	"RLIMIT_CORE": true, "RLIMIT_RSS": true, "RLIMIT_NPROC": true, "RLIMIT_NOFILE": true,
+	"RLIMIT_MEMLOCK": true, "RLIMIT_AS": true, "RLIMIT_LOCKS": true, "RLIMIT_SIGPENDING": true,
+	"RLIMIT_MSGQUEUE": true, "RLIMIT_NICE": true, "RLIMIT_RTPRIO": true, "RLIMIT_RTTIME": true,
+}
+
+// ParseRlimit reads an rlimits entry "type,soft,hard" such as
+// "nofile,1024,unlimited". The RLIMIT_ prefix and case are optional.
+func ParseRlimit(s string) (specs.POSIXRlimit, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != 3 {
+		return specs.POSIXRlimit{}, fmt.Errorf("rlimit %q: want type,soft,hard (e.g. nofile,1024,4096)", s)
+	}
+	typ := strings.ToUpper(strings.TrimSpace(parts[0]))
+	if !strings.HasPrefix(typ, "RLIMIT_") {
+		typ = "RLIMIT_" + typ
+	}
+	if !rlimitNames[typ] {
+		var names []string
+		for n := range rlimitNames {
+			names = append(names, n)
+		}
+		return specs.POSIXRlimit{}, fmt.Errorf("rlimit %q: unknown limit %q%s", s, parts[0], didYouMean(typ, names))
+	}
+	limit := func(v string) (uint64, error) {
+		v = strings.TrimSpace(v)
+		if strings.EqualFold(v, "unlimited") {
+			return math.MaxUint64, nil
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("rlimit %q: %q is not a number or \"unlimited\"", s, v)
+		}
+		return n, nil
+	}
+	soft, err := limit(parts[1])
+	if err != nil {
+		return specs.POSIXRlimit{}, err
+	}
+	hard, err := limit(parts[2])
+	if err != nil {
+		return specs.POSIXRlimit{}, err
+	}
+	if soft > hard {
+		return specs.POSIXRlimit{}, fmt.Errorf("rlimit %q: soft limit is above the hard limit", s)
+	}
+	return specs.POSIXRlimit{Type: typ, Soft: soft, Hard: hard}, nil
+}
+
+// NormalizeMount fills in what a mounts entry may leave out, as LinuxKit
+// does: the type from a well-known source ("proc", "sysfs"...) or from the
+// destination /dev (tmpfs), the source from the type, the destination from
+// the type's usual place.
+func NormalizeMount(m specs.Mount) (specs.Mount, error) {
+	if m.Type == "" {
+		switch m.Source {
+		case "mqueue", "devpts", "proc", "sysfs", "cgroup", "cgroup2":
+			m.Type = m.Source
+		}
+	}
+	if m.Type == "" && m.Destination == "/dev" {
+		m.Type = "tmpfs"
+	}
+	if m.Type == "" {
+		return m, fmt.Errorf("mount for destination %q has no type (add type: bind, tmpfs, ...)", m.Destination)
+	}
+	if m.Source == "" {
+		m.Source = m.Type
+	}
+	if m.Destination == "" {
+		m.Destination = map[string]string{
+			"proc": "/proc", "devpts": "/dev/pts", "sysfs": "/sys",
+			"cgroup": "/sys/fs/cgroup", "cgroup2": "/sys/fs/cgroup", "mqueue": "/dev/mqueue",
+		}[m.Type]
+	}
+	if m.Destination == "" {
+		return m, fmt.Errorf("mount of type %q has no destination", m.Type)
+	}
+	if !path.IsAbs(m.Destination) {
+		return m, fmt.Errorf("mount destination %q must be an absolute path", m.Destination)
+	}
+	return m, nil
+}
+
+// Namespace values: "" (the default), "host" or "root" (share the host's),
+// "new" (a fresh one), "none" (net only: a fresh, unconnected one), or an
+// absolute path to join, such as /run/netns/wg0.
+func checkNamespace(kind, v string) error {
+	switch v {
+	case "", "host", "root", "new":
+		return nil
+	case "none":
+		if kind == "net" {
+			return nil
+		}
+	}
+	if path.IsAbs(v) {
+		return nil
+	}
+	if kind == "net" {
+		return fmt.Errorf("invalid %s namespace %q: use host, new, none or an absolute path such as /run/netns/NAME", kind, v)
+	}
+	return fmt.Errorf("invalid %s namespace %q: use host, new or an absolute path", kind, v)
+}
+
+var restartRE = regexp.MustCompile(`^(no|always|unless-stopped|on-failure(:[1-9][0-9]{0,8})?)$`)
+
+// checkRestart accepts the restart policies keel.json knows.
+func checkRestart(v string) error {
+	if v == "" || restartRE.MatchString(v) {
+		return nil
+	}
+	return fmt.Errorf("invalid restart policy %q: use no, always, on-failure, on-failure:N or unless-stopped", v)
+}
+
+// ParseDuration reads a positive Go duration such as "10s" or "1m30s".
+func ParseDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		hint := ""
+		if _, nerr := strconv.Atoi(v); nerr == nil {
+			hint = fmt.Sprintf(" (add a unit, e.g. \"%ss\")", v)
+		}
+		return 0, fmt.Errorf("invalid duration %q%s", v, hint)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("duration %q must be positive", v)
+	}
+	return d, nil
+}
+
+var signalNames = []string{
+	1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",
+	7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
+	13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD",
+	18: "SIGCONT", 19: "SIGSTOP", 20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU",
+	23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ", 26: "SIGVTALRM", 27: "SIGPROF",
+	28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS",
+}
+
+// NormalizeSignal turns "TERM", "sigterm", "SIGTERM" or "15" into "SIGTERM",
+// and real-time signals into "SIGRTMIN+N". Linux numbering.
+func NormalizeSignal(s string) (string, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		switch {
+		case n > 0 && n < len(signalNames):
+			return signalNames[n], nil
+		case n >= 34 && n <= 64:
+			return fmt.Sprintf("SIGRTMIN+%d", n-34), nil
+		}
+		return "", fmt.Errorf("invalid signal number %d", n)
+	}
+	u := strings.ToUpper(s)
+	if !strings.HasPrefix(u, "SIG") {
+		u = "SIG" + u
+	}
+	switch u {
+	case "SIGIOT":
+		return "SIGABRT", nil
+	case "SIGPOLL":
+		return "SIGIO", nil
+	case "SIGCLD":
+		return "SIGCHLD", nil
+	case "SIGRTMIN":
+		return "SIGRTMIN+0", nil
+	case "SIGRTMAX":
+		return "SIGRTMIN+30", nil
+	}
+	for _, name := range signalNames {
+		if name != "" && name == u {
+			return name, nil
+		}
+	}
+	if rest, ok := strings.CutPrefix(u, "SIGRTMIN+"); ok {
+		if n, err := strconv.Atoi(rest); err == nil && n >= 0 && n <= 30 {
+			return fmt.Sprintf("SIGRTMIN+%d", n), nil
+		}
+	}
+	return "", fmt.Errorf("unknown signal %q%s", s, didYouMean(u, signalNames[1:]))
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// checkName accepts names usable as a containerd id and a directory name.
+func checkName(name string) error {
+	if len(name) > 63 {
+		return fmt.Errorf("name %q is longer than 63 characters", name)
+	}
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("invalid name %q: use letters, digits, '-', '_' and '.', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+var volumeNameRE = regexp.MustCompile(`^[a-z0-9_-]+$`)
+
+// ParseMode reads an octal permission string such as "0644".
+func ParseMode(s string) (uint32, error) {
+	m, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || m > 07777 {
+		return 0, fmt.Errorf("invalid mode %q: want an octal string such as \"0644\"", s)
+	}
+	return uint32(m), nil
+}

@@ -1,0 +1,143 @@
+// Package qemutest boots images built from this repository in QEMU and
+// checks what they print on the serial console.
+package qemutest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keel-os/keel/packer/run"
+)
+
+// Console is a running guest whose serial console is read line by line.
+type Console struct {
+	cmd   *exec.Cmd
+	start time.Time
+
+	mu    sync.Mutex
+	lines []string
+	at    []time.Duration
+	grew  chan struct{}
+	done  chan struct{}
+	err   error
+}
+
+// Boot starts QEMU on a kernel+initrd build. The context bounds the run.
+func Boot(ctx context.Context, q *run.QEMU) (*Console, error) {
+	args, err := q.Args()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	c := &Console{cmd: cmd, grew: make(chan struct{}, 1), done: make(chan struct{})}
+	c.start = time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting qemu: %w", err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			c.mu.Lock()
+			c.lines = append(c.lines, strings.TrimRight(sc.Text(), "\r"))
+			c.at = append(c.at, time.Since(c.start))
+			c.mu.Unlock()
+			select {
+			case c.grew <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	go func() {
+		err := cmd.Wait()
+		pw.Close()
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// Expect waits for a console line matching re, searching from line index
+// from on, and returns the index of the match and when it was printed.
+func (c *Console) Expect(ctx context.Context, from int, re *regexp.Regexp) (int, time.Duration, error) {
+	for {
+		c.mu.Lock()
+		for i := from; i < len(c.lines); i++ {
+			if re.MatchString(c.lines[i]) {
+				at := c.at[i]
+				c.mu.Unlock()
+				return i, at, nil
+			}
+		}
+		from = max(from, len(c.lines))
+		c.mu.Unlock()
+		select {
+		case <-c.grew:
+		case <-c.done:
+			// Drain what arrived just before the exit.
+			c.mu.Lock()
+			n := len(c.lines)
+			c.mu.Unlock()
+			if from >= n {
+				return -1, 0, fmt.Errorf("qemu exited before a line matching %q appeared", re)
+			}
+		case <-ctx.Done():
+			return -1, 0, fmt.Errorf("no line matching %q: %w", re, ctx.Err())
+		}
+	}
+}
+
+// Lines returns lines [from, to) of the console (to < 0 means all).
+func (c *Console) Lines(from, to int) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if to < 0 || to > len(c.lines) {
+		to = len(c.lines)
+	}
+	if from > to {
+		return nil
+	}
+	return append([]string(nil), c.lines[from:to]...)
+}
+
+// Tail returns the last n console lines, for failure messages.
+func (c *Console) Tail(n int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	from := max(0, len(c.lines)-n)
+	return strings.Join(c.lines[from:], "\n")
+}
+
+// Wait waits for QEMU to exit and returns its error (nil for status 0).
+func (c *Console) Wait(ctx context.Context) error {
+	select {
+	case <-c.done:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.err
+	case <-ctx.Done():
+		return fmt.Errorf("qemu still running: %w", ctx.Err())
+	}
+}
+
+// Kill stops QEMU if it is still running.
+func (c *Console) Kill() {
+	if c.cmd.Process != nil {
+		c.cmd.Process.Kill()
+	}
+}
+
+// Elapsed is the time since QEMU started.
+func (c *Console) Elapsed() time.Duration { return time.Since(c.start) }

@@ -1,0 +1,90 @@
+// Command check is a test-only service: it waits until svcctl reports every
+// expected container in the wanted state, prints what svcctl said between
+// markers the boot test reads, and then powers the machine off through
+// svcctl. It runs the real svcctl binary from the system, bind-mounted in,
+// so the test covers the CLI a person would use.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Want is the state expected of one container in `svcctl list`.
+type Want struct{ Name, State string }
+
+// Satisfied reports whether svcctl's table shows every wanted container in
+// its wanted state. Columns are NAME PHASE STATE ...
+func Satisfied(table string, wants []Want) bool {
+	rows := map[string]string{}
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 {
+			rows[f[0]] = f[2]
+		}
+	}
+	for _, w := range wants {
+		if rows[w.Name] != w.State {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseWants reads "name=state,name=state".
+func ParseWants(s string) ([]Want, error) {
+	var out []Want
+	for _, p := range strings.Split(s, ",") {
+		if p == "" {
+			continue
+		}
+		n, st, ok := strings.Cut(p, "=")
+		if !ok || n == "" || st == "" {
+			return nil, fmt.Errorf("bad CHECK_WANT entry %q: want name=state", p)
+		}
+		out = append(out, Want{n, st})
+	}
+	return out, nil
+}
+
+func svcctl(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "/usr/bin/svcctl", args...).CombinedOutput()
+	return string(out), err
+}
+
+func main() {
+	wants, err := ParseWants(os.Getenv("CHECK_WANT"))
+	if err != nil {
+		fmt.Println("KEEL-CHECK-FAIL", err)
+		os.Exit(2)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	var table string
+	for {
+		table, err = svcctl("list")
+		if err == nil && Satisfied(table, wants) {
+			break
+		}
+		if time.Now().After(deadline) {
+			fmt.Printf("KEEL-CHECK-FAIL timed out waiting for %v; last svcctl list (err %v):\n%s", wants, err, table)
+			os.Exit(1)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	fmt.Printf("KEEL-CHECK-LIST-BEGIN\n%sKEEL-CHECK-LIST-END\n", table)
+	fmt.Println("KEEL-CHECK-OK")
+	if os.Getenv("CHECK_POWEROFF") == "true" {
+		if out, err := svcctl("poweroff"); err != nil {
+			fmt.Printf("KEEL-CHECK-FAIL svcctl poweroff: %v: %s\n", err, out)
+			os.Exit(1)
+		}
+	}
+	// Stay up until svcd stops us, so the list above stays true.
+	select {}
+}

@@ -1,0 +1,150 @@
+package qemutest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keel-os/keel/packer/build"
+	"github.com/keel-os/keel/packer/image"
+	"github.com/keel-os/keel/packer/run"
+)
+
+// require skips (or, under KEEL_E2E=1, fails) when the boot tests cannot run.
+func require(t *testing.T) {
+	t.Helper()
+	why := ""
+	if testing.Short() {
+		why = "short mode"
+	} else if os.Geteuid() != 0 {
+		why = "needs root (apt-get download of the kernel into the cache)"
+	} else if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		why = "qemu-system-x86_64 not found: apt-get install qemu-system-x86"
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("KEEL_E2E") == "1" && !testing.Short() {
+		t.Fatalf("end-to-end test cannot run: %s", why)
+	}
+	t.Skip(why)
+}
+
+// repoRoot is where go.mod is: tests run in qemu-test/.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	wd, _ := os.Getwd()
+	return filepath.Dir(wd)
+}
+
+func cacheDir(root string) string {
+	if c := os.Getenv("KEEL_CACHE"); c != "" {
+		return c
+	}
+	return filepath.Join(root, "build", "cache")
+}
+
+// buildImage builds the given specs (relative to the repo root) with the
+// same code path as `keel build`.
+func buildImage(t *testing.T, specs ...string) string {
+	t.Helper()
+	root := repoRoot(t)
+	cache, err := image.Open(cacheDir(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, s := range specs {
+		files = append(files, filepath.Join(root, s))
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	start := time.Now()
+	var log strings.Builder
+	_, err = build.Run(ctx, build.Options{Files: files, Dir: dir, Name: "sys", Cache: cache,
+		DebCache: filepath.Join(cacheDir(root), "debs"), Log: &log})
+	if err != nil {
+		t.Fatalf("building %v: %v\n%s", specs, err, log.String())
+	}
+	t.Logf("built %v in %s", specs, time.Since(start).Round(time.Millisecond))
+	return filepath.Join(dir, "sys")
+}
+
+type step struct {
+	what string
+	re   *regexp.Regexp
+}
+
+// TestMinimalBoots boots examples/minimal.yml plus the check service and
+// follows the console through the whole life of the system: init, the onboot
+// container, containerd, the services, svcctl's view and a clean power-off.
+func TestMinimalBoots(t *testing.T) {
+	require(t)
+	prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/check.yml")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Kill()
+
+	steps := []step{
+		{"init started svcd", regexp.MustCompile(`init: .*svcd.*started`)},
+		{"onboot sysctl exited 0", regexp.MustCompile(`svcd: onboot sysctl exited 0`)},
+		{"containerd ready", regexp.MustCompile(`svcd: containerd ready`)},
+		{"hello service printed", regexp.MustCompile(`hello: service running`)},
+		{"svcctl list printed", regexp.MustCompile(`KEEL-CHECK-LIST-END`)},
+		{"check passed", regexp.MustCompile(`KEEL-CHECK-OK`)},
+		{"svcd shut down", regexp.MustCompile(`svcd: shutdown complete`)},
+	}
+	from := 0
+	for _, s := range steps {
+		i, at, err := c.Expect(ctx, 0, s.re)
+		if err != nil {
+			t.Fatalf("%s: %v\nlast console lines:\n%s", s.what, err, c.Tail(60))
+		}
+		t.Logf("%6.2fs  %s", at.Seconds(), s.what)
+		from = max(from, i)
+	}
+	if err := c.Wait(ctx); err != nil {
+		t.Fatalf("qemu did not exit cleanly after power-off: %v\nlast console lines:\n%s", err, c.Tail(40))
+	}
+	t.Logf("%6.2fs  qemu exited 0", c.Elapsed().Seconds())
+
+	// What svcctl said inside the system.
+	begin, _, _ := c.Expect(ctx, 0, regexp.MustCompile(`KEEL-CHECK-LIST-BEGIN`))
+	end, _, _ := c.Expect(ctx, begin, regexp.MustCompile(`KEEL-CHECK-LIST-END`))
+	list := c.Lines(begin+1, end)
+	t.Logf("svcctl list in the guest:\n%s", strings.Join(list, "\n"))
+	want := map[string]string{"sysctl": "exited", "getty": "running", "hello": "running", "check": "running"}
+	for _, line := range list {
+		f := strings.Fields(stripPrefix(line))
+		if len(f) >= 3 {
+			if st, ok := want[f[0]]; ok {
+				if f[2] != st {
+					t.Errorf("svcctl list: %s state %s, want %s", f[0], f[2], st)
+				}
+				delete(want, f[0])
+			}
+		}
+	}
+	for n := range want {
+		t.Errorf("svcctl list: no row for %s", n)
+	}
+}
+
+// stripPrefix removes svcd's "name: " console prefix from a container's line.
+func stripPrefix(line string) string {
+	if i := strings.Index(line, "| "); i >= 0 && i < 24 {
+		return line[i+2:]
+	}
+	return line
+}

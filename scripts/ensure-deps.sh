@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# ensure-deps.sh — make sure the Debian packages Keel's build and tests need
+# are present. As root it installs what is missing with apt-get; otherwise it
+# prints the exact command to run and fails.
+set -eu
+need=()
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+have_cmd qemu-system-x86_64 || need+=(qemu-system-x86)
+[ -e /usr/include/seccomp.h ] || need+=(libseccomp-dev)
+have_cmd gcc || need+=(gcc)
+have_cmd dpkg-deb || need+=(dpkg)
+have_cmd apt-get || { echo "ensure-deps: apt-get not found: Keel's build needs a Debian-based machine (it takes the kernel and busybox from Debian's packages)" >&2; exit 1; }
+have_cmd go || { echo "ensure-deps: Go is not installed: install Go 1.26 or newer from your distribution and try again" >&2; exit 1; }
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "ensure-deps: missing Debian packages: ${need[*]}" >&2
+  echo "ensure-deps: run: sudo apt-get update && sudo apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+echo "ensure-deps: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,413 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/keel-os/keel/internal/bundle"
+	"github.com/keel-os/keel/svcd/api"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The integration test runs the real svcd binary on this host against real
+// runc and containerd, with every path in a temp dir. It needs root and the
+// binaries `make` puts in build/ (KEEL_BUILD_DIR overrides where).
+
+func buildDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("KEEL_BUILD_DIR")
+	if dir == "" {
+		dir = filepath.Join("..", "build")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"containerd", "containerd-shim-runc-v2", "runc"} {
+		if _, err := os.Stat(filepath.Join(abs, b)); err != nil {
+			t.Skipf("%s not found in %s (run make, or set KEEL_BUILD_DIR): %v", b, abs, err)
+		}
+	}
+	return abs
+}
+
+// makeBundle writes a bundle whose rootfs is a static busybox and whose
+// process runs `sh -c script`.
+func makeBundle(t *testing.T, dir string, k bundle.Keel, script string) {
+	t.Helper()
+	bin := filepath.Join(dir, "rootfs", "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "busybox"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"sh", "echo", "sleep", "cat", "true"} {
+		if err := os.Symlink("busybox", filepath.Join(bin, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"proc", "dev", "sys", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, "rootfs", d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := specs.Spec{
+		Version: specs.Version,
+		Process: &specs.Process{
+			Args: []string{"/bin/sh", "-c", script},
+			Cwd:  "/",
+			Env:  []string{"PATH=/bin"},
+		},
+		Root:     &specs.Root{Path: "rootfs"},
+		Hostname: k.Name,
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+		},
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{{Type: "pid"}, {Type: "mount"}, {Type: "ipc"}, {Type: "uts"}},
+		},
+	}
+	b, err := json.MarshalIndent(&spec, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kb, err := bundle.Marshal(&k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, bundle.FileName), kb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// containerdConfig is the config shipped in images (containerd.toml) with
+// its paths moved under tmp, so the test checks the real file loads.
+func containerdConfig(t *testing.T, tmp string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("containerd.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := strings.NewReplacer(
+		`"/var/lib/containerd"`, `"`+tmp+`/root"`,
+		`"/run/containerd"`, `"`+tmp+`/state"`,
+		`"/run/containerd/containerd.sock`, `"`+tmp+`/c.sock`,
+	)
+	var keep []string
+	for _, l := range strings.Split(r.Replace(string(b)), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			keep = append(keep, l)
+		}
+	}
+	out := strings.Join(keep, "\n")
+	if strings.Contains(out, "/run/containerd") || strings.Contains(out, "/var/lib") {
+		t.Fatalf("containerd.toml has paths the test does not move:\n%s", out)
+	}
+	return []byte(out)
+}
+
+// syncBuffer collects svcd's console output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// eventually retries cond every 50 ms until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ok, detail := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true after %s (last: %s)", what, d, detail)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestSvcdIntegration(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	build := buildDir(t)
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Skip("needs a static /bin/busybox (apt-get install busybox-static)")
+	}
+	// Short paths: unix socket paths are limited to 108 bytes.
+	tmp, err := os.MkdirTemp("", "svcd-it-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+
+	bin := filepath.Join(tmp, "bin")
+	out, err := exec.Command("go", "build", "-o", bin+"/", ".", "./svcctl").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building svcd: %v\n%s", err, out)
+	}
+
+	cdir := filepath.Join(tmp, "containers")
+	makeBundle(t, filepath.Join(cdir, "onboot", "000-hello"), bundle.Keel{Name: "hello", Phase: bundle.PhaseOnboot},
+		"echo hello from onboot; echo to stderr >&2")
+	makeBundle(t, filepath.Join(cdir, "onboot", "010-fails"), bundle.Keel{Name: "fails", Phase: bundle.PhaseOnboot},
+		"exit 3")
+	makeBundle(t, filepath.Join(cdir, "onboot", "020-hang"), bundle.Keel{Name: "hang", Phase: bundle.PhaseOnboot,
+		Timeout: bundle.Duration(2 * time.Second)}, "sleep 1000")
+	makeBundle(t, filepath.Join(cdir, "services", "crashy"), bundle.Keel{Name: "crashy", Phase: bundle.PhaseService},
+		"echo crashing; exit 7")
+	makeBundle(t, filepath.Join(cdir, "services", "sleepy"), bundle.Keel{Name: "sleepy", Phase: bundle.PhaseService,
+		StopTimeout: bundle.Duration(time.Second)}, "exec sleep 1000")
+	makeBundle(t, filepath.Join(cdir, "services", "web"), bundle.Keel{Name: "web", Phase: bundle.PhaseService},
+		"trap 'echo web got TERM; exit 0' TERM; echo web up; while true; do sleep 0.1; done")
+	makeBundle(t, filepath.Join(cdir, "onshutdown", "000-bye"), bundle.Keel{Name: "bye", Phase: bundle.PhaseOnshutdown},
+		"echo bye")
+
+	ctrdConf := filepath.Join(tmp, "containerd.toml")
+	if err := os.WriteFile(ctrdConf, containerdConfig(t, tmp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	socket := filepath.Join(tmp, "svcd", "svcd.sock")
+	cmd := exec.Command(filepath.Join(bin, "svcd"),
+		"--containers", cdir,
+		"--socket", socket,
+		"--runc", filepath.Join(build, "runc"),
+		"--runc-root", filepath.Join(tmp, "runc"),
+		"--containerd", filepath.Join(build, "containerd"),
+		"--containerd-config", ctrdConf,
+		"--containerd-socket", filepath.Join(tmp, "c.sock"),
+		"--fifo-dir", filepath.Join(tmp, "fifo"),
+	)
+	cmd.Env = append(os.Environ(), "PATH="+build+":"+os.Getenv("PATH"))
+	var console syncBuffer
+	cmd.Stdout, cmd.Stderr = &console, &console
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var exitErr error
+	go func() { exitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+			return
+		default:
+		}
+		// The test failed half-way: let svcd clean up, or kill it.
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+		}
+		t.Logf("svcd console:\n%s", console.String())
+	})
+
+	eventually(t, 40*time.Second, "svcd prints all services started", func() (bool, string) {
+		return strings.Contains(console.String(), "svcd: all services started"), "console so far:\n" + console.String()
+	})
+	t.Logf("booted in %s", time.Since(start))
+
+	c := api.NewClient(socket)
+	ctx := context.Background()
+	get := func(name string) api.Container {
+		t.Helper()
+		cs, err := c.Containers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range cs {
+			if x.Name == name {
+				return x
+			}
+		}
+		t.Fatalf("no container %s in %+v", name, cs)
+		return api.Container{}
+	}
+	logText := func(name string) string {
+		t.Helper()
+		l, err := c.Logs(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var texts []string
+		for _, x := range l.Lines {
+			texts = append(texts, x.Text)
+		}
+		return strings.Join(texts, "\n")
+	}
+	exit := func(x api.Container) int {
+		if x.ExitCode == nil {
+			return -999
+		}
+		return *x.ExitCode
+	}
+
+	t.Run("onboot exits 0 with its output logged", func(t *testing.T) {
+		h := get("hello")
+		if h.State != "exited" || exit(h) != 0 || h.Phase != "onboot" {
+			t.Errorf("hello: got %+v, want onboot exited 0", h)
+		}
+		if l := logText("hello"); !strings.Contains(l, "hello from onboot") || !strings.Contains(l, "to stderr") {
+			t.Errorf("hello logs: got %q, want stdout and stderr lines", l)
+		}
+		if !strings.Contains(console.String(), "hello: hello from onboot\n") || !strings.Contains(console.String(), "svcd: onboot hello exited 0\n") {
+			t.Errorf("console lacks hello's output or marker")
+		}
+	})
+	t.Run("failing onboot is recorded", func(t *testing.T) {
+		if f := get("fails"); f.State != "failed" || exit(f) != 3 {
+			t.Errorf("fails: got %+v, want failed exit 3", f)
+		}
+	})
+	t.Run("hanging onboot is killed at its timeout", func(t *testing.T) {
+		h := get("hang")
+		if h.State != "failed" || !strings.Contains(h.Error, "timed out") {
+			t.Errorf("hang: got %+v, want failed with a timeout", h)
+		}
+	})
+	t.Run("containerd runs", func(t *testing.T) {
+		x := get("containerd")
+		if x.State != "running" || x.Pid <= 0 || x.Phase != "system" {
+			t.Errorf("containerd: got %+v, want system running with a pid", x)
+		}
+	})
+	var webPid int
+	t.Run("service runs with a pid", func(t *testing.T) {
+		w := get("web")
+		if w.State != "running" || w.Pid <= 0 || w.Phase != "service" || w.StartedAt == nil {
+			t.Fatalf("web: got %+v, want service running with a pid", w)
+		}
+		webPid = w.Pid
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", webPid)); err != nil {
+			t.Errorf("web pid %d does not exist: %v", webPid, err)
+		}
+		eventually(t, 5*time.Second, "web output in its log", func() (bool, string) {
+			l := logText("web")
+			return strings.Contains(l, "web up"), l
+		})
+		if !strings.Contains(console.String(), fmt.Sprintf("svcd: service web running pid %d\n", webPid)) {
+			t.Errorf("console lacks the web running marker")
+		}
+	})
+	t.Run("crashing service is restarted", func(t *testing.T) {
+		eventually(t, 10*time.Second, "crashy restarted twice", func() (bool, string) {
+			x := get("crashy")
+			return x.Restarts >= 2 && exit(x) == 7, fmt.Sprintf("%+v", x)
+		})
+		if n := strings.Count(logText("crashy"), "crashing"); n < 2 {
+			t.Errorf("crashy logs: got %d runs, want >= 2", n)
+		}
+	})
+	t.Run("containerd is restarted when it dies", func(t *testing.T) {
+		old := get("containerd")
+		if err := syscall.Kill(old.Pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 15*time.Second, "containerd running again", func() (bool, string) {
+			x := get("containerd")
+			return x.State == "running" && x.Pid != old.Pid && x.Restarts == old.Restarts+1, fmt.Sprintf("%+v", x)
+		})
+		// A service keeps running or is brought back once containerd is.
+		eventually(t, 15*time.Second, "web running after containerd restart", func() (bool, string) {
+			w := get("web")
+			return w.State == "running" && w.Pid > 0, fmt.Sprintf("%+v", w)
+		})
+		webPid = get("web").Pid
+	})
+	t.Run("svcctl list", func(t *testing.T) {
+		out, err := exec.Command(filepath.Join(bin, "svcctl"), "--socket", socket, "list").CombinedOutput()
+		if err != nil {
+			t.Fatalf("svcctl list: %v\n%s", err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if !strings.HasPrefix(lines[0], "NAME") || len(lines) != 9 {
+			t.Errorf("svcctl list: got\n%s\nwant a header and 8 rows", out)
+		}
+	})
+
+	sleepy := get("sleepy")
+	stopAt := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+		if exitErr != nil {
+			t.Fatalf("svcd exit: got %v, want 0\n%s", exitErr, console.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatalf("svcd did not exit 40s after SIGTERM\n%s", console.String())
+	}
+	t.Logf("shut down in %s", time.Since(stopAt))
+	con := console.String()
+	order := []string{
+		"svcd: stopping service web", "svcd: service web stopped",
+		"svcd: stopping service sleepy", "svcd: service sleepy stopped",
+		"svcd: stopping service crashy",
+		"bye: bye", "svcd: onshutdown bye exited 0",
+		"svcd: stopping containerd", "svcd: containerd stopped",
+		"svcd: shutdown complete",
+	}
+	at := 0
+	for _, m := range order {
+		i := strings.Index(con[at:], m)
+		if i < 0 {
+			t.Errorf("console: %q missing or out of order", m)
+			continue
+		}
+		at += i
+	}
+	if !strings.Contains(con, "web: web got TERM") {
+		t.Errorf("web did not get its stop signal")
+	}
+	for _, pid := range []int{webPid, sleepy.Pid} {
+		if pid > 0 {
+			if err := syscall.Kill(pid, 0); err == nil {
+				t.Errorf("pid %d still alive after shutdown", pid)
+			}
+		}
+	}
+	if _, err := os.Stat(socket); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket left behind: %v", err)
+	}
+	if t.Failed() || testing.Verbose() {
+		t.Logf("svcd console:\n%s", con)
+	}
+}

@@ -1,0 +1,184 @@
+package logs
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func texts(ls []Line) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.Text
+	}
+	return out
+}
+
+func TestRingBounds(t *testing.T) {
+	tests := []struct {
+		name               string
+		maxLines, maxBytes int
+		add                []string
+		want               []string
+		dropped            uint64
+	}{
+		{"under bounds", 3, 100, []string{"a", "b"}, []string{"a", "b"}, 0},
+		{"line bound evicts oldest", 3, 100, []string{"a", "b", "c", "d", "e"}, []string{"c", "d", "e"}, 2},
+		{"byte bound evicts oldest", 10, 6, []string{"aaa", "bbb", "ccc"}, []string{"bbb", "ccc"}, 1},
+		{"oversized line is cut and kept", 10, 4, []string{"a", "123456"}, []string{"1234"}, 1},
+		{"empty lines count", 2, 100, []string{"", "", "x"}, []string{"", "x"}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRing(tc.maxLines, tc.maxBytes)
+			for _, s := range tc.add {
+				r.Add(Line{Text: s})
+			}
+			got := texts(r.Lines())
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") || len(got) != len(tc.want) {
+				t.Errorf("lines: got %q, want %q", got, tc.want)
+			}
+			if d := r.Dropped(); d != tc.dropped {
+				t.Errorf("dropped: got %d, want %d", d, tc.dropped)
+			}
+		})
+	}
+}
+
+func TestRingWrapsManyTimes(t *testing.T) {
+	r := NewRing(7, 1<<20)
+	for i := 0; i < 100; i++ {
+		r.Add(Line{Text: fmt.Sprint(i)})
+	}
+	got := texts(r.Lines())
+	want := []string{"93", "94", "95", "96", "97", "98", "99"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestWriterSplitsLines(t *testing.T) {
+	tests := []struct {
+		name   string
+		writes []string
+		close  bool
+		want   []string
+	}{
+		{"one line", []string{"hello\n"}, false, []string{"hello"}},
+		{"two in one write", []string{"a\nb\n"}, false, []string{"a", "b"}},
+		{"split across writes", []string{"he", "llo\nwor", "ld\n"}, false, []string{"hello", "world"}},
+		{"partial held until close", []string{"no newline"}, false, nil},
+		{"partial flushed on close", []string{"no newline"}, true, []string{"no newline"}},
+		{"crlf trimmed", []string{"dos\r\n"}, false, []string{"dos"}},
+		{"empty line kept", []string{"\n"}, false, []string{""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var console bytes.Buffer
+			s := NewStore(&console)
+			w := s.Writer("svc", "stdout")
+			for _, x := range tc.writes {
+				n, err := w.Write([]byte(x))
+				if err != nil || n != len(x) {
+					t.Fatalf("Write(%q): got %d, %v, want %d, nil", x, n, err, len(x))
+				}
+			}
+			if tc.close {
+				w.Close()
+			}
+			lines, ok := s.Lines("svc")
+			if !ok {
+				t.Fatal("Lines: got not found, want found")
+			}
+			got := texts(lines)
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") || len(got) != len(tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+			var wantConsole strings.Builder
+			for _, l := range tc.want {
+				wantConsole.WriteString("svc: " + l + "\n")
+			}
+			if console.String() != wantConsole.String() {
+				t.Errorf("console: got %q, want %q", console.String(), wantConsole.String())
+			}
+		})
+	}
+}
+
+func TestWriterCutsLongLines(t *testing.T) {
+	s := NewStore(nil)
+	w := s.Writer("svc", "stdout")
+	w.Write(bytes.Repeat([]byte("x"), MaxLineLen*2+5))
+	w.Close()
+	lines, _ := s.Lines("svc")
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines, want 3", len(lines))
+	}
+	if len(lines[0].Text) != MaxLineLen || len(lines[2].Text) != 5 {
+		t.Errorf("got lengths %d,%d,%d, want %d,%d,5", len(lines[0].Text), len(lines[1].Text), len(lines[2].Text), MaxLineLen, MaxLineLen)
+	}
+}
+
+func TestStoreUnknownName(t *testing.T) {
+	s := NewStore(nil)
+	if _, ok := s.Lines("nope"); ok {
+		t.Error("Lines(nope): got found, want not found")
+	}
+	s.Writer("quiet", "stdout")
+	if l, ok := s.Lines("quiet"); !ok || len(l) != 0 {
+		t.Errorf("Lines(quiet): got %v, %v, want empty, true", l, ok)
+	}
+	if got := s.Names(); strings.Join(got, ",") != "quiet" {
+		t.Errorf("Names: got %v, want [quiet]", got)
+	}
+}
+
+// Run with -race: concurrent writers must neither race nor interleave
+// inside a console line.
+func TestStoreConcurrent(t *testing.T) {
+	var console syncBuffer
+	s := NewStore(&console)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			w := s.Writer(fmt.Sprint("c", i), "stdout")
+			for j := 0; j < 200; j++ {
+				fmt.Fprintf(w, "line %d\n", j)
+			}
+		}(i)
+	}
+	wg.Wait()
+	for i := 0; i < 8; i++ {
+		l, _ := s.Lines(fmt.Sprint("c", i))
+		if len(l) != 200 {
+			t.Errorf("c%d: got %d lines, want 200", i, len(l))
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(console.String(), "\n"), "\n") {
+		var c, n int
+		if _, err := fmt.Sscanf(line, "c%d: line %d", &c, &n); err != nil {
+			t.Fatalf("console line %q is mangled: %v", line, err)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

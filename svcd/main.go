@@ -1,0 +1,103 @@
+// Command svcd is Keel's service supervisor, started by PID 1: it runs the
+// onboot containers, starts containerd and the services, serves the API on
+// a unix socket, and on SIGTERM stops it all in order and exits 0. This file
+// only wires the packages together; flags exist so tests can run it on a
+// host against a temp dir.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/keel-os/keel/internal/initctl"
+	"github.com/keel-os/keel/internal/layout"
+	"github.com/keel-os/keel/svcd/api"
+	"github.com/keel-os/keel/svcd/logs"
+	"github.com/keel-os/keel/svcd/supervisor"
+	"golang.org/x/sys/unix"
+)
+
+// backend adds PID 1's power controls to the supervisor for the API.
+type backend struct{ *supervisor.Supervisor }
+
+func (backend) Poweroff() error { return initctl.Poweroff() }
+func (backend) Reboot() error   { return initctl.Reboot() }
+
+func main() {
+	var cfg supervisor.Config
+	socket := flag.String("socket", layout.SvcdSocket, "API socket `path`")
+	flag.StringVar(&cfg.ContainersDir, "containers", layout.ContainersDir, "`dir` holding onboot/, services/ and onshutdown/ bundles")
+	flag.StringVar(&cfg.Runc, "runc", layout.Runc, "runc binary `path`")
+	flag.StringVar(&cfg.RuncRoot, "runc-root", "", "runc state `dir` for onboot/onshutdown (default: runc's own)")
+	flag.StringVar(&cfg.Containerd, "containerd", layout.Containerd, "containerd binary `path`")
+	flag.StringVar(&cfg.ContainerdConfig, "containerd-config", layout.ContainerdConfig, "containerd config `file`")
+	flag.StringVar(&cfg.ContainerdSocket, "containerd-socket", layout.ContainerdSocket, "containerd socket `path` (passed to containerd as --address)")
+	flag.StringVar(&cfg.FIFODir, "fifo-dir", "", "`dir` for service output FIFOs (default: containerd's, /run/containerd/fifo)")
+	flag.DurationVar(&cfg.OneShotTimeout, "onboot-timeout", supervisor.DefaultOneShotTimeout, "default time limit of onboot and onshutdown containers")
+	flag.DurationVar(&cfg.ContainerdTimeout, "containerd-timeout", supervisor.DefaultContainerdTimeout, "how long to wait for containerd to answer")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "svcd: unexpected arguments %q\n", flag.Args())
+		flag.Usage()
+		os.Exit(2)
+	}
+	os.Exit(run(cfg, *socket))
+}
+
+func run(cfg supervisor.Config, socket string) int {
+	// Catching SIGPIPE (rather than ignoring it, which children would
+	// inherit) keeps a closed console from killing svcd.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, initctl.ShutdownSignal, syscall.SIGINT)
+
+	cfg.Logs = logs.NewStore(os.Stdout)
+	logf := func(format string, args ...any) { cfg.Logs.Printf(supervisor.Self, format, args...) }
+	logf("starting, containers in %s", cfg.ContainersDir)
+	sup, err := supervisor.New(cfg)
+	if err != nil {
+		logf("cannot start: %v", err)
+		return 1
+	}
+
+	apiCtx, stopAPI := context.WithCancel(context.Background())
+	apiDone := make(chan struct{})
+	if l, err := api.Listen(socket); err != nil {
+		// Without its API the system still boots; only svcctl is lost.
+		logf("API unavailable: %v", err)
+		close(apiDone)
+	} else {
+		go func() {
+			defer close(apiDone)
+			if err := api.Serve(apiCtx, l, backend{sup}); err != nil {
+				logf("API stopped: %v", err)
+			}
+		}()
+		logf("API listening on %s", socket)
+	}
+
+	bootCtx, cancelBoot := context.WithCancel(context.Background())
+	booted := make(chan struct{})
+	go func() {
+		defer close(booted)
+		sup.Boot(bootCtx)
+	}()
+
+	sig := <-stop
+	logf("received %s, shutting down", unix.SignalName(sig.(syscall.Signal)))
+	cancelBoot()
+	<-booted
+	sup.Shutdown()
+	stopAPI()
+	select {
+	case <-apiDone:
+	case <-time.After(3 * time.Second):
+	}
+	_ = os.Remove(socket)
+	return 0
+}

@@ -1,0 +1,227 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/api/types/runc/options"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// DefaultNamespace is LinuxKit's containerd namespace for services, so
+// `ctr -n services.linuxkit ...` habits keep working.
+const DefaultNamespace = "services.linuxkit"
+
+// runcRuntime is the shim every service runs under.
+const runcRuntime = "io.containerd.runc.v2"
+
+// controlTimeout bounds each call to containerd made while cleaning up, so
+// a hung containerd cannot hold a shutdown forever.
+const controlTimeout = 30 * time.Second
+
+// Containerd runs a service bundle as a containerd container and task. The
+// spec is the bundle's config.json with root.path made absolute; there is no
+// image and no snapshot, the task runs straight from the bundle's rootfs.
+type Containerd struct {
+	Client *containerd.Client
+	// Namespace is the containerd namespace; empty means DefaultNamespace.
+	Namespace string
+	ID        string
+	Bundle    string
+	// Runc is the runc binary the shim should use; empty means the shim's
+	// default ("runc" on PATH).
+	Runc string
+	// FIFODir is where the output FIFOs are made; empty means containerd's
+	// default (/run/containerd/fifo).
+	FIFODir        string
+	Stdout, Stderr io.Writer
+	// StopSignal is sent when ctx is cancelled; 0 means SIGTERM.
+	StopSignal syscall.Signal
+	// StopTimeout is how long to wait after StopSignal before SIGKILL;
+	// 0 means 10 s.
+	StopTimeout time.Duration
+}
+
+// LoadSpec reads bundle/config.json and makes its root path absolute, since
+// containerd runs the task from its own state directory, not the bundle.
+func LoadSpec(bundle string) (*specs.Spec, error) {
+	path := filepath.Join(bundle, "config.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading OCI spec: %w", err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", path, err)
+	}
+	if s.Root == nil || s.Root.Path == "" {
+		return nil, fmt.Errorf("%s has no root.path: the bundle needs a root filesystem", path)
+	}
+	if s.Process == nil {
+		return nil, fmt.Errorf("%s has no process to run", path)
+	}
+	if !filepath.IsAbs(s.Root.Path) {
+		abs, err := filepath.Abs(filepath.Join(bundle, s.Root.Path))
+		if err != nil {
+			return nil, fmt.Errorf("making root path absolute: %w", err)
+		}
+		s.Root.Path = abs
+	}
+	return &s, nil
+}
+
+func (r *Containerd) namespace() string {
+	if r.Namespace == "" {
+		return DefaultNamespace
+	}
+	return r.Namespace
+}
+
+// control returns a context for a call that must happen even when the run's
+// context is cancelled (stopping, deleting), bounded in time.
+func (r *Containerd) control() (context.Context, context.CancelFunc) {
+	ctx := namespaces.WithNamespace(context.Background(), r.namespace())
+	return context.WithTimeout(ctx, controlTimeout)
+}
+
+// removeStale deletes a container (and its task) of our id left behind by a
+// previous run or a previous svcd.
+func (r *Containerd) removeStale() error {
+	ctx, cancel := r.control()
+	defer cancel()
+	c, err := r.Client.LoadContainer(ctx, r.ID)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("looking for a stale container %s: %w", r.ID, err)
+	}
+	if t, err := c.Task(ctx, nil); err == nil {
+		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("deleting stale task %s: %w", r.ID, err)
+		}
+	}
+	if err := c.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("deleting stale container %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Run implements Runner.
+func (r *Containerd) Run(ctx context.Context, notify Notify) (code int, err error) {
+	if err := ctx.Err(); err != nil {
+		return -1, err
+	}
+	spec, err := LoadSpec(r.Bundle)
+	if err != nil {
+		return -1, err
+	}
+	if err := r.removeStale(); err != nil {
+		return -1, err
+	}
+	// Creation is not tied to ctx: a cancel half-way through would leave
+	// a container behind. Cancellation is looked at once the task runs.
+	cctx := namespaces.WithNamespace(context.Background(), r.namespace())
+	opts := []containerd.NewContainerOpts{containerd.WithSpec(spec)}
+	if r.Runc != "" {
+		opts = append(opts, containerd.WithRuntime(runcRuntime, &options.Options{BinaryName: r.Runc}))
+	}
+	c, err := r.Client.NewContainer(cctx, r.ID, opts...)
+	if err != nil {
+		return -1, fmt.Errorf("creating container %s: %w", r.ID, err)
+	}
+	defer func() {
+		dctx, cancel := r.control()
+		defer cancel()
+		if derr := c.Delete(dctx); derr != nil && !errdefs.IsNotFound(derr) && err == nil {
+			err = fmt.Errorf("deleting container %s: %w", r.ID, derr)
+		}
+	}()
+
+	ioOpts := []cio.Opt{cio.WithStreams(nil, r.Stdout, r.Stderr)}
+	if r.FIFODir != "" {
+		ioOpts = append(ioOpts, cio.WithFIFODir(r.FIFODir))
+	}
+	task, err := c.NewTask(cctx, cio.NewCreator(ioOpts...))
+	if err != nil {
+		return -1, fmt.Errorf("creating task %s: %w", r.ID, err)
+	}
+	defer func() {
+		dctx, cancel := r.control()
+		defer cancel()
+		if _, derr := task.Delete(dctx, containerd.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) && err == nil {
+			err = fmt.Errorf("deleting task %s: %w", r.ID, derr)
+		}
+	}()
+	// Wait before Start, or a task that exits at once could be missed.
+	exitC, err := task.Wait(cctx)
+	if err != nil {
+		return -1, fmt.Errorf("watching task %s: %w", r.ID, err)
+	}
+	// Stopped while being created: do not start only to stop at once.
+	if ctx.Err() != nil {
+		return -1, ctx.Err()
+	}
+	if err := task.Start(cctx); err != nil {
+		return -1, fmt.Errorf("starting task %s: %w", r.ID, err)
+	}
+	notify.send(Event{State: StateRunning, Pid: int(task.Pid())})
+
+	select {
+	case st := <-exitC:
+		return exitResult(st)
+	case <-ctx.Done():
+	}
+	notify.send(Event{State: StateStopping, Pid: int(task.Pid())})
+	sig, timeout := r.StopSignal, r.StopTimeout
+	if sig == 0 {
+		sig = syscall.SIGTERM
+	}
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	kctx, cancel := r.control()
+	defer cancel()
+	if err := task.Kill(kctx, sig); err != nil && !errdefs.IsNotFound(err) {
+		return -1, fmt.Errorf("sending %s to %s: %w", sig, r.ID, err)
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case st := <-exitC:
+		return exitResult(st)
+	case <-t.C:
+	}
+	if err := task.Kill(kctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+		return -1, fmt.Errorf("killing %s: %w", r.ID, err)
+	}
+	select {
+	case st := <-exitC:
+		return exitResult(st)
+	case <-kctx.Done():
+		return -1, fmt.Errorf("%s did not exit after SIGKILL: %w", r.ID, kctx.Err())
+	}
+}
+
+func exitResult(st containerd.ExitStatus) (int, error) {
+	code, _, err := st.Result()
+	if err != nil {
+		// Wait failing (containerd went away) says nothing about the task.
+		return -1, fmt.Errorf("waiting for task: %w", err)
+	}
+	if code == containerd.UnknownExitStatus {
+		return -1, errors.New("task exit status unknown")
+	}
+	return int(code), nil
+}

@@ -1,0 +1,150 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Mode says when a container that ended is started again.
+type Mode int
+
+// The restart modes keel.json can ask for.
+const (
+	RestartNo Mode = iota
+	RestartAlways
+	RestartOnFailure
+)
+
+// Policy is a parsed keel.json `restart` value.
+type Policy struct {
+	Mode Mode
+	// MaxRestarts bounds on-failure restarts; 0 means no bound.
+	MaxRestarts int
+}
+
+// ParsePolicy reads "no", "always", "on-failure", "on-failure:N" or
+// "unless-stopped" (treated as always: nothing stops a service by hand
+// yet). Empty means def.
+func ParsePolicy(s string, def Policy) (Policy, error) {
+	switch s = strings.TrimSpace(s); s {
+	case "":
+		return def, nil
+	case "no":
+		return Policy{Mode: RestartNo}, nil
+	case "always", "unless-stopped":
+		return Policy{Mode: RestartAlways}, nil
+	case "on-failure":
+		return Policy{Mode: RestartOnFailure}, nil
+	}
+	if rest, ok := strings.CutPrefix(s, "on-failure:"); ok {
+		n, err := strconv.Atoi(rest)
+		if err != nil || n < 0 {
+			return Policy{}, fmt.Errorf("restart %q: the count after on-failure: must be a whole number >= 0", s)
+		}
+		return Policy{Mode: RestartOnFailure, MaxRestarts: n}, nil
+	}
+	return Policy{}, fmt.Errorf("unknown restart policy %q (want no, always, on-failure, on-failure:N or unless-stopped)", s)
+}
+
+// String writes the policy back in keel.json's spelling.
+func (p Policy) String() string {
+	switch p.Mode {
+	case RestartAlways:
+		return "always"
+	case RestartOnFailure:
+		if p.MaxRestarts > 0 {
+			return fmt.Sprintf("on-failure:%d", p.MaxRestarts)
+		}
+		return "on-failure"
+	}
+	return "no"
+}
+
+func (p Policy) shouldRestart(code int, err error, restarts int) bool {
+	switch p.Mode {
+	case RestartAlways:
+		return true
+	case RestartOnFailure:
+		failed := err != nil || code != 0
+		return failed && (p.MaxRestarts == 0 || restarts < p.MaxRestarts)
+	}
+	return false
+}
+
+// Backoff is the wait between restarts: Initial, doubling up to Max. A run
+// that lasted at least Reset starts the wait over from Initial, so a service
+// that crashes once a day is not punished for crashes long past.
+type Backoff struct {
+	Initial, Max, Reset time.Duration
+}
+
+// DefaultBackoff is what services and containerd get: 1 s doubling to 30 s.
+var DefaultBackoff = Backoff{Initial: time.Second, Max: 30 * time.Second, Reset: 30 * time.Second}
+
+// Restart is a Runner that runs another Runner again, by Policy, after it
+// ends on its own. Cancelling ctx ends the loop, including during a wait.
+type Restart struct {
+	Runner  Runner
+	Policy  Policy
+	Backoff Backoff
+	// Sleep waits d or until ctx is done; nil means a real timer. Tests
+	// replace it so they need no clock.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now measures how long a run lasted; nil means time.Now.
+	Now func() time.Time
+}
+
+// WithRestart wraps r in the restart policy p with backoff b.
+func WithRestart(r Runner, p Policy, b Backoff) *Restart {
+	return &Restart{Runner: r, Policy: p, Backoff: b}
+}
+
+// Run implements Runner. It returns the result of the last run.
+func (r *Restart) Run(ctx context.Context, notify Notify) (int, error) {
+	now, sleep := r.Now, r.Sleep
+	if now == nil {
+		now = time.Now
+	}
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	restarts := 0
+	inner := func(e Event) {
+		e.Restarts = restarts
+		notify.send(e)
+	}
+	delay := r.Backoff.Initial
+	for {
+		start := now()
+		code, err := r.Runner.Run(ctx, inner)
+		if ctx.Err() != nil || !r.Policy.shouldRestart(code, err, restarts) {
+			return code, err
+		}
+		if r.Backoff.Reset > 0 && now().Sub(start) >= r.Backoff.Reset {
+			delay = r.Backoff.Initial
+		}
+		restarts++
+		notify.send(Event{State: StateRestarting, ExitCode: code, Err: err, Restarts: restarts, Delay: delay})
+		if sleep(ctx, delay) != nil {
+			return code, err
+		}
+		delay *= 2
+		if r.Backoff.Max > 0 && delay > r.Backoff.Max {
+			delay = r.Backoff.Max
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

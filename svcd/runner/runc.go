@@ -1,0 +1,140 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Runc runs an OCI bundle to completion with the runc binary, as onboot and
+// onshutdown containers are run: `runc run`, so the container is runc's
+// child and its exit code is runc's.
+type Runc struct {
+	// Runc is the runc binary.
+	Runc string
+	// Root is runc's state directory (--root); empty means runc's default.
+	Root string
+	// ID is the container id runc knows it by.
+	ID     string
+	Bundle string
+	Stdout io.Writer
+	Stderr io.Writer
+	// Timeout bounds the run; after it the container is killed. 0 means none.
+	Timeout time.Duration
+	// KillWait is how long to wait for runc after killing the container
+	// before killing runc itself; 0 means 5 s.
+	KillWait time.Duration
+}
+
+func (r *Runc) runc(args ...string) *exec.Cmd {
+	if r.Root != "" {
+		args = append([]string{"--root", r.Root}, args...)
+	}
+	return exec.Command(r.Runc, args...)
+}
+
+// cleanup removes whatever runc still knows of the container; a container
+// that is already gone is not an error worth reporting.
+func (r *Runc) cleanup() error {
+	out, err := r.runc("delete", "--force", r.ID).CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "does not exist") {
+		return fmt.Errorf("runc delete %s: %v: %s", r.ID, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Run implements Runner. Cancelling ctx kills the container at once: onboot
+// and onshutdown jobs have no stop signal of their own.
+func (r *Runc) Run(ctx context.Context, notify Notify) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return -1, err
+	}
+	// A container of the same id left by an svcd that died would make
+	// `runc run` fail with "container with id exists".
+	_ = r.cleanup()
+	tmp, err := os.MkdirTemp("", "keel-runc-")
+	if err != nil {
+		return -1, fmt.Errorf("making pid file directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	pidFile := filepath.Join(tmp, "pid")
+	c, err := startChild(r.runc("run", "--bundle", r.Bundle, "--pid-file", pidFile, r.ID), r.Stdout, r.Stderr)
+	if err != nil {
+		return -1, fmt.Errorf("starting %s: %w", r.Runc, err)
+	}
+	// Run returns only after the pid reporter has, so a late "running"
+	// cannot land after the caller recorded the exit.
+	pidDone := make(chan struct{})
+	go func() {
+		defer close(pidDone)
+		reportPid(c.done, pidFile, notify)
+	}()
+	defer func() { <-pidDone }()
+
+	var timeout <-chan time.Time
+	if r.Timeout > 0 {
+		t := time.NewTimer(r.Timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var runErr error
+	select {
+	case <-c.done:
+		if c.err != nil {
+			return c.code, fmt.Errorf("running runc: %w", c.err)
+		}
+		return c.code, nil
+	case <-ctx.Done():
+	case <-timeout:
+		runErr = fmt.Errorf("%w after %s, killed", ErrTimeout, r.Timeout)
+	}
+	notify.send(Event{State: StateStopping})
+	_ = r.runc("kill", "--all", r.ID, "KILL").Run()
+	wait := r.KillWait
+	if wait <= 0 {
+		wait = 5 * time.Second
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-t.C:
+		c.signal(os.Kill)
+		<-c.done
+	}
+	if err := r.cleanup(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return c.code, runErr
+}
+
+// reportPid tells the container's pid once runc has written it. runc writes
+// the file right after creating the container, so a short bounded wait for
+// it is enough; the exit itself is never polled for.
+func reportPid(done <-chan struct{}, pidFile string, notify Notify) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	giveUp := time.After(5 * time.Second)
+	for {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+				notify.send(Event{State: StateRunning, Pid: pid})
+				return
+			}
+		}
+		select {
+		case <-done:
+			return
+		case <-giveUp:
+			notify.send(Event{State: StateRunning})
+			return
+		case <-tick.C:
+		}
+	}
+}

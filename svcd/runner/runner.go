@@ -1,0 +1,93 @@
+// Package runner runs one container or process at a time behind a single
+// small interface, so the supervisor does not care whether runc, containerd
+// or a plain child process does the work, and so behaviours such as restart
+// (and later health checks) wrap any runner as decorators.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Runner runs something once.
+//
+// Run starts it and blocks until it has ended and been cleaned up. Cancelling
+// ctx stops it the runner's way (stop signal, then SIGKILL after a timeout)
+// and Run returns once it is gone. The int is the exit code (128+n when
+// killed by signal n); a non-nil error means it could not be started or
+// watched, or was ended by the runner (a timeout). Run may be called again
+// after it returns.
+type Runner interface {
+	Run(ctx context.Context, notify Notify) (int, error)
+}
+
+// State is where a runner is in its life.
+type State string
+
+// The states runners report. Exited, Failed and Stopped are final states
+// the supervisor sets from Run's result; runners report the others.
+const (
+	StatePending    State = "pending"
+	StateRunning    State = "running"
+	StateStopping   State = "stopping"
+	StateRestarting State = "restarting"
+	StateExited     State = "exited"
+	StateFailed     State = "failed"
+	StateStopped    State = "stopped"
+)
+
+// Event reports a change of state while Run is going on.
+type Event struct {
+	State State
+	// Pid is set with StateRunning.
+	Pid int
+	// ExitCode and Err describe the run that ended, with StateRestarting.
+	ExitCode int
+	Err      error
+	// Restarts counts restarts so far (set by the restart decorator).
+	Restarts int
+	// Delay is the wait before the next start, with StateRestarting.
+	Delay time.Duration
+}
+
+// Notify receives events. It must not block for long.
+type Notify func(Event)
+
+func (n Notify) send(e Event) {
+	if n != nil {
+		n(e)
+	}
+}
+
+// ErrTimeout is wrapped by the error a runner returns when it killed what it
+// ran because it exceeded its time limit.
+var ErrTimeout = errors.New("timed out")
+
+// ParseSignal reads a signal written as "SIGTERM", "TERM" or "15"; empty
+// means def.
+func ParseSignal(s string, def unix.Signal) (unix.Signal, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return def, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("signal number %d is out of range 1-64", n)
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q (want a name like SIGTERM or a number)", s)
+}
