@@ -89,7 +89,15 @@ func Load(ctx context.Context, opt Options) (*spec.Spec, error) {
 		}
 		all = append(all, s)
 	}
-	return spec.Merge(all...), nil
+	merged := spec.Merge(all...)
+	if err := merged.Validate(); err != nil {
+		return nil, err
+	}
+	merged.ResolveVolumes()
+	for _, w := range merged.Warnings {
+		fmt.Fprintf(opt.Log, "warning: %s\n", w)
+	}
+	return merged, nil
 }
 
 // Run builds the system described by opt.Files.

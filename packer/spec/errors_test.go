@@ -81,7 +81,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{`f.yml:6:24: services[0].rootfsPropagation: invalid value "shard": use shared, slave, private, unbindable or their r- forms`}},
 		{"oom out of range", head + "services:\n  - name: a\n    image: b\n    oomScoreAdj: -2000\n",
 			[]string{`f.yml:6:18: services[0].oomScoreAdj: must be between -1000 and 1000, got -2000`}},
-		{"runtime interface without name", head + "onboot:\n  - name: a\n    image: b\n    runtime:\n      interfaces:\n        - add: veth\n",
+		{"runtime interface without name", head + "services:\n  - name: a\n    image: b\n    runtime:\n      interfaces:\n        - add: veth\n",
 			[]string{`f.yml:8:11: services[0].runtime.interfaces[0]: missing required field "name"`}},
 		{"bad restart", head + "services:\n  - name: a\n    image: b\n    restart: sometimes\n",
 			[]string{`f.yml:6:14: services[0].restart: invalid restart policy "sometimes": use no, always, on-failure, on-failure:N or unless-stopped`}},
@@ -123,11 +123,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			yaml := tc.yaml
-			if tc.name == "runtime interface without name" {
-				yaml = strings.Replace(yaml, "onboot:", "services:", 1)
-			}
-			s, err := Parse("f.yml", []byte(yaml))
+			s, err := Parse("f.yml", []byte(tc.yaml))
 			if err == nil {
 				t.Fatalf("got spec %+v and no error, want %q", s, tc.want)
 			}

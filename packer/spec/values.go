@@ -308,9 +308,9 @@ func checkName(name string) error {
 
 var volumeNameRE = regexp.MustCompile(`^[a-z0-9_-]+$`)
 
-// ParseMode reads an octal permission string such as "0644".
+// ParseMode reads an octal permission string such as "0644" (or "0o644").
 func ParseMode(s string) (uint32, error) {
-	m, err := strconv.ParseUint(s, 8, 32)
+	m, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O"), 8, 32)
 	if err != nil || m > 07777 {
 		return 0, fmt.Errorf("invalid mode %q: want an octal string such as \"0644\"", s)
 	}

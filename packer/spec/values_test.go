@@ -107,6 +107,21 @@ func TestCapabilities(t *testing.T) {
 	}
 }
 
+func TestParseMode(t *testing.T) {
+	tests := []struct {
+		in   string
+		want uint32
+		ok   bool
+	}{{"0644", 0o644, true}, {"644", 0o644, true}, {"0o755", 0o755, true}, {"4755", 0o4755, true},
+		{"", 0, false}, {"0999", 0, false}, {"17777", 0, false}, {"rw", 0, false}}
+	for _, tc := range tests {
+		got, err := ParseMode(tc.in)
+		if got != tc.want || (err == nil) != tc.ok {
+			t.Errorf("ParseMode(%q): got %o, %v; want %o, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
 func TestSuggest(t *testing.T) {
 	names := []string{"command", "capabilities", "cwd", "net"}
 	tests := []struct{ word, want string }{
@@ -133,7 +148,6 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte(`{"capabilities":["all"],"uid":"x","resources":{"memory":{"limit":-1}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		os.WriteFile("/tmp/last.yml", data, 0o644)
 		s, err := Parse("f.yml", data)
 		if err == nil {
 			if s == nil {

@@ -58,16 +58,12 @@ func (t *Table) Apply(name string, e runner.Event) {
 	r.Restarts = e.Restarts
 	switch e.State {
 	case runner.StateRunning:
-		// The runc runner reports running twice when the pid arrives
-		// late; the start time is the first report's.
-		if r.Pid == 0 || e.Pid == 0 {
-			now := time.Now
-			if t.Now != nil {
-				now = t.Now
-			}
-			ts := now()
-			r.StartedAt = &ts
+		now := time.Now
+		if t.Now != nil {
+			now = t.Now
 		}
+		ts := now()
+		r.StartedAt = &ts
 		r.Pid = e.Pid
 		r.Error = ""
 	case runner.StateRestarting:

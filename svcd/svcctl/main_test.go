@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keel-os/keel/svcd/api"
+)
+
+type fake struct{}
+
+func (fake) Containers() []api.Container {
+	zero, three := 0, 3
+	return []api.Container{
+		{Name: "sysctl", Phase: "onboot", State: "exited", ExitCode: &zero},
+		{Name: "containerd", Phase: "system", State: "running", Pid: 41},
+		{Name: "getty", Phase: "service", State: "restarting", ExitCode: &three, Restarts: 2},
+	}
+}
+
+func (fake) Logs(name string) ([]api.LogLine, bool) {
+	if name != "getty" {
+		return nil, false
+	}
+	return []api.LogLine{{Text: "login:"}, {Text: "bye"}}, true
+}
+func (fake) Poweroff() error { return nil }
+func (fake) Reboot() error   { return nil }
+
+func TestCommands(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "svcd.sock")
+	l, err := api.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go api.Serve(ctx, l, fake{})
+
+	tests := []struct {
+		args       []string
+		wantCode   int
+		wantOut    string
+		wantErrSub string
+	}{
+		{[]string{"list"}, 0, "" +
+			"NAME        PHASE    STATE       PID  EXIT  RESTARTS\n" +
+			"sysctl      onboot   exited      -    0     0\n" +
+			"containerd  system   running     41   -     0\n" +
+			"getty       service  restarting  -    3     2\n", ""},
+		{[]string{"logs", "getty"}, 0, "login:\nbye\n", ""},
+		{[]string{"logs", "nope"}, 1, "", `no container named "nope"`},
+		{[]string{"logs"}, 2, "", "logs takes 1 argument"},
+		{[]string{"dance"}, 2, "", `unknown command "dance"`},
+		{[]string{"poweroff"}, 0, "", ""},
+		{[]string{"reboot"}, 0, "", ""},
+		{nil, 2, "", "usage:"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(append([]string{"--socket", sock}, tc.args...), &out, &errb)
+			if code != tc.wantCode {
+				t.Errorf("exit code: got %d, want %d (stderr %q)", code, tc.wantCode, errb.String())
+			}
+			if out.String() != tc.wantOut {
+				t.Errorf("stdout: got\n%s\nwant\n%s", out.String(), tc.wantOut)
+			}
+			if !strings.Contains(errb.String(), tc.wantErrSub) {
+				t.Errorf("stderr: got %q, want it to contain %q", errb.String(), tc.wantErrSub)
+			}
+		})
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "gone.sock")
+	var out, errb bytes.Buffer
+	if code := run([]string{"--socket", sock, "list"}, &out, &errb); code != 1 {
+		t.Errorf("exit code: got %d, want 1", code)
+	}
+	if want := "svcctl: cannot reach svcd at " + sock; !strings.HasPrefix(errb.String(), want) {
+		t.Errorf("stderr: got %q, want it to start with %q", errb.String(), want)
+	}
+}
