@@ -9,6 +9,7 @@ have_cmd qemu-system-x86_64 || need+=(qemu-system-x86)
 [ -e /usr/include/seccomp.h ] || need+=(libseccomp-dev)
 have_cmd gcc || need+=(gcc)
 have_cmd dpkg-deb || need+=(dpkg)
+[ -x /bin/busybox ] || need+=(busybox-static)   # host tests build container rootfs from it
 have_cmd apt-get || { echo "ensure-deps: apt-get not found: Keel's build needs a Debian-based machine (it takes the kernel and busybox from Debian's packages)" >&2; exit 1; }
 have_cmd go || { echo "ensure-deps: Go is not installed: install Go 1.26 or newer from your distribution and try again" >&2; exit 1; }
 [ ${#need[@]} -eq 0 ] && exit 0
