@@ -10,7 +10,7 @@ EXAMPLE     ?= examples/minimal.yml
 IMAGES      := build/images
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all deps binaries keel image run test unit vet clean FORCE
+.PHONY: all deps binaries keel image run test unit vet bench clean FORCE
 
 all: binaries keel
 
@@ -54,3 +54,12 @@ unit:
 
 clean:
 	rm -rf build bin
+
+# Boot figures next to the bare-kernel floor, measured in the same run.
+FLOOR ?= ../shared/tools/boot-floor/boot-floor
+BENCH_RUNS ?= 3
+bench: deps binaries keel image
+	@echo "== bare-kernel floor ($(BENCH_RUNS) boots)"
+	@if [ -x $(FLOOR) ]; then $(FLOOR) $(IMAGES)/minimal-kernel $(BENCH_RUNS); else echo "no $(FLOOR): floor not measured"; fi
+	@echo "== minimal example ($(BENCH_RUNS) boots)"
+	KEEL_E2E=1 $(GO) test -run '^$$' -bench BootMinimal -benchtime $(BENCH_RUNS)x -timeout 30m ./qemu-test

@@ -36,7 +36,7 @@ func require(t *testing.T) {
 }
 
 // repoRoot is where go.mod is: tests run in qemu-test/.
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	wd, _ := os.Getwd()
 	return filepath.Dir(wd)
@@ -52,6 +52,12 @@ func cacheDir(root string) string {
 // buildImage builds the given specs (relative to the repo root) with the
 // same code path as `keel build`.
 func buildImage(t *testing.T, specs ...string) string {
+	t.Helper()
+	return buildImageB(t, specs...)
+}
+
+// buildImageB is buildImage for tests and benchmarks alike.
+func buildImageB(t testing.TB, specs ...string) string {
 	t.Helper()
 	root := repoRoot(t)
 	cache, err := image.Open(cacheDir(root))
