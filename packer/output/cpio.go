@@ -1,5 +1,5 @@
 // Package output writes the artifacts a build produces. This file holds the
-// initrd writer: a newc cpio archive, gzip-compressed, whose bytes depend only
+// initrd writer: a newc cpio archive, compressed, whose bytes depend only
 // on the entries given to it (fixed inode numbers, no timestamps from the
 // build machine), so building the same system twice gives the same file.
 package output
@@ -11,31 +11,44 @@ import (
 	"strings"
 
 	"github.com/cavaliergopher/cpio"
-	"github.com/klauspost/compress/gzip"
 )
 
 // CPIO writes tar-described entries as a compressed newc archive. It
 // implements rootfs.Writer.
 type CPIO struct {
-	gz  *gzip.Writer
+	z   io.WriteCloser
 	cw  *cpio.Writer
 	ino int64
+	// inodes maps each regular file written to its inode number, so a
+	// later hard link can name it.
+	inodes map[string]int64
 }
 
 // NewCPIO returns a writer producing a gzip'd newc cpio stream on w. Close
 // must be called to finish the archive.
 func NewCPIO(w io.Writer) (*CPIO, error) {
-	gz, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
-	if err != nil {
-		return nil, fmt.Errorf("starting gzip: %w", err)
-	}
-	// A zero header (no name, no mtime, OS unknown) keeps the output stable.
-	gz.Header = gzip.Header{OS: 255}
-	return &CPIO{gz: gz, cw: cpio.NewWriter(gz)}, nil
+	return NewCPIOCompressed(w, Gzip)
 }
 
-// WriteEntry adds one entry. Only regular files read body. Hard links must
-// have been resolved by the caller: newc would need the link count up front.
+// NewCPIOCompressed is NewCPIO with a choice of compression.
+func NewCPIOCompressed(w io.Writer, c Compression) (*CPIO, error) {
+	z, err := compressor(w, c)
+	if err != nil {
+		return nil, fmt.Errorf("starting %s compression: %w", c, err)
+	}
+	return &CPIO{z: z, cw: cpio.NewWriter(z), inodes: map[string]int64{}}, nil
+}
+
+// linkCount is the link count written for every regular file. The kernel's
+// initramfs unpacker uses the count only to decide whether to remember a
+// name for later hard links (it takes nlink >= 2 to mean "more names may
+// follow"); the unpacked file's real count comes from the filesystem. Saying
+// 2 for every file lets a hard link refer to any earlier file without
+// knowing, when the file is written, whether a link to it will follow.
+const linkCount = 2
+
+// WriteEntry adds one entry. Only regular files read body. A hard link
+// (tar.TypeLink) must name a regular file written earlier.
 func (c *CPIO) WriteEntry(h *tar.Header, body io.Reader) error {
 	name := strings.TrimPrefix(h.Name, "/")
 	name = strings.TrimSuffix(name, "/")
@@ -56,7 +69,17 @@ func (c *CPIO) WriteEntry(h *tar.Header, body io.Reader) error {
 	case tar.TypeReg:
 		hdr.Mode = cpio.TypeReg | perm
 		hdr.Size = h.Size
+		hdr.Links = linkCount
+		c.inodes[name] = hdr.Inode
 		data = body
+	case tar.TypeLink:
+		target := strings.Trim(h.Linkname, "/")
+		ino, ok := c.inodes[target]
+		if !ok {
+			return fmt.Errorf("hard link %s: target %s is not a regular file written before it", name, target)
+		}
+		hdr.Mode = cpio.TypeReg | perm
+		hdr.Inode, hdr.Links = ino, linkCount
 	case tar.TypeDir:
 		hdr.Mode = cpio.TypeDir | perm
 		hdr.Links = 2
@@ -91,8 +114,8 @@ func (c *CPIO) Close() error {
 	if err := c.cw.Close(); err != nil {
 		return fmt.Errorf("closing cpio archive: %w", err)
 	}
-	if err := c.gz.Close(); err != nil {
-		return fmt.Errorf("closing gzip stream: %w", err)
+	if err := c.z.Close(); err != nil {
+		return fmt.Errorf("closing compressed stream: %w", err)
 	}
 	return nil
 }

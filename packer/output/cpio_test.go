@@ -100,3 +100,41 @@ func TestCPIOShortBody(t *testing.T) {
 		t.Fatal("got nil error for a body shorter than its header, want an error")
 	}
 }
+
+func TestCPIOHardLink(t *testing.T) {
+	var buf bytes.Buffer
+	c, _ := NewCPIOCompressed(&buf, None)
+	entries := []struct {
+		h    tar.Header
+		body string
+	}{
+		{tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: 2}, "bb"},
+		{tar.Header{Name: "bin/sh", Typeflag: tar.TypeLink, Linkname: "bin/busybox", Mode: 0o755}, ""},
+	}
+	for _, e := range entries {
+		h := e.h
+		if err := c.WriteEntry(&h, strings.NewReader(e.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := &tar.Header{Name: "x", Typeflag: tar.TypeLink, Linkname: "missing"}
+	if err := c.WriteEntry(bad, nil); err == nil {
+		t.Error("link to a file never written: got nil error, want one")
+	}
+	c.Close()
+	r := cpio.NewReader(&buf)
+	var inos []int64
+	for {
+		h, err := r.Next()
+		if err != nil {
+			break
+		}
+		if h.Links != 2 {
+			t.Errorf("%s: links %d, want 2 (so the kernel remembers the name)", h.Name, h.Links)
+		}
+		inos = append(inos, h.Inode)
+	}
+	if len(inos) != 2 || inos[0] != inos[1] {
+		t.Errorf("inodes %v, want two equal ones", inos)
+	}
+}

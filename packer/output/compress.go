@@ -1,0 +1,76 @@
+package output
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+)
+
+// Compression names how an initrd archive is compressed. Every choice here
+// is one the kernel unpacks itself (checked on Debian's 6.1 cloud kernel).
+type Compression string
+
+// The supported compressions. Gzip is the default, as in LinuxKit; lz4 and
+// zstd unpack several times faster at boot, which matters most under
+// emulation (see the closing notes in docs/system.md).
+const (
+	Gzip Compression = "gzip"
+	LZ4  Compression = "lz4"
+	Zstd Compression = "zstd"
+	None Compression = "none"
+)
+
+// Compressions lists the accepted names, for flags and errors.
+var Compressions = []Compression{Gzip, LZ4, Zstd, None}
+
+// ParseCompression checks a user-given name; empty means gzip.
+func ParseCompression(s string) (Compression, error) {
+	if s == "" {
+		return Gzip, nil
+	}
+	for _, c := range Compressions {
+		if string(c) == s {
+			return c, nil
+		}
+	}
+	names := make([]string, len(Compressions))
+	for i, c := range Compressions {
+		names[i] = string(c)
+	}
+	return "", fmt.Errorf("unknown initrd compression %q: use one of %s", s, strings.Join(names, ", "))
+}
+
+// compressor returns a writer that compresses into w. Every setting that
+// could change the output between runs (names, times, concurrency) is
+// fixed, so the same input always gives the same bytes.
+func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
+	switch c {
+	case Gzip, "":
+		gz, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
+		if err != nil {
+			return nil, err
+		}
+		gz.Header = gzip.Header{OS: 255}
+		return gz, nil
+	case LZ4:
+		// The kernel reads only lz4's legacy frame format.
+		zw := lz4.NewWriter(w)
+		if err := zw.Apply(lz4.LegacyOption(true), lz4.CompressionLevelOption(lz4.Level9)); err != nil {
+			return nil, err
+		}
+		return zw, nil
+	case Zstd:
+		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(true))
+	case None:
+		return nopCloser{w}, nil
+	}
+	return nil, fmt.Errorf("unknown compression %q", c)
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
