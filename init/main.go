@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/keel-os/keel/internal/initctl"
@@ -17,6 +18,9 @@ import (
 )
 
 func main() {
+	if sig, ok := multiCallSignal(os.Args); ok {
+		os.Exit(signalInit(sig))
+	}
 	if os.Getpid() != 1 {
 		fmt.Fprintln(os.Stderr, "init: this is Keel's PID 1; it must run as process 1")
 		os.Exit(1)
@@ -38,7 +42,7 @@ func boot() {
 		unix.SIGPROF, unix.SIGXCPU, unix.SIGXFSZ, unix.SIGIO, unix.SIGSYS, unix.SIGSTKFLT, unix.SIGTRAP,
 		unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU)
 	shutdownSigs := make(chan os.Signal, 4)
-	for _, s := range append(append([]unix.Signal{}, initctl.PoweroffSignals...), initctl.RebootSignals...) {
+	for _, s := range slices.Concat(initctl.PoweroffSignals, initctl.RebootSignals, initctl.HaltSignals) {
 		signal.Notify(shutdownSigs, s)
 	}
 	sigchld := make(chan os.Signal, 1)
@@ -87,10 +91,14 @@ func boot() {
 		{name: "root-finish", run: finishRootMove, essential: true},
 		{name: "mounts", run: lateMountStep, essential: true},
 		{name: "cgroups", run: cgroupStep, essential: true},
+		{name: "rlimits", run: rlimitStep},
+		{name: "resolv.conf", run: func() error { return resolvConfStep("/etc", resolvConfTarget) }},
 		{name: "modules", run: modulesStep},
+		{name: "clock", run: clockStep},
 		{name: "loopback", run: loopbackStep},
 		{name: "hostname", run: hostnameStep},
 		{name: "ctrl-alt-del", run: ctrlAltDelStep},
+		{name: "root-readonly", run: func() error { return readOnlyRootStep(cmd) }},
 	})
 
 	r := newReaper(wait4Any)

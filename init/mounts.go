@@ -38,9 +38,11 @@ var lateMounts = []mountPoint{
 	{target: "/dev/pts", fstype: "devpts", source: "devpts", flags: unix.MS_NOSUID | unix.MS_NOEXEC, data: "newinstance,ptmxmode=0666,mode=0620,gid=5"},
 	{target: "/dev/shm", fstype: "tmpfs", source: "shm", flags: nosuidNodev, data: "mode=1777"},
 	{target: "/dev/mqueue", fstype: "mqueue", source: "mqueue", flags: nosuidNodevNoexec},
-	{target: "/run", fstype: "tmpfs", source: "tmpfs", flags: nosuidNodev, data: "mode=0755"},
-	{target: "/tmp", fstype: "tmpfs", source: "tmpfs", flags: nosuidNodev, data: "mode=1777"},
-	{target: "/var", fstype: "tmpfs", source: "tmpfs", flags: nosuidNodev, data: "mode=0755", onlyIfEmpty: true},
+	// Sizes as LinuxKit's: a runaway writer to /run or /tmp cannot eat
+	// the memory, /var (containerd's content and snapshots) gets half.
+	{target: "/run", fstype: "tmpfs", source: "tmpfs", flags: nosuidNodev, data: "size=10%,mode=0755"},
+	{target: "/tmp", fstype: "tmpfs", source: "tmpfs", flags: nosuidNodev, data: "size=10%,mode=1777"},
+	{target: "/var", fstype: "tmpfs", source: "tmpfs", flags: nosuidNodev, data: "size=50%,mode=0755", onlyIfEmpty: true},
 }
 
 // mountAll mounts each entry not already mounted, going on past failures.
@@ -116,7 +118,7 @@ var devLinks = [][2]string{
 // lateMountStep mounts the rest and adds the /dev symlinks.
 func lateMountStep() error {
 	err := mountAll(lateMounts)
-	var errs []error
+	errs := []error{populateVar(), mountKernelFilesystems("/proc/filesystems")}
 	for _, l := range devLinks {
 		if _, lerr := os.Lstat(l[0]); lerr == nil {
 			continue

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,6 +30,9 @@ type reaper struct {
 	// waitMu makes reap calls from the SIGCHLD loop and from shutdown take
 	// turns.
 	waitMu sync.Mutex
+	// orphans counts the children reaped that nobody registered, for the
+	// log and the tests.
+	orphans atomic.Int64
 }
 
 func newReaper(wait waitFunc) *reaper {
@@ -72,6 +76,7 @@ func (r *reaper) reap() (children bool) {
 		if ok {
 			ch <- ws
 		} else {
+			r.orphans.Add(1)
 			log.Debugf("reaped orphan pid %d: %s", pid, describeExit(ws))
 		}
 	}

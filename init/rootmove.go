@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/keel-os/keel/internal/bootlog"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,7 +68,7 @@ func moveRoot() error {
 
 // reexec runs /init again from the new root, carrying the boot records.
 // It returns only on failure.
-func reexec(recs []record) error {
+func reexec(recs []bootlog.Step) error {
 	self := "/init"
 	if len(os.Args) > 0 && os.Args[0] != "" && os.Args[0][0] == '/' {
 		self = os.Args[0]

@@ -15,11 +15,15 @@ type action int
 const (
 	actionPoweroff action = iota
 	actionReboot
+	actionHalt
 )
 
 func (a action) String() string {
-	if a == actionReboot {
+	switch a {
+	case actionReboot:
 		return "reboot"
+	case actionHalt:
+		return "halt"
 	}
 	return "power off"
 }
@@ -31,6 +35,8 @@ func actionFor(sig unix.Signal) (action, bool) {
 		return actionPoweroff, true
 	case slices.Contains(initctl.RebootSignals, sig):
 		return actionReboot, true
+	case slices.Contains(initctl.HaltSignals, sig):
+		return actionHalt, true
 	}
 	return 0, false
 }
@@ -50,7 +56,8 @@ func shutdown(a action, sup *supervisor, r *reaper, timeout time.Duration) {
 		}
 		finalReboot(a)
 	}()
-	log.Printf("shutdown (%s): stopping svcd (timeout %s)", a, timeout)
+	// The orphan count shows the reaper at work (qemu-test reads it).
+	log.Printf("shutdown (%s): %d orphans reaped since boot; stopping svcd (timeout %s)", a, r.orphans.Load(), timeout)
 	start := time.Now()
 	if sup.stop(initctl.ShutdownSignal, timeout) {
 		log.Printf("shutdown: svcd stopped in %s", time.Since(start).Round(time.Millisecond))
@@ -106,8 +113,11 @@ func unmountAll() {
 
 func finalReboot(a action) {
 	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF
-	if a == actionReboot {
+	switch a {
+	case actionReboot:
 		cmd = unix.LINUX_REBOOT_CMD_RESTART
+	case actionHalt:
+		cmd = unix.LINUX_REBOOT_CMD_HALT
 	}
 	log.Printf("shutdown: %s", a)
 	err := unix.Reboot(cmd)

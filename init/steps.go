@@ -3,11 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"time"
 
+	"github.com/keel-os/keel/internal/bootlog"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,25 +16,6 @@ type step struct {
 	name      string
 	run       func() error
 	essential bool
-}
-
-// record is what the boot log keeps about one step run.
-type record struct {
-	Name string `json:"name"`
-	// Stage is 1 before init re-executes itself from the new root, 2 after.
-	Stage int `json:"stage"`
-	// StartNS is when the step began, in nanoseconds since the kernel
-	// booted (CLOCK_BOOTTIME).
-	StartNS    int64  `json:"start_ns"`
-	DurationNS int64  `json:"duration_ns"`
-	Error      string `json:"error,omitempty"`
-	Essential  bool   `json:"essential,omitempty"`
-}
-
-// bootLog is the JSON document written to layout.BootLog.
-type bootLog struct {
-	Version int      `json:"version"`
-	Steps   []record `json:"steps"`
 }
 
 // sinceBoot reads CLOCK_BOOTTIME, which counts from kernel start and keeps
@@ -53,14 +33,14 @@ type stepRunner struct {
 	clock   func() time.Duration
 	stage   int
 	log     *logger
-	records []record
+	records []bootlog.Step
 }
 
 func (r *stepRunner) run(steps []step) {
 	for _, s := range steps {
 		start := r.clock()
 		err := runRecovered(s.run)
-		rec := record{Name: s.name, Stage: r.stage, StartNS: int64(start), DurationNS: int64(r.clock() - start), Essential: s.essential}
+		rec := bootlog.Step{Name: s.name, Stage: r.stage, StartNS: int64(start), DurationNS: int64(r.clock() - start), Essential: s.essential}
 		if err != nil {
 			rec.Error = err.Error()
 		}
@@ -88,7 +68,7 @@ func runRecovered(fn func() error) (err error) {
 
 // encodeRecords and decodeRecords carry stage 1's records across exec in
 // the environment.
-func encodeRecords(recs []record) string {
+func encodeRecords(recs []bootlog.Step) string {
 	b, err := json.Marshal(recs)
 	if err != nil {
 		return ""
@@ -96,24 +76,15 @@ func encodeRecords(recs []record) string {
 	return string(b)
 }
 
-func decodeRecords(s string) []record {
-	var recs []record
+func decodeRecords(s string) []bootlog.Step {
+	var recs []bootlog.Step
 	if s == "" || json.Unmarshal([]byte(s), &recs) != nil {
 		return nil
 	}
 	return recs
 }
 
-func writeBootLog(path string, recs []record) error {
-	b, err := json.MarshalIndent(bootLog{Version: 1, Steps: recs}, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("write boot log: %w", err)
-	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write boot log: %w", err)
-	}
-	return nil
+// writeBootLog writes the boot record for `svcctl boot` and the tests.
+func writeBootLog(path string, recs []bootlog.Step) error {
+	return bootlog.Write(path, &bootlog.Log{Version: bootlog.Version, Steps: recs})
 }

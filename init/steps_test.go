@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keel-os/keel/internal/bootlog"
 )
 
 // fakeClock advances by one millisecond per reading.
@@ -38,7 +40,7 @@ func TestStepRunner(t *testing.T) {
 	if len(r.records) != 4 {
 		t.Fatalf("got %d records, want 4", len(r.records))
 	}
-	want := record{Name: "ok", Stage: 2, StartNS: int64(time.Millisecond), DurationNS: int64(time.Millisecond)}
+	want := bootlog.Step{Name: "ok", Stage: 2, StartNS: int64(time.Millisecond), DurationNS: int64(time.Millisecond)}
 	if r.records[0] != want {
 		t.Errorf("record 0: got %+v, want %+v", r.records[0], want)
 	}
@@ -69,7 +71,7 @@ func TestStepRunnerDebugLogsDurations(t *testing.T) {
 }
 
 func TestRecordsRoundTrip(t *testing.T) {
-	recs := []record{{Name: "a", Stage: 1, StartNS: 5, DurationNS: 7, Error: "x", Essential: true}, {Name: "b"}}
+	recs := []bootlog.Step{{Name: "a", Stage: 1, StartNS: 5, DurationNS: 7, Error: "x", Essential: true}, {Name: "b"}}
 	if got := decodeRecords(encodeRecords(recs)); !reflect.DeepEqual(got, recs) {
 		t.Errorf("got %+v, want %+v", got, recs)
 	}
@@ -80,7 +82,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 
 func TestWriteBootLog(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "run", "keel", "boot.json")
-	recs := []record{{Name: "mounts", Stage: 2, StartNS: 10, DurationNS: 20}}
+	recs := []bootlog.Step{{Name: "mounts", Stage: 2, StartNS: 10, DurationNS: 20}}
 	if err := writeBootLog(p, recs); err != nil {
 		t.Fatal(err)
 	}
@@ -88,11 +90,11 @@ func TestWriteBootLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got bootLog
+	var got bootlog.Log
 	if err := json.Unmarshal(raw, &got); err != nil {
 		t.Fatal(err)
 	}
-	if want := (bootLog{Version: 1, Steps: recs}); !reflect.DeepEqual(got, want) {
+	if want := (bootlog.Log{Version: 1, Steps: recs}); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }

@@ -40,7 +40,7 @@ func TestActionFor(t *testing.T) {
 		{unix.SIGPWR, actionPoweroff, true},
 		{unix.SIGUSR2, actionPoweroff, true},
 		{unix.SIGINT, actionReboot, true},
-		{unix.SIGUSR1, actionReboot, true},
+		{unix.SIGUSR1, actionHalt, true},
 		{unix.SIGHUP, 0, false},
 	}
 	for _, tt := range tests {

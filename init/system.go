@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -45,6 +46,16 @@ func modulesStep() error {
 	if err != nil {
 		return err
 	}
+	cfg, err := kmod.ReadConfig("/etc/modprobe.d", "/lib/modprobe.d")
+	if err != nil {
+		log.Printf("modules: %v (going on without it)", err)
+		cfg = &kmod.Config{}
+	}
+	if raw, err := os.ReadFile("/proc/cmdline"); err == nil {
+		cfg.AddCmdline(string(raw))
+	}
+	l.SetConfig(cfg)
+	startHotplug(l)
 	failed := 0
 	if raw, err := os.ReadFile(layout.ModulesLoad); err == nil {
 		for _, req := range parseModulesList(string(raw)) {
@@ -70,6 +81,29 @@ func modulesStep() error {
 	return nil
 }
 
+// startHotplug loads the modules of devices added after boot (hot-added
+// disks and NICs, USB). Errors are logged; hotplug never stops the boot.
+func startHotplug(l *kmod.Loader) {
+	fd, err := openUevents()
+	if err != nil {
+		log.Printf("hotplug: %v; devices added later get no modules", err)
+		return
+	}
+	goForever("hotplug", func() {
+		listenUevents(fd, func(modalias string) {
+			mods, err := l.LoadAlias(modalias)
+			switch {
+			case errors.Is(err, unix.ENODEV): // the module found nothing to drive: normal
+				log.Debugf("hotplug %s: %v", modalias, err)
+			case err != nil:
+				log.Printf("hotplug %s: %v", modalias, err)
+			case len(mods) > 0:
+				log.Debugf("hotplug %s: %s", modalias, strings.Join(mods, " "))
+			}
+		})
+	})
+}
+
 // loopbackStep brings lo up; the kernel then adds 127.0.0.1 and ::1.
 func loopbackStep() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
@@ -93,18 +127,25 @@ func loopbackStep() error {
 
 const defaultHostname = "keel"
 
-// hostnameStep sets the hostname from /etc/hostname, or "keel". The metadata
-// agent may change it later.
+// hostnameStep sets the hostname from /etc/hostname, else from the first
+// NIC's MAC address, else "keel". The metadata agent may change it later.
 func hostnameStep() error {
-	name := defaultHostname
+	name := ""
 	if raw, err := os.ReadFile("/etc/hostname"); err == nil {
 		if f := strings.Fields(string(raw)); len(f) > 0 {
 			name = f[0]
 		}
 	}
+	if name == "" {
+		name = hostnameFromMAC("/sys/class/net")
+	}
+	if name == "" {
+		name = defaultHostname
+	}
 	if err := unix.Sethostname([]byte(name)); err != nil {
 		return fmt.Errorf("set hostname %q: %w", name, err)
 	}
+	log.Debugf("hostname %s", name)
 	return nil
 }
 

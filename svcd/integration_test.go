@@ -24,7 +24,7 @@ import (
 // runc and containerd, with every path in a temp dir. It needs root and the
 // binaries `make` puts in build/ (KEEL_BUILD_DIR overrides where).
 
-func buildDir(t *testing.T) string {
+func buildDir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("KEEL_BUILD_DIR")
 	if dir == "" {
@@ -44,7 +44,7 @@ func buildDir(t *testing.T) string {
 
 // makeBundle writes a bundle whose rootfs is a static busybox and whose
 // process runs `sh -c script`.
-func makeBundle(t *testing.T, dir string, k bundle.Keel, script string) {
+func makeBundle(t testing.TB, dir string, k bundle.Keel, script string) {
 	t.Helper()
 	bin := filepath.Join(dir, "rootfs", "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
@@ -103,7 +103,7 @@ func makeBundle(t *testing.T, dir string, k bundle.Keel, script string) {
 
 // containerdConfig is the config shipped in images (containerd.toml) with
 // its paths moved under tmp, so the test checks the real file loads.
-func containerdConfig(t *testing.T, tmp string) []byte {
+func containerdConfig(t testing.TB, tmp string) []byte {
 	t.Helper()
 	b, err := os.ReadFile("containerd.toml")
 	if err != nil {
@@ -195,6 +195,13 @@ func TestSvcdIntegration(t *testing.T) {
 		StopTimeout: bundle.Duration(time.Second)}, "exec sleep 1000")
 	makeBundle(t, filepath.Join(cdir, "services", "web"), bundle.Keel{Name: "web", Phase: bundle.PhaseService},
 		"trap 'echo web got TERM; exit 0' TERM; echo web up; while true; do sleep 0.1; done")
+	// db becomes healthy a second after it starts; app must wait for that.
+	makeBundle(t, filepath.Join(cdir, "services", "db"), bundle.Keel{Name: "db", Phase: bundle.PhaseService,
+		StopTimeout: bundle.Duration(time.Second),
+		Healthcheck: &bundle.Healthcheck{File: "/tmp/ready", Interval: bundle.Duration(time.Second)}},
+		"sleep 1; echo ok > /tmp/ready; exec sleep 1000")
+	makeBundle(t, filepath.Join(cdir, "services", "app"), bundle.Keel{Name: "app", Phase: bundle.PhaseService,
+		DependsOn: []string{"db"}, StopTimeout: bundle.Duration(time.Second)}, "exec sleep 1000")
 	makeBundle(t, filepath.Join(cdir, "onshutdown", "000-bye"), bundle.Keel{Name: "bye", Phase: bundle.PhaseOnshutdown},
 		"echo bye")
 
@@ -203,26 +210,31 @@ func TestSvcdIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	socket := filepath.Join(tmp, "svcd", "svcd.sock")
-	cmd := exec.Command(filepath.Join(bin, "svcd"),
-		"--containers", cdir,
-		"--socket", socket,
-		"--runc", filepath.Join(build, "runc"),
-		"--runc-root", filepath.Join(tmp, "runc"),
-		"--containerd", filepath.Join(build, "containerd"),
-		"--containerd-config", ctrdConf,
-		"--containerd-socket", filepath.Join(tmp, "c.sock"),
-		"--fifo-dir", filepath.Join(tmp, "fifo"),
-	)
-	cmd.Env = append(os.Environ(), "PATH="+build+":"+os.Getenv("PATH"))
 	var console syncBuffer
-	cmd.Stdout, cmd.Stderr = &console, &console
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	startSvcd := func() (*exec.Cmd, chan struct{}, *error) {
+		cmd := exec.Command(filepath.Join(bin, "svcd"),
+			"--containers", cdir,
+			"--socket", socket,
+			"--runc", filepath.Join(build, "runc"),
+			"--runc-root", filepath.Join(tmp, "runc"),
+			"--containerd", filepath.Join(build, "containerd"),
+			"--containerd-config", ctrdConf,
+			"--containerd-socket", filepath.Join(tmp, "c.sock"),
+			"--fifo-dir", filepath.Join(tmp, "fifo"),
+			"--boot-log", "",
+		)
+		cmd.Env = append(os.Environ(), "PATH="+build+":"+os.Getenv("PATH"))
+		cmd.Stdout, cmd.Stderr = &console, &console
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		var exitErr error
+		go func() { exitErr = cmd.Wait(); close(exited) }()
+		return cmd, exited, &exitErr
 	}
-	exited := make(chan struct{})
-	var exitErr error
-	go func() { exitErr = cmd.Wait(); close(exited) }()
+	start := time.Now()
+	cmd, exited, exitErrp := startSvcd()
 	t.Cleanup(func() {
 		select {
 		case <-exited:
@@ -357,42 +369,115 @@ func TestSvcdIntegration(t *testing.T) {
 			t.Fatalf("svcctl list: %v\n%s", err, out)
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		if !strings.HasPrefix(lines[0], "NAME") || len(lines) != 9 {
-			t.Errorf("svcctl list: got\n%s\nwant a header and 8 rows", out)
+		if !strings.HasPrefix(lines[0], "NAME") || len(lines) != 11 {
+			t.Errorf("svcctl list: got\n%s\nwant a header and 10 rows", out)
 		}
+	})
+	t.Run("dependent starts after its dependency is healthy", func(t *testing.T) {
+		eventually(t, 20*time.Second, "app running", func() (bool, string) {
+			a := get("app")
+			return a.State == "running", fmt.Sprintf("%+v", a)
+		})
+		var healthyAt, appAt time.Time
+		for _, e := range timelineEvents(t, c) {
+			if e.Name == "db" && e.Health == "healthy" && healthyAt.IsZero() {
+				healthyAt = e.Time
+			}
+			if e.Name == "app" && e.State == "running" && appAt.IsZero() {
+				appAt = e.Time
+			}
+		}
+		if healthyAt.IsZero() || appAt.Before(healthyAt) {
+			t.Errorf("app started at %s, db healthy at %s: want app after db healthy", appAt, healthyAt)
+		}
+		// An earlier subtest kills containerd, so db may still be coming
+		// back from that: wait for it rather than sample it once.
+		eventually(t, 30*time.Second, "db healthy", func() (bool, string) {
+			d := get("db")
+			return d.Health == "healthy", fmt.Sprintf("%+v", d)
+		})
+	})
+	t.Run("svcctl stop and start", func(t *testing.T) {
+		if err := c.Stop(ctx, "sleepy"); err != nil {
+			t.Fatal(err)
+		}
+		if s := get("sleepy"); s.State != "stopped" {
+			t.Errorf("sleepy after stop: got %s, want stopped", s.State)
+		}
+		if err := c.Stop(ctx, "sleepy"); err == nil {
+			t.Error("stopping a stopped service: got no error, want a conflict")
+		}
+		if err := c.Start(ctx, "sleepy"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "sleepy running again", func() (bool, string) {
+			s := get("sleepy")
+			return s.State == "running", fmt.Sprintf("%+v", s)
+		})
+	})
+	t.Run("svcd killed and restarted adopts running services", func(t *testing.T) {
+		before := get("web")
+		ctrdBefore := get("containerd")
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-exited
+		cmd, exited, exitErrp = startSvcd()
+		eventually(t, 40*time.Second, "restarted svcd lists web running", func() (bool, string) {
+			cs, err := c.Containers(ctx)
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, x := range cs {
+				if x.Name == "web" {
+					return x.State == "running", fmt.Sprintf("%+v", x)
+				}
+			}
+			return false, "no web"
+		})
+		if after := get("web"); after.Pid != before.Pid {
+			t.Errorf("web pid after svcd restart: got %d, want %d (unchanged)", after.Pid, before.Pid)
+		}
+		if x := get("containerd"); x.Pid != ctrdBefore.Pid {
+			t.Errorf("containerd pid after svcd restart: got %d, want %d (adopted)", x.Pid, ctrdBefore.Pid)
+		}
+		if h := get("hello"); h.State != "skipped" {
+			t.Errorf("onboot hello after svcd restart: got %s, want skipped", h.State)
+		}
+		webPid = get("web").Pid
 	})
 
 	sleepy := get("sleepy")
+	_ = start
 	stopAt := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case <-exited:
-		if exitErr != nil {
-			t.Fatalf("svcd exit: got %v, want 0\n%s", exitErr, console.String())
+		if *exitErrp != nil {
+			t.Fatalf("svcd exit: got %v, want 0\n%s", *exitErrp, console.String())
 		}
 	case <-time.After(40 * time.Second):
 		t.Fatalf("svcd did not exit 40s after SIGTERM\n%s", console.String())
 	}
 	t.Logf("shut down in %s", time.Since(stopAt))
 	con := console.String()
-	order := []string{
-		"svcd: stopping service web", "svcd: service web stopped",
-		"svcd: stopping service sleepy", "svcd: service sleepy stopped",
-		"svcd: stopping service crashy",
-		"bye: bye", "svcd: onshutdown bye exited 0",
-		"svcd: stopping containerd", "svcd: containerd stopped",
-		"svcd: shutdown complete",
+	// Only the last svcd's shutdown counts.
+	con = con[strings.LastIndex(con, "svcd: received"):]
+	before := [][2]string{
+		{"svcd: service app stopped", "svcd: stopping service db"},
+		{"svcd: service web stopped", "bye: bye"},
+		{"svcd: service sleepy stopped", "bye: bye"},
+		{"svcd: service db stopped", "bye: bye"},
+		{"svcd: onshutdown bye exited 0", "svcd: stopping containerd"},
+		{"svcd: containerd stopped", "svcd: shutdown complete"},
 	}
-	at := 0
-	for _, m := range order {
-		i := strings.Index(con[at:], m)
-		if i < 0 {
-			t.Errorf("console: %q missing or out of order", m)
-			continue
+	for _, b := range before {
+		i, j := strings.Index(con, b[0]), strings.Index(con, b[1])
+		if i < 0 || j < 0 || i > j {
+			t.Errorf("console: want %q before %q (at %d, %d)", b[0], b[1], i, j)
 		}
-		at += i
 	}
 	if !strings.Contains(con, "web: web got TERM") {
 		t.Errorf("web did not get its stop signal")
@@ -410,4 +495,14 @@ func TestSvcdIntegration(t *testing.T) {
 	if t.Failed() || testing.Verbose() {
 		t.Logf("svcd console:\n%s", con)
 	}
+}
+
+// timelineEvents returns svcd's recorded events.
+func timelineEvents(t *testing.T, c *api.Client) []api.Event {
+	t.Helper()
+	b, err := c.Boot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Events
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -27,6 +28,7 @@ type backend struct{ *supervisor.Supervisor }
 
 func (backend) Poweroff() error { return initctl.Poweroff() }
 func (backend) Reboot() error   { return initctl.Reboot() }
+func (backend) Halt() error     { return initctl.Halt() }
 
 func main() {
 	var cfg supervisor.Config
@@ -40,7 +42,12 @@ func main() {
 	flag.StringVar(&cfg.FIFODir, "fifo-dir", "", "`dir` for service output FIFOs (default: containerd's, /run/containerd/fifo)")
 	flag.DurationVar(&cfg.OneShotTimeout, "onboot-timeout", supervisor.DefaultOneShotTimeout, "default time limit of onboot and onshutdown containers")
 	flag.DurationVar(&cfg.ContainerdTimeout, "containerd-timeout", supervisor.DefaultContainerdTimeout, "how long to wait for containerd to answer")
+	flag.StringVar(&cfg.StateDir, "state-dir", "", "`dir` for svcd's runtime files (default: the socket's directory)")
+	flag.StringVar(&cfg.BootLog, "boot-log", layout.BootLog, "init's boot record `file`, for svcctl boot")
 	flag.Parse()
+	if cfg.StateDir == "" {
+		cfg.StateDir = filepath.Dir(*socket)
+	}
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "svcd: unexpected arguments %q\n", flag.Args())
 		flag.Usage()

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 // Version is the format version written and understood.
@@ -43,4 +44,24 @@ func Read(path string) (*Log, error) {
 		return nil, fmt.Errorf("boot log %s has version %d, this build understands %d", path, l.Version, Version)
 	}
 	return &l, nil
+}
+
+// Write stores l at path as indented JSON, creating the directory. It
+// writes a temporary file and renames it, so a reader never sees half a log.
+func Write(path string, l *Log) error {
+	b, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding boot log: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("writing boot log: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing boot log: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing boot log: %w", err)
+	}
+	return nil
 }

@@ -48,9 +48,35 @@ type Keel struct {
 	StopTimeout Duration `json:"stopTimeout,omitempty"`
 	// Timeout bounds an onboot or onshutdown container's run.
 	Timeout Duration `json:"timeout,omitempty"`
+	// Healthcheck probes a running service; while it has not passed, the
+	// service is not up for its dependents, and when it keeps failing the
+	// service is stopped and its restart policy applies.
+	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
 
 	// Runtime is LinuxKit's runtime section, applied around container creation.
 	Runtime *Runtime `json:"runtime,omitempty"`
+}
+
+// Healthcheck says how to probe a service. Exactly one of Exec, TCP and
+// File is set.
+type Healthcheck struct {
+	// Exec is a command run inside the container; exit 0 is healthy.
+	Exec []string `json:"exec,omitempty"`
+	// TCP is a host:port connected to from the container's network
+	// namespace; an accepted connection is healthy.
+	TCP string `json:"tcp,omitempty"`
+	// File is a path inside the container; existing is healthy.
+	File string `json:"file,omitempty"`
+	// Interval between probes; 0 means 30 s.
+	Interval Duration `json:"interval,omitempty"`
+	// Timeout of one probe; 0 means 30 s.
+	Timeout Duration `json:"timeout,omitempty"`
+	// StartPeriod is the grace after start during which failures do not
+	// count against Retries.
+	StartPeriod Duration `json:"startPeriod,omitempty"`
+	// Retries is how many failures in a row make the service unhealthy;
+	// 0 means 3.
+	Retries int `json:"retries,omitempty"`
 }
 
 // Runtime mirrors LinuxKit's `runtime` image field.

@@ -56,6 +56,7 @@ type Loader struct {
 	deps    map[string][]string // module name -> dependency paths, modules.dep order
 	aliases []aliasEntry
 	builtin map[string]bool
+	cfg     *Config
 
 	mu     sync.Mutex
 	state  map[string]error // present: tried; nil error: loaded or already there
@@ -130,13 +131,17 @@ func (l *Loader) Loaded() []string {
 	return append([]string(nil), l.loaded...)
 }
 
+// SetConfig makes the loader use c's options and blacklist from now on.
+// Call it before loading anything: it is not synchronized with loads.
+func (l *Loader) SetConfig(c *Config) { l.cfg = c }
+
 // Match returns the modules whose alias patterns match modalias, each once,
-// in modules.alias order.
+// in modules.alias order, leaving out blacklisted modules.
 func (l *Loader) Match(modalias string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, a := range l.aliases {
-		if seen[a.module] || !strings.HasPrefix(modalias, a.prefix) {
+		if seen[a.module] || !strings.HasPrefix(modalias, a.prefix) || l.cfg.blacklisted(a.module) {
 			continue
 		}
 		if globMatch(a.pattern, modalias) {
@@ -199,7 +204,7 @@ func (l *Loader) loadOne(name, rel, params string) error {
 	if err, done := l.state[name]; done {
 		return err
 	}
-	err := l.insert(rel, params)
+	err := l.insert(rel, l.cfg.params(name, params))
 	switch {
 	case errors.Is(err, unix.EEXIST):
 		err = nil

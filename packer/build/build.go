@@ -20,6 +20,7 @@ import (
 	kbundle "github.com/keel-os/keel/internal/bundle"
 	"github.com/keel-os/keel/packer/bundle"
 	"github.com/keel-os/keel/packer/image"
+	"github.com/keel-os/keel/packer/output"
 	"github.com/keel-os/keel/packer/pkgbuild"
 	"github.com/keel-os/keel/packer/rootfs"
 	"github.com/keel-os/keel/packer/spec"
@@ -31,6 +32,9 @@ type Options struct {
 	Files []string
 	// Format is the output format; only "kernel+initrd" for now.
 	Format string
+	// Compress is the initrd's compression (output.ParseCompression);
+	// empty means gzip.
+	Compress string
 	// Dir and Name place the outputs: Dir/Name-kernel and so on.
 	Dir, Name string
 	Cache     *image.Cache
@@ -39,6 +43,15 @@ type Options struct {
 	Log      io.Writer
 	// Stdin replaces os.Stdin for "-" (tests).
 	Stdin io.Reader
+	// Pull is the pull policy for registry images: image.PullMissing
+	// (default), image.PullAlways or image.PullNever.
+	Pull string
+	// Puller fetches images; nil means a Puller on Cache with the Docker
+	// config's credentials.
+	Puller *image.Puller
+	// TagsOnly makes Load resolve `@pkg:` references to their tags without
+	// building the packages (`keel build --dry-run`).
+	TagsOnly bool
 }
 
 // Result lists the files written.
@@ -52,6 +65,14 @@ const labelKey = "org.mobyproject.config"
 // relative to the file that names them (building the package if it is not in
 // the cache yet).
 func Load(ctx context.Context, opt Options) (*spec.Spec, error) {
+	s, _, err := load(ctx, opt)
+	return s, err
+}
+
+// load is Load that also returns the references made from `@pkg:`
+// packages: they exist only in the cache, so they are never pulled.
+func load(ctx context.Context, opt Options) (*spec.Spec, map[string]bool, error) {
+	local := map[string]bool{}
 	var all []*spec.Spec
 	for _, f := range opt.Files {
 		var data []byte
@@ -66,11 +87,11 @@ func Load(ctx context.Context, opt Options) (*spec.Spec, error) {
 			data, err = os.ReadFile(f)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading spec: %w", err)
+			return nil, nil, fmt.Errorf("reading spec: %w", err)
 		}
 		s, err := spec.Parse(f, data)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		err = s.MapImages(func(ref string) (string, error) {
 			// spec.Parse has already made the path relative to the spec file.
@@ -78,26 +99,34 @@ func Load(ctx context.Context, opt Options) (*spec.Spec, error) {
 			if !ok {
 				return ref, nil
 			}
+			if opt.TagsOnly {
+				pkg, err := pkgbuild.Load(p)
+				if err != nil {
+					return "", fmt.Errorf("%s: %s: %w", f, ref, err)
+				}
+				return pkg.Ref()
+			}
 			r, err := pkgbuild.Build(ctx, p, pkgbuild.Options{Cache: opt.Cache, DebCache: opt.DebCache, Stdout: opt.Log})
 			if err != nil {
 				return "", fmt.Errorf("%s: building %s: %w", f, ref, err)
 			}
+			local[r] = true
 			return r, nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		all = append(all, s)
 	}
 	merged := spec.Merge(all...)
 	if err := merged.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	merged.ResolveVolumes()
 	for _, w := range merged.Warnings {
 		fmt.Fprintf(opt.Log, "warning: %s\n", w)
 	}
-	return merged, nil
+	return merged, local, nil
 }
 
 // Run builds the system described by opt.Files.
@@ -108,11 +137,33 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if opt.Format != "kernel+initrd" {
 		return nil, fmt.Errorf("output format %q is not supported yet: use -format kernel+initrd", opt.Format)
 	}
+	if _, err := output.ParseCompression(opt.Compress); err != nil {
+		return nil, err
+	}
 	if opt.Log == nil {
 		opt.Log = io.Discard
 	}
-	s, err := Load(ctx, opt)
+	if opt.Pull == "" {
+		opt.Pull = image.PullMissing
+	}
+	if err := image.CheckPullPolicy(opt.Pull); err != nil {
+		return nil, err
+	}
+	s, local, err := load(ctx, opt)
 	if err != nil {
+		return nil, err
+	}
+	p := opt.Puller
+	if p == nil {
+		p = &image.Puller{Cache: opt.Cache, Log: opt.Log}
+	}
+	var remote []string
+	for _, r := range s.ImageRefs() {
+		if !local[r] {
+			remote = append(remote, r)
+		}
+	}
+	if err := p.Ensure(ctx, remote, opt.Pull); err != nil {
 		return nil, err
 	}
 	sys, kernel, err := Plan(s, opt.Cache)
@@ -165,7 +216,7 @@ func Plan(s *spec.Spec, cache *image.Cache) (*rootfs.System, v1.Image, error) {
 			}
 		}
 	}
-	files, err := fileEntries(s.Files)
+	files, err := fileEntries(s)
 	if err != nil {
 		return nil, nil, err
 	}

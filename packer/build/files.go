@@ -3,46 +3,50 @@ package build
 import (
 	"archive/tar"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
+	"path/filepath"
+	"sort"
 	"strconv"
 
 	"github.com/keel-os/keel/packer/rootfs"
 	"github.com/keel-os/keel/packer/spec"
 )
 
-// fileEntries turns the spec's `files` section into image entries.
-func fileEntries(files []spec.File) ([]rootfs.Entry, error) {
+// fileEntries turns the spec's `files` section into image entries. s is
+// the merged, resolved spec: `metadata` files hold it.
+func fileEntries(s *spec.Spec) ([]rootfs.Entry, error) {
 	var out []rootfs.Entry
-	for _, f := range files {
-		e, ok, err := fileEntry(f)
+	for _, f := range s.Files {
+		es, err := fileEntry(s, f)
 		if err != nil {
 			return nil, fmt.Errorf("%s: files entry %q: %w", f.Pos, f.Path, err)
 		}
-		if ok {
-			out = append(out, e)
-		}
+		out = append(out, es...)
 	}
 	return out, nil
 }
 
-func fileEntry(f spec.File) (rootfs.Entry, bool, error) {
+func fileEntry(s *spec.Spec, f spec.File) ([]rootfs.Entry, error) {
 	h := tar.Header{Name: f.Path, Typeflag: tar.TypeReg, Mode: 0o600}
 	if f.Directory {
 		h.Typeflag, h.Mode = tar.TypeDir, 0o700
 	}
-	if f.Mode != "" {
+	explicitMode := f.Mode != ""
+	if explicitMode {
 		m, err := strconv.ParseUint(f.Mode, 8, 32)
 		if err != nil {
-			return rootfs.Entry{}, false, fmt.Errorf("mode %q is not an octal number such as \"0644\"", f.Mode)
+			return nil, fmt.Errorf("mode %q is not an octal number such as \"0644\"", f.Mode)
 		}
 		h.Mode = int64(m)
 	}
 	var err error
 	if h.Uid, err = numericID(f.UID); err != nil {
-		return rootfs.Entry{}, false, fmt.Errorf("uid: %w", err)
+		return nil, fmt.Errorf("uid: %w", err)
 	}
 	if h.Gid, err = numericID(f.GID); err != nil {
-		return rootfs.Entry{}, false, fmt.Errorf("gid: %w", err)
+		return nil, fmt.Errorf("gid: %w", err)
 	}
 	var body []byte
 	switch {
@@ -51,19 +55,92 @@ func fileEntry(f spec.File) (rootfs.Entry, bool, error) {
 		h.Typeflag, h.Linkname = tar.TypeSymlink, f.Symlink
 	case f.Source != "":
 		// spec.Parse has expanded a leading ~/ already.
-		body, err = os.ReadFile(f.Source)
+		st, err := os.Stat(f.Source)
 		if os.IsNotExist(err) && f.Optional {
-			return rootfs.Entry{}, false, nil
+			return nil, nil
 		}
 		if err != nil {
-			return rootfs.Entry{}, false, fmt.Errorf("reading source: %w", err)
+			return nil, fmt.Errorf("reading source: %w", err)
+		}
+		if st.IsDir() {
+			if !explicitMode {
+				h.Mode = 0o755
+			}
+			return sourceDir(h, f.Source)
+		}
+		if body, err = os.ReadFile(f.Source); err != nil {
+			return nil, fmt.Errorf("reading source: %w", err)
 		}
 	case f.Metadata != "":
-		return rootfs.Entry{}, false, fmt.Errorf("metadata: %s is not supported yet", f.Metadata)
+		switch f.Metadata {
+		case "yaml":
+			body, err = s.YAML()
+		case "json":
+			body, err = s.JSON()
+		default:
+			err = fmt.Errorf("metadata %q: want yaml or json", f.Metadata)
+		}
+		if err != nil {
+			return nil, err
+		}
 	case f.Contents != nil:
 		body = []byte(*f.Contents)
 	}
-	return rootfs.Entry{Hdr: h, Body: body}, true, nil
+	return []rootfs.Entry{{Hdr: h, Body: body}}, nil
+}
+
+// sourceDir copies a host directory recursively: dir is the entry for its
+// root (mode, owner); below it, files and directories keep their host
+// permission bits and symlinks their targets, owned by dir's uid/gid.
+// Entries are sorted, so the image does not depend on the host's
+// directory order.
+func sourceDir(dir tar.Header, root string) ([]rootfs.Entry, error) {
+	dir.Typeflag = tar.TypeDir
+	out := []rootfs.Entry{{Hdr: dir}}
+	var paths []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != root {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading source directory: %w", err)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return nil, err
+		}
+		st, err := os.Lstat(p)
+		if err != nil {
+			return nil, fmt.Errorf("reading source directory: %w", err)
+		}
+		h := tar.Header{Name: path.Join(dir.Name, filepath.ToSlash(rel)), Uid: dir.Uid, Gid: dir.Gid, Mode: int64(st.Mode().Perm())}
+		var body []byte
+		switch {
+		case st.IsDir():
+			h.Typeflag = tar.TypeDir
+		case st.Mode().IsRegular():
+			h.Typeflag = tar.TypeReg
+			if body, err = os.ReadFile(p); err != nil {
+				return nil, fmt.Errorf("reading source directory: %w", err)
+			}
+		case st.Mode()&fs.ModeSymlink != 0:
+			h.Typeflag, h.Mode = tar.TypeSymlink, 0o777
+			if h.Linkname, err = os.Readlink(p); err != nil {
+				return nil, fmt.Errorf("reading source directory: %w", err)
+			}
+		default:
+			return nil, fmt.Errorf("source directory: %s is a %s; only files, directories and symlinks can be copied", p, st.Mode().Type())
+		}
+		out = append(out, rootfs.Entry{Hdr: h, Body: body})
+	}
+	return out, nil
 }
 
 // numericID accepts what YAML gives for uid/gid: nothing, a number, or a

@@ -60,7 +60,12 @@ func writeKernelInitrd(opt Options, cmdline string, kimg v1.Image, sys *rootfs.S
 		cleanup()
 		return nil, err
 	}
-	cw, err := output.NewCPIO(inf)
+	comp, err := output.ParseCompression(opt.Compress)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	cw, err := output.NewCPIOCompressed(inf, comp)
 	if err == nil {
 		err = rootfs.Write(sys, cw)
 	}

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -28,6 +29,11 @@ func (b *builder) keel(phase kbundle.Phase) (*kbundle.Keel, error) {
 			deps = label.DependsOn
 		}
 		k.DependsOn = append([]string(nil), deps...)
+		hc, err := healthcheck(img.Healthcheck)
+		if err != nil {
+			return nil, err
+		}
+		k.Healthcheck = hc
 	}
 	if sig := firstNonEmpty(img.StopSignal, label.StopSignal, b.cfg.StopSignal); sig != "" {
 		norm, err := spec.NormalizeSignal(sig)
@@ -47,6 +53,51 @@ func (b *builder) keel(phase kbundle.Phase) (*kbundle.Keel, error) {
 		}
 	}
 	k.Runtime = runtime(label.Runtime, img.Runtime)
+	return k, nil
+}
+
+// healthcheck maps the YAML's Docker-style test onto keel.json: ["CMD",
+// args...] and a bare list run args in the container, ["CMD-SHELL", s] runs
+// s with /bin/sh -c, ["TCP", "host:port"] and ["FILE", path] are Keel's
+// probes that need no tools in the image, and ["NONE"] disables the check.
+func healthcheck(h *spec.Healthcheck) (*kbundle.Healthcheck, error) {
+	if h == nil || len(h.Test) == 0 {
+		return nil, nil
+	}
+	k := &kbundle.Healthcheck{Retries: h.Retries}
+	args := h.Test[1:]
+	switch h.Test[0] {
+	case "NONE":
+		return nil, nil
+	case "CMD":
+		k.Exec = append([]string(nil), args...)
+	case "CMD-SHELL":
+		k.Exec = []string{"/bin/sh", "-c", strings.Join(args, " ")}
+	case "TCP", "FILE":
+		if len(args) != 1 {
+			return nil, fmt.Errorf("healthcheck.test: %s takes exactly one argument, got %d", h.Test[0], len(args))
+		}
+		if h.Test[0] == "TCP" {
+			k.TCP = args[0]
+		} else {
+			k.File = args[0]
+		}
+	default:
+		k.Exec = append([]string(nil), h.Test...)
+	}
+	if len(k.Exec) == 0 && k.TCP == "" && k.File == "" {
+		return nil, fmt.Errorf("healthcheck.test: %s needs a command", h.Test[0])
+	}
+	var err error
+	if k.Interval, err = duration("healthcheck.interval", h.Interval); err != nil {
+		return nil, err
+	}
+	if k.Timeout, err = duration("healthcheck.timeout", h.Timeout); err != nil {
+		return nil, err
+	}
+	if k.StartPeriod, err = duration("healthcheck.startPeriod", h.StartPeriod); err != nil {
+		return nil, err
+	}
 	return k, nil
 }
 

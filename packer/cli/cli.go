@@ -70,7 +70,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.cache, "cache", defaultCache(), "image cache directory (OCI layout); $KEEL_CACHE")
-	root.AddCommand(buildCmd(g, stdin, stdout), pkgCmd(g, stdout), runCmd(stdin, stdout))
+	root.AddCommand(buildCmd(g, stdin, stdout), pkgCmd(g, stdout), runCmd(stdin, stdout), cacheCmd(g, stdout))
 	return root
 }
 
@@ -89,16 +89,35 @@ func defaultCache() string {
 
 func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 	var opt build.Options
+	var dryRun bool
 	c := &cobra.Command{
 		Use:   "build [flags] SPEC.yml [SPEC.yml...]",
 		Short: "Build a bootable image from one or more spec files (merged in order; - reads stdin)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := image.CheckPullPolicy(opt.Pull); err != nil {
+				return err
+			}
 			cache, err := g.openCache()
 			if err != nil {
 				return err
 			}
 			opt.Files, opt.Cache, opt.DebCache, opt.Log, opt.Stdin = args, cache, g.debCache(), stdout, stdin
+			if dryRun {
+				// Only the YAML goes to stdout, so it can be piped back
+				// into `keel build -`.
+				opt.TagsOnly, opt.Log = true, cmd.ErrOrStderr()
+				s, err := build.Load(cmd.Context(), opt)
+				if err != nil {
+					return err
+				}
+				out, err := s.YAML()
+				if err != nil {
+					return err
+				}
+				_, err = stdout.Write(out)
+				return err
+			}
 			if opt.Name == "" {
 				opt.Name = strings.TrimSuffix(filepath.Base(args[0]), filepath.Ext(args[0]))
 				if args[0] == "-" {
@@ -114,8 +133,11 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&opt.Format, "format", "kernel+initrd", "output format")
+	c.Flags().StringVar(&opt.Compress, "compress", "gzip", "initrd compression: gzip, lz4, zstd or none (lz4 and zstd boot faster)")
 	c.Flags().StringVar(&opt.Dir, "dir", ".", "output directory")
 	c.Flags().StringVar(&opt.Name, "name", "", "output name (default: the first spec's base name)")
+	c.Flags().StringVar(&opt.Pull, "pull", image.PullMissing, "when to fetch registry images: missing, always (re-check tags) or never")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the merged spec (with @pkg: resolved to tags) and build nothing")
 	return c
 }
 

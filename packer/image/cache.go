@@ -429,3 +429,33 @@ func platformImage(ii v1.ImageIndex, ref string) (v1.Image, error) {
 	}
 	return nil, fmt.Errorf("image %s has no %s/%s variant", ref, OS, Architecture)
 }
+
+// Remove deletes ref's entry from the index. Its blobs stay until Clean.
+// It reports whether there was such an entry.
+func (c *Cache) Remove(ref string) (bool, error) {
+	norm, err := Normalize(ref)
+	if err != nil {
+		return false, err
+	}
+	found := false
+	err = c.locked(func() error {
+		m, err := c.readIndex()
+		if err != nil {
+			return err
+		}
+		kept := m.Manifests[:0]
+		for _, d := range m.Manifests {
+			if d.Annotations[RefNameAnnotation] == norm {
+				found = true
+				continue
+			}
+			kept = append(kept, d)
+		}
+		m.Manifests = kept
+		if !found {
+			return nil
+		}
+		return c.writeIndex(m)
+	})
+	return found, err
+}

@@ -68,20 +68,23 @@ func BaseDirs() []Entry {
 
 // Write sends the whole system to w.
 func Write(sys *System, w Writer) error {
-	s := &stream{w: w, dirs: map[string]bool{}}
+	s := &stream{w: w, dirs: map[string]bool{}, nondir: map[string]int{}}
 	for _, e := range sys.Dirs {
+		s.part++
 		if err := s.entry(e); err != nil {
 			return err
 		}
 	}
 	for _, l := range sys.Layers {
+		s.part++
 		if err := s.layer(l); err != nil {
 			return err
 		}
 	}
 	for _, e := range sys.Files {
+		s.part++
 		if err := s.entry(e); err != nil {
-			return err
+			return fmt.Errorf("file %s: %w", e.Hdr.Name, err)
 		}
 	}
 	return nil
@@ -90,6 +93,12 @@ func Write(sys *System, w Writer) error {
 type stream struct {
 	w    Writer
 	dirs map[string]bool
+	// nondir records the names written as something other than a
+	// directory, with the part (layer or entry) that wrote them: the
+	// kernel's initramfs unpacker follows a symlink met on the way to a
+	// later name, so nothing may be written below one.
+	nondir map[string]int
+	part   int
 }
 
 // clean turns a tar name into a relative, clean path and refuses names that
@@ -120,11 +129,28 @@ func (s *stream) parents(name string) error {
 }
 
 func (s *stream) write(h *tar.Header, body io.Reader) error {
+	for dir := path.Dir(h.Name); dir != "."; dir = path.Dir(dir) {
+		part, ok := s.nondir[dir]
+		if !ok {
+			continue
+		}
+		if part == s.part {
+			// A flattened image lists upper layers first: an entry
+			// below a name an upper layer made a symlink or file is
+			// hidden by it, as in the container's overlay.
+			return nil
+		}
+		return fmt.Errorf("entry %s lies below %s, which an earlier part of the image wrote as a symlink or file; the initramfs unpacker would follow it (remove one of the two)", h.Name, dir)
+	}
 	if err := s.parents(h.Name); err != nil {
 		return err
 	}
 	if h.Typeflag == tar.TypeDir {
 		s.dirs[h.Name] = true
+		delete(s.nondir, h.Name)
+	} else {
+		delete(s.dirs, h.Name)
+		s.nondir[h.Name] = s.part
 	}
 	return s.w.WriteEntry(h, body)
 }
@@ -146,9 +172,19 @@ func (s *stream) entry(e Entry) error {
 }
 
 func (s *stream) layer(l Layer) error {
-	rc, err := l.Open()
-	if err != nil {
-		return fmt.Errorf("opening %s: %w", l.What, err)
+	var rc io.ReadCloser
+	var plan *linkPlan
+	if wantsHardLinks(s.w) {
+		f, p, err := spool(l)
+		if err != nil {
+			return err
+		}
+		rc, plan = f, p
+	} else {
+		var err error
+		if rc, err = l.Open(); err != nil {
+			return fmt.Errorf("opening %s: %w", l.What, err)
+		}
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
@@ -168,18 +204,34 @@ func (s *stream) layer(l Layer) error {
 			continue // the layer's own root directory
 		}
 		h.Name = path.Join(l.Prefix, n)
-		if h.Typeflag == tar.TypeLink {
-			// newc needs a hard link's count before its first name is
-			// written; a symlink to the first name behaves the same for
-			// every program that does not compare inode numbers.
+		if h.Typeflag == tar.TypeRegA {
+			h.Typeflag = tar.TypeReg
+		}
+		delete(h.PAXRecords, PAXLinkCount) // only Write sets it
+		if plan != nil {
+			if plan.isLink[n] {
+				continue // written with its target
+			}
+			names := plan.names[n]
+			if h.Typeflag == tar.TypeReg && len(names) > 0 {
+				h.PAXRecords = linkCount(names)
+				if err := s.write(h, tr); err != nil {
+					return fmt.Errorf("%s: %w", l.What, err)
+				}
+				if err := s.linkGroup(l, h, names); err != nil {
+					return err
+				}
+				continue
+			}
+		} else if h.Typeflag == tar.TypeLink {
+			// For a writer without hard links, a symlink to the first name
+			// behaves the same for every program that does not compare
+			// inode numbers.
 			target, err := clean(h.Linkname)
 			if err != nil {
 				return fmt.Errorf("%s: hard link %s: %w", l.What, h.Name, err)
 			}
 			h.Typeflag, h.Linkname, h.Size = tar.TypeSymlink, "/"+target, 0
-		}
-		if h.Typeflag == tar.TypeRegA {
-			h.Typeflag = tar.TypeReg
 		}
 		if err := s.write(h, tr); err != nil {
 			return fmt.Errorf("%s: %w", l.What, err)

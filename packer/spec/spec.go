@@ -171,7 +171,8 @@ type File struct {
 	// Source is a host path; a leading ~/ is expanded by Parse. A relative
 	// path is relative to the current directory, as in LinuxKit.
 	Source string `yaml:"source"`
-	// Metadata "yaml" writes the whole spec, as YAML, into the file.
+	// Metadata "yaml" (LinuxKit) or "json" (Keel) writes the whole
+	// resolved spec into the file.
 	Metadata string `yaml:"metadata"`
 	// Optional skips a missing Source instead of failing.
 	Optional bool `yaml:"optional"`

@@ -421,8 +421,8 @@ func (v *validator) fileEntry(f *File, n *yaml.Node, p string) {
 	default:
 		v.errorf(at(kinds[1]), n, p, "sets both %s and %s; use exactly one of contents, source, symlink, metadata or directory: true", kinds[0], kinds[1])
 	}
-	if f.Metadata != "" && f.Metadata != "yaml" {
-		v.errorf(at("metadata"), n, p+".metadata", "unsupported metadata format %q (only \"yaml\")", f.Metadata)
+	if f.Metadata != "" && f.Metadata != "yaml" && f.Metadata != "json" {
+		v.errorf(at("metadata"), n, p+".metadata", "unsupported metadata format %q (want \"yaml\" or \"json\")", f.Metadata)
 	}
 	if f.Optional && f.Source == "" {
 		v.errorf(at("optional"), n, p+".optional", "only applies to files with a source")

@@ -12,6 +12,7 @@ import (
 )
 
 type fakeBackend struct {
+	Unsupported
 	mu         sync.Mutex
 	containers []Container
 	logs       map[string][]LogLine

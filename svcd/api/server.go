@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 )
 
@@ -22,17 +23,63 @@ func Handler(b Backend) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, cs)
 	})
-	mux.HandleFunc("GET /v1/containers/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /v1/containers/{name}", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
-		lines, ok := b.Logs(name)
-		if !ok {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("no container named %q (svcctl list shows them)", name))
+		for _, c := range b.Containers() {
+			if c.Name == name {
+				writeJSON(w, http.StatusOK, c)
+				return
+			}
+		}
+		writeError(w, http.StatusNotFound, unknown(name))
+	})
+	mux.HandleFunc("GET /v1/containers/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
+		serveLogs(w, r, b)
+	})
+	mux.HandleFunc("GET /v1/containers/{name}/stats", func(w http.ResponseWriter, r *http.Request) {
+		st, err := b.Stats(r.PathValue("name"))
+		if err != nil {
+			writeBackendError(w, err)
 			return
 		}
-		if lines == nil {
-			lines = []LogLine{}
+		writeJSON(w, http.StatusOK, st)
+	})
+	control := func(do func(string) error) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if err := do(r.PathValue("name")); err != nil {
+				writeBackendError(w, err)
+				return
+			}
+			w.WriteHeader(http.StatusAccepted)
 		}
-		writeJSON(w, http.StatusOK, Logs{Name: name, Lines: lines})
+	}
+	mux.HandleFunc("POST /v1/containers/{name}/start", control(b.Start))
+	mux.HandleFunc("POST /v1/containers/{name}/stop", control(b.Stop))
+	mux.HandleFunc("POST /v1/containers/{name}/restart", control(b.Restart))
+	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
+		events, cancel := b.Subscribe()
+		defer cancel()
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		flush(w)
+		enc := json.NewEncoder(w)
+		for {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					return
+				}
+				if enc.Encode(e) != nil {
+					return
+				}
+				flush(w)
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
+	mux.HandleFunc("GET /v1/boot", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, b.Timeline())
 	})
 	power := func(do func() error, what string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -45,10 +92,125 @@ func Handler(b Backend) http.Handler {
 	}
 	mux.HandleFunc("POST /v1/poweroff", power(b.Poweroff, "power off"))
 	mux.HandleFunc("POST /v1/reboot", power(b.Reboot, "reboot"))
+	mux.HandleFunc("POST /v1/halt", power(b.Halt, "halt"))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s %s", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+func unknown(name string) string {
+	return fmt.Sprintf("no container named %q (svcctl list shows them)", name)
+}
+
+func writeBackendError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrConflict):
+		code = http.StatusConflict
+	case errors.Is(err, ErrUnsupported):
+		code = http.StatusNotImplemented
+	}
+	writeError(w, code, err.Error())
+}
+
+func flush(w http.ResponseWriter) {
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// followEvery is how often a followed log is looked at for new lines.
+const followEvery = 200 * time.Millisecond
+
+// serveLogs answers a log request: ?tail=N keeps the last N lines,
+// ?since=D those of the last duration D, and ?follow=1 streams the lines
+// as JSON lines, then every new one, until the client goes away.
+func serveLogs(w http.ResponseWriter, r *http.Request, b Backend) {
+	name := r.PathValue("name")
+	q := r.URL.Query()
+	tail := -1
+	if v := q.Get("tail"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("tail=%q: want a whole number >= 0", v))
+			return
+		}
+		tail = n
+	}
+	var since time.Time
+	if v := q.Get("since"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("since=%q: want a duration such as 10m", v))
+			return
+		}
+		since = time.Now().Add(-d)
+	}
+	lines, ok := b.Logs(name)
+	if !ok {
+		writeError(w, http.StatusNotFound, unknown(name))
+		return
+	}
+	lines = Filter(lines, tail, since)
+	if q.Get("follow") == "" {
+		if lines == nil {
+			lines = []LogLine{}
+		}
+		writeJSON(w, http.StatusOK, Logs{Name: name, Lines: lines})
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	var last uint64
+	send := func(ls []LogLine) bool {
+		for _, l := range ls {
+			if l.Seq <= last {
+				continue
+			}
+			if enc.Encode(l) != nil {
+				return false
+			}
+			last = l.Seq
+		}
+		flush(w)
+		return true
+	}
+	if !send(lines) {
+		return
+	}
+	t := time.NewTicker(followEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-t.C:
+		}
+		all, _ := b.Logs(name)
+		if !send(all) {
+			return
+		}
+	}
+}
+
+// Filter keeps the lines at or after since (when set), then the last tail
+// of them (when tail >= 0).
+func Filter(lines []LogLine, tail int, since time.Time) []LogLine {
+	if !since.IsZero() {
+		i := 0
+		for i < len(lines) && lines[i].Time.Before(since) {
+			i++
+		}
+		lines = lines[i:]
+	}
+	if tail >= 0 && len(lines) > tail {
+		lines = lines[len(lines)-tail:]
+	}
+	return lines
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -18,6 +18,8 @@ const (
 
 // Line is one line of output, without its newline.
 type Line struct {
+	// Seq numbers a ring's lines from 1 in the order added.
+	Seq    uint64    `json:"seq"`
 	Time   time.Time `json:"time"`
 	Stream string    `json:"stream"`
 	Text   string    `json:"text"`
@@ -34,6 +36,7 @@ type Ring struct {
 	n        int
 	bytes    int
 	dropped  uint64
+	seq      uint64
 }
 
 // NewRing returns a ring keeping at most maxLines lines and maxBytes bytes of
@@ -63,6 +66,8 @@ func (r *Ring) Add(l Line) {
 		r.n--
 		r.dropped++
 	}
+	r.seq++
+	l.Seq = r.seq
 	r.buf[(r.head+r.n)%r.maxLines] = l
 	r.n++
 	r.bytes += len(l.Text)

@@ -30,7 +30,9 @@ type child struct {
 // discards). The pipes are real files handed to the child, so the command
 // (and, for runc, the container) writes straight into them and the exit is
 // seen as soon as the process ends, whoever else holds the pipe.
-func startChild(cmd *exec.Cmd, stdout, stderr io.Writer) (*child, error) {
+// outlive leaves the child running when svcd dies (containerd, which the
+// next svcd adopts); otherwise it gets SIGTERM then.
+func startChild(cmd *exec.Cmd, stdout, stderr io.Writer, outlive bool) (*child, error) {
 	c := &child{cmd: cmd, done: make(chan struct{})}
 	var writeEnds []*os.File
 	closeAll := func() {
@@ -75,9 +77,11 @@ func startChild(cmd *exec.Cmd, stdout, stderr io.Writer) (*child, error) {
 	}
 	// Own process group: a ctrl-C on a terminal reaches svcd alone, which
 	// then stops children in order. Parent-death signal: if svcd dies, PID 1
-	// restarts it, and a stale containerd must not hold the socket.
+	// restarts it, and a half-done onboot job must not linger.
 	cmd.SysProcAttr.Setpgid = true
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
+	if !outlive {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
+	}
 	if err := cmd.Start(); err != nil {
 		closeAll()
 		return nil, err

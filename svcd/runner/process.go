@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"io"
+	"os"
 	"os/exec"
 	"syscall"
 	"time"
@@ -15,6 +16,12 @@ type Process struct {
 	// Env is the child's environment; nil means svcd's own.
 	Env            []string
 	Stdout, Stderr io.Writer
+	// Output, when set, is given to the child as both stdout and stderr
+	// instead of Stdout and Stderr. A FIFO opened read-write never
+	// breaks, so the child survives svcd and the next svcd reads on.
+	Output *os.File
+	// Outlive leaves the child running when svcd dies.
+	Outlive bool
 	// StopSignal is sent when ctx is cancelled; 0 means SIGTERM.
 	StopSignal syscall.Signal
 	// StopTimeout is how long to wait after StopSignal before SIGKILL;
@@ -29,7 +36,12 @@ func (p *Process) Run(ctx context.Context, notify Notify) (int, error) {
 	}
 	cmd := exec.Command(p.Path, p.Args...)
 	cmd.Env = p.Env
-	c, err := startChild(cmd, p.Stdout, p.Stderr)
+	stdout, stderr := p.Stdout, p.Stderr
+	if p.Output != nil {
+		cmd.Stdout, cmd.Stderr = p.Output, p.Output
+		stdout, stderr = nil, nil
+	}
+	c, err := startChild(cmd, stdout, stderr, p.Outlive)
 	if err != nil {
 		return -1, err
 	}

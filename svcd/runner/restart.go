@@ -127,7 +127,7 @@ func (r *Restart) Run(ctx context.Context, notify Notify) (int, error) {
 			delay = r.Backoff.Initial
 		}
 		restarts++
-		notify.send(Event{State: StateRestarting, ExitCode: code, Err: err, Restarts: restarts, Delay: delay})
+		notify.send(Event{State: StateBackoff, ExitCode: code, Err: err, Restarts: restarts, Delay: delay})
 		if sleep(ctx, delay) != nil {
 			return code, err
 		}

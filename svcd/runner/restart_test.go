@@ -120,7 +120,7 @@ func TestRestart(t *testing.T) {
 					if e.Restarts != restarts {
 						t.Errorf("running event: got restarts %d, want %d", e.Restarts, restarts)
 					}
-				case StateRestarting:
+				case StateBackoff:
 					restarts++
 					if e.Restarts != restarts {
 						t.Errorf("restarting event: got restarts %d, want %d", e.Restarts, restarts)

@@ -64,7 +64,7 @@ func (r *Runc) Run(ctx context.Context, notify Notify) (int, error) {
 	}
 	defer os.RemoveAll(tmp)
 	pidFile := filepath.Join(tmp, "pid")
-	c, err := startChild(r.runc("run", "--bundle", r.Bundle, "--pid-file", pidFile, r.ID), r.Stdout, r.Stderr)
+	c, err := startChild(r.runc("run", "--bundle", r.Bundle, "--pid-file", pidFile, r.ID), r.Stdout, r.Stderr, false)
 	if err != nil {
 		return -1, fmt.Errorf("starting %s: %w", r.Runc, err)
 	}

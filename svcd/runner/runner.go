@@ -1,7 +1,7 @@
 // Package runner runs one container or process at a time behind a single
 // small interface, so the supervisor does not care whether runc, containerd
 // or a plain child process does the work, and so behaviours such as restart
-// (and later health checks) wrap any runner as decorators.
+// and health checks wrap any runner as decorators.
 package runner
 
 import (
@@ -33,13 +33,15 @@ type State string
 // The states runners report. Exited, Failed and Stopped are final states
 // the supervisor sets from Run's result; runners report the others.
 const (
-	StatePending    State = "pending"
-	StateRunning    State = "running"
-	StateStopping   State = "stopping"
-	StateRestarting State = "restarting"
-	StateExited     State = "exited"
-	StateFailed     State = "failed"
-	StateStopped    State = "stopped"
+	StatePending  State = "pending"
+	StateRunning  State = "running"
+	StateStopping State = "stopping"
+	// StateBackoff is the wait between a run that ended and the next one;
+	// a crash-looping service spends most of its time here.
+	StateBackoff State = "backoff"
+	StateExited  State = "exited"
+	StateFailed  State = "failed"
+	StateStopped State = "stopped"
 )
 
 // Event reports a change of state while Run is going on.
@@ -47,14 +49,27 @@ type Event struct {
 	State State
 	// Pid is set with StateRunning.
 	Pid int
-	// ExitCode and Err describe the run that ended, with StateRestarting.
+	// ExitCode and Err describe the run that ended, with StateBackoff.
 	ExitCode int
 	Err      error
 	// Restarts counts restarts so far (set by the restart decorator).
 	Restarts int
-	// Delay is the wait before the next start, with StateRestarting.
+	// Delay is the wait before the next start, with StateBackoff.
 	Delay time.Duration
+	// Health is set by the health decorator. An event with Health and no
+	// State changes only the health.
+	Health Health
 }
+
+// Health is what the health decorator last concluded.
+type Health string
+
+// Health values; the empty Health means the runner has no check.
+const (
+	HealthStarting  Health = "starting"
+	HealthHealthy   Health = "healthy"
+	HealthUnhealthy Health = "unhealthy"
+)
 
 // Notify receives events. It must not block for long.
 type Notify func(Event)

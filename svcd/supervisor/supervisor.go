@@ -7,11 +7,9 @@ package supervisor
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -57,6 +55,12 @@ type Config struct {
 	// zero means runner.DefaultBackoff.
 	Backoff runner.Backoff
 	Logs    *logs.Store
+	// StateDir holds svcd's runtime files (containerd's output FIFO).
+	StateDir string
+	// BootLog is init's boot record; empty means none.
+	BootLog string
+	// CgroupRoot is the cgroup v2 mount; empty means /sys/fs/cgroup.
+	CgroupRoot string
 }
 
 // Supervisor runs one boot. Boot, then Shutdown, each called once, not
@@ -66,11 +70,14 @@ type Supervisor struct {
 	table *Table
 
 	onboot, services, onshutdown []Unit
+	svcs                         map[string]*service
 
 	mu         sync.Mutex
-	running    []*running // services in start order
 	containerd *running
 	client     *containerd.Client
+	// shuttingDown makes Start refuse, so nothing starts behind Shutdown.
+	shuttingDown bool
+	ctrdOut      *os.File
 }
 
 // running is a goroutine running a runner until cancelled.
@@ -116,8 +123,17 @@ func New(cfg Config) (*Supervisor, error) {
 		s.table.Add(u.Name, u.Phase)
 	}
 	s.table.Add(ContainerdName, api.PhaseSystem)
+	s.svcs = map[string]*service{}
 	for _, u := range s.services {
 		s.table.Add(u.Name, u.Phase)
+		if u.Keel != nil {
+			restart := u.Keel.Restart
+			if restart == "" {
+				restart = "on-failure"
+			}
+			s.table.Describe(u.Name, u.Keel.Image, restart, u.Keel.DependsOn)
+		}
+		s.svcs[u.Name] = &service{unit: u}
 	}
 	for _, u := range s.onshutdown {
 		s.table.Add(u.Name, u.Phase)
@@ -142,58 +158,9 @@ func (s *Supervisor) Logs(name string) ([]api.LogLine, bool) {
 	}
 	out := make([]api.LogLine, len(lines))
 	for i, l := range lines {
-		out[i] = api.LogLine{Time: l.Time, Stream: l.Stream, Text: l.Text}
+		out[i] = api.LogLine{Seq: l.Seq, Time: l.Time, Stream: l.Stream, Text: l.Text}
 	}
 	return out, true
-}
-
-// Boot runs the onboot containers, starts containerd and then the services.
-// It returns when all services have started, or early when ctx is cancelled
-// (a shutdown during boot); what was started is left for Shutdown.
-func (s *Supervisor) Boot(ctx context.Context) {
-	s.runOneShots(ctx, s.onboot)
-	if ctx.Err() != nil {
-		return
-	}
-	client, err := s.startContainerd(ctx)
-	if err != nil {
-		s.logf("containerd not ready: %v; services not started", err)
-		for _, u := range s.services {
-			s.table.Finish(u.Name, -1, fmt.Errorf("not started: containerd not ready: %w", err), false)
-		}
-		return
-	}
-	for _, u := range s.services {
-		if ctx.Err() != nil {
-			return
-		}
-		s.startService(ctx, client, u)
-	}
-	s.logf("all services started")
-}
-
-// Shutdown stops the services in reverse start order, runs the onshutdown
-// containers, then stops containerd.
-func (s *Supervisor) Shutdown() {
-	s.mu.Lock()
-	services, ctrd, client := s.running, s.containerd, s.client
-	s.running, s.containerd, s.client = nil, nil, nil
-	s.mu.Unlock()
-
-	s.logf("shutdown: stopping %d services", len(services))
-	for i := len(services) - 1; i >= 0; i-- {
-		s.logf("stopping service %s", services[i].name)
-		services[i].stop()
-	}
-	s.runOneShots(context.Background(), s.onshutdown)
-	if client != nil {
-		client.Close()
-	}
-	if ctrd != nil {
-		s.logf("stopping containerd")
-		ctrd.stop()
-	}
-	s.logf("shutdown complete")
 }
 
 // runOneShots runs onboot or onshutdown containers one after the other,
@@ -240,7 +207,11 @@ func (s *Supervisor) notify(name, phase string, also runner.Notify) runner.Notif
 			if e.Pid > 0 {
 				s.logf("%s running pid %d", label, e.Pid)
 			}
-		case runner.StateRestarting:
+		case "":
+			if e.Health != "" {
+				s.logf("%s %s", label, e.Health)
+			}
+		case runner.StateBackoff:
 			what := fmt.Sprintf("exited %d", e.ExitCode)
 			if e.Err != nil {
 				what = fmt.Sprintf("failed: %v", e.Err)
@@ -284,7 +255,7 @@ func (s *Supervisor) start(ctx context.Context, name, phase string, r runner.Run
 	var once sync.Once
 	up := func() { once.Do(func() { close(started) }) }
 	notify := s.notify(name, phase, func(e runner.Event) {
-		if e.State == runner.StateRunning || e.State == runner.StateRestarting {
+		if e.State == runner.StateRunning || e.State == runner.StateBackoff {
 			up()
 		}
 	})
@@ -303,116 +274,12 @@ func (s *Supervisor) start(ctx context.Context, name, phase string, r runner.Run
 	return rn
 }
 
-func (s *Supervisor) startService(ctx context.Context, client *containerd.Client, u Unit) {
-	if u.Err != nil {
-		s.table.Finish(u.Name, -1, u.Err, false)
-		s.logf("service %s failed: %v", u.Name, u.Err)
-		return
-	}
-	k := u.Keel
-	// A bad config.json would fail every restart the same way; say so once.
-	_, err := runner.LoadSpec(u.Dir)
-	var sig syscall.Signal
-	if err == nil {
-		sig, err = runner.ParseSignal(k.StopSignal, syscall.SIGTERM)
-	}
-	if err == nil {
-		var p runner.Policy
-		p, err = runner.ParsePolicy(k.Restart, runner.Policy{Mode: runner.RestartOnFailure})
-		if err == nil {
-			ns := ""
-			if k.Runtime != nil {
-				ns = k.Runtime.Namespace
-			}
-			base := &runner.Containerd{
-				Client:      client,
-				Namespace:   ns,
-				ID:          u.ID,
-				Bundle:      u.Dir,
-				Runc:        s.cfg.Runc,
-				FIFODir:     s.cfg.FIFODir,
-				Stdout:      s.cfg.Logs.Writer(u.Name, "stdout"),
-				Stderr:      s.cfg.Logs.Writer(u.Name, "stderr"),
-				StopSignal:  sig,
-				StopTimeout: time.Duration(k.StopTimeout),
-			}
-			rn := s.start(ctx, u.Name, u.Phase, runner.WithRestart(base, p, s.cfg.Backoff))
-			s.mu.Lock()
-			s.running = append(s.running, rn)
-			s.mu.Unlock()
-			return
-		}
-	}
-	err = fmt.Errorf("bundle %s: %w", u.Dir, err)
-	s.table.Finish(u.Name, -1, err, false)
-	s.logf("service %s failed: %v", u.Name, err)
-}
-
-// startContainerd starts containerd as a restarted child and waits until
-// its socket answers.
-func (s *Supervisor) startContainerd(ctx context.Context) (*containerd.Client, error) {
-	env := os.Environ()
-	if os.Getenv("PATH") == "" {
-		// PID 1 may start svcd with no PATH; the shims and runc are looked
-		// up on it.
-		env = append(env, "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
-	}
-	p := &runner.Process{
-		Path:        s.cfg.Containerd,
-		Args:        []string{"--config", s.cfg.ContainerdConfig, "--address", s.cfg.ContainerdSocket},
-		Env:         env,
-		Stdout:      s.cfg.Logs.Writer(ContainerdName, "stdout"),
-		Stderr:      s.cfg.Logs.Writer(ContainerdName, "stderr"),
-		StopTimeout: DefaultContainerdStopWait,
-	}
-	begin := time.Now()
-	rn := s.start(ctx, ContainerdName, api.PhaseSystem,
-		runner.WithRestart(p, runner.Policy{Mode: runner.RestartAlways}, s.cfg.Backoff))
-	s.mu.Lock()
-	s.containerd = rn
-	s.mu.Unlock()
-
-	client, err := waitContainerd(ctx, s.cfg.ContainerdSocket, s.cfg.ContainerdTimeout)
-	if err != nil {
-		return nil, err
-	}
-	s.logf("containerd ready in %.2fs", time.Since(begin).Seconds())
-	s.mu.Lock()
-	s.client = client
-	s.mu.Unlock()
-	return client, nil
-}
-
-// waitContainerd connects to containerd once its socket answers a Version
-// call, trying every 50 ms. Dialling the socket first keeps grpc's own
-// reconnect backoff (seconds) out of the boot time.
-func waitContainerd(ctx context.Context, socket string, timeout time.Duration) (*containerd.Client, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var last error
-	for {
-		if conn, err := net.Dial("unix", socket); err != nil {
-			last = err
-		} else {
-			conn.Close()
-			c, err := containerd.New(socket)
-			if err == nil {
-				vctx, vcancel := context.WithTimeout(ctx, 2*time.Second)
-				_, err = c.Version(vctx)
-				vcancel()
-				if err == nil {
-					return c, nil
-				}
-				c.Close()
-			}
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("no answer on %s after %s: %v", socket, timeout, last)
-		case <-tick.C:
-		}
+// ended says whether the run has finished by itself.
+func (r *running) ended() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
 	}
 }

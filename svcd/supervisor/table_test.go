@@ -52,11 +52,11 @@ func TestTable(t *testing.T) {
 		{"stopped before start", []step{fin(-1, context.Canceled, true)}, "stopped", 0, nil, 0, "", false},
 		{"restarting", []step{
 			ev(runner.Event{State: runner.StateRunning, Pid: 7}),
-			ev(runner.Event{State: runner.StateRestarting, ExitCode: 1, Restarts: 1, Err: boom}),
-		}, "restarting", 0, ptr(1), 1, "boom", true},
+			ev(runner.Event{State: runner.StateBackoff, ExitCode: 1, Restarts: 1, Err: boom}),
+		}, "backoff", 0, ptr(1), 1, "boom", true},
 		{"running again after restart", []step{
 			ev(runner.Event{State: runner.StateRunning, Pid: 7}),
-			ev(runner.Event{State: runner.StateRestarting, ExitCode: 1, Restarts: 1, Err: boom}),
+			ev(runner.Event{State: runner.StateBackoff, ExitCode: 1, Restarts: 1, Err: boom}),
 			ev(runner.Event{State: runner.StateRunning, Pid: 9, Restarts: 1}),
 		}, "running", 9, ptr(1), 1, "", true},
 	}

@@ -10,14 +10,14 @@ import (
 	"github.com/keel-os/keel/svcd/api"
 )
 
-type fake struct{}
+type fake struct{ api.Unsupported }
 
 func (fake) Containers() []api.Container {
 	zero, three := 0, 3
 	return []api.Container{
 		{Name: "sysctl", Phase: "onboot", State: "exited", ExitCode: &zero},
 		{Name: "containerd", Phase: "system", State: "running", Pid: 41},
-		{Name: "getty", Phase: "service", State: "restarting", ExitCode: &three, Restarts: 2},
+		{Name: "getty", Phase: "service", State: "backoff", ExitCode: &three, Restarts: 2},
 	}
 }
 
@@ -25,7 +25,7 @@ func (fake) Logs(name string) ([]api.LogLine, bool) {
 	if name != "getty" {
 		return nil, false
 	}
-	return []api.LogLine{{Text: "login:"}, {Text: "bye"}}, true
+	return []api.LogLine{{Seq: 1, Stream: "stdout", Text: "login:"}, {Seq: 2, Stream: "stdout", Text: "bye"}}, true
 }
 func (fake) Poweroff() error { return nil }
 func (fake) Reboot() error   { return nil }
@@ -47,12 +47,17 @@ func TestCommands(t *testing.T) {
 		wantErrSub string
 	}{
 		{[]string{"list"}, 0, "" +
-			"NAME        PHASE    STATE       PID  EXIT  RESTARTS\n" +
-			"sysctl      onboot   exited      -    0     0\n" +
-			"containerd  system   running     41   -     0\n" +
-			"getty       service  restarting  -    3     2\n", ""},
-		{[]string{"logs", "getty"}, 0, "login:\nbye\n", ""},
-		{[]string{"logs", "nope"}, 1, "", `no container named "nope"`},
+			"NAME        PHASE    STATE    HEALTH  PID  UPTIME  EXIT  RESTARTS  IMAGE\n" +
+			"sysctl      onboot   exited   -       -    -       0     0         -\n" +
+			"containerd  system   running  -       41   -       -     0         -\n" +
+			"getty       service  backoff  -       -    -       3     2         -\n", ""},
+		{[]string{"logs", "getty"}, 0, "0001-01-01T00:00:00.000Z stdout login:\n0001-01-01T00:00:00.000Z stdout bye\n", ""},
+		{[]string{"logs", "getty", "--tail", "1"}, 0, "0001-01-01T00:00:00.000Z stdout bye\n", ""},
+		{[]string{"--json", "logs", "getty", "--tail", "1"}, 0, `{"seq":2,"time":"0001-01-01T00:00:00Z","stream":"stdout","text":"bye"}` + "\n", ""},
+		{[]string{"logs", "nope"}, 3, "", `no container named "nope"`},
+		{[]string{"status", "getty"}, 5, "Name:       getty\nPhase:      service\nState:      backoff\nHealth:     -\nPid:        -\nUptime:     -\nLast exit:  3\nRestarts:   2\nRestart:    -\nDepends on: -\nImage:      -\n", ""},
+		{[]string{"status", "nope"}, 3, "", `no container named "nope"`},
+		{[]string{"stop", "getty"}, 1, "", "not supported"},
 		{[]string{"logs"}, 2, "", "logs takes 1 argument"},
 		{[]string{"dance"}, 2, "", `unknown command "dance"`},
 		{[]string{"poweroff"}, 0, "", ""},
@@ -79,8 +84,8 @@ func TestCommands(t *testing.T) {
 func TestUnreachable(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "gone.sock")
 	var out, errb bytes.Buffer
-	if code := run([]string{"--socket", sock, "list"}, &out, &errb); code != 1 {
-		t.Errorf("exit code: got %d, want 1", code)
+	if code := run([]string{"--socket", sock, "list"}, &out, &errb); code != exitUnreachable {
+		t.Errorf("exit code: got %d, want %d", code, exitUnreachable)
 	}
 	if want := "svcctl: cannot reach svcd at " + sock; !strings.HasPrefix(errb.String(), want) {
 		t.Errorf("stderr: got %q, want it to start with %q", errb.String(), want)

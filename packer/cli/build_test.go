@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/keel-os/keel/packer/image"
+	"github.com/keel-os/keel/packer/spec"
+)
+
+// cacheWith makes a cache holding a kernel and one service image.
+func cacheWith(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	c, err := image.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, files := range map[string]map[string]string{
+		"test/kernel:1": {"/kernel": "K"},
+		"test/svc:1":    {"/bin/svc": "S"},
+	} {
+		tr := image.NewTree()
+		for p, d := range files {
+			if err := tr.AddBytes(p, 0o755, []byte(d)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		img, err := image.NewImage(tr, v1.Config{Entrypoint: []string{"/bin/svc"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Put(ref, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const stdinSpec = `kernel:
+  image: test/kernel:1
+  cmdline: console=ttyS0
+services:
+  - name: svc
+    image: test/svc:1
+    capabilities: []
+`
+
+func TestBuildFromStdin(t *testing.T) {
+	cache, out := cacheWith(t), t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := Run(context.Background(), []string{"--cache", cache, "build", "-pull", "never", "-dir", out, "-"},
+		strings.NewReader(stdinSpec), &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, f := range []string{"keel-kernel", "keel-initrd.img", "keel-cmdline"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("after build from stdin: %v", err)
+		}
+	}
+}
+
+func TestBuildDryRun(t *testing.T) {
+	cache, out := cacheWith(t), t.TempDir()
+	extra := filepath.Join(t.TempDir(), "extra.yml")
+	os.WriteFile(extra, []byte("kernel:\n  cmdline: quiet\nfiles:\n  - path: etc/x\n    contents: y\n"), 0o644)
+	var stdout, stderr bytes.Buffer
+	code := Run(context.Background(), []string{"--cache", cache, "build", "--dry-run", "-dir", out, "-", extra},
+		strings.NewReader(stdinSpec), &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	s, err := spec.Parse("dry-run output", stdout.Bytes())
+	if err != nil {
+		t.Fatalf("dry-run output does not parse: %v\n%s", err, stdout.String())
+	}
+	if s.Kernel.Cmdline != "quiet" || len(s.Files) != 1 || len(s.Services) != 1 || s.Services[0].Capabilities == nil {
+		t.Errorf("dry-run printed the wrong merge:\n%s", stdout.String())
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("dry-run wrote %d files, want none", len(entries))
+	}
+}
+
+func TestBuildBadPullPolicy(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := Run(context.Background(), []string{"--cache", t.TempDir(), "build", "--pull", "sometimes", "x.yml"}, nil, &stdout, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "pull policy") {
+		t.Errorf("exit %d, stderr %q; want a pull policy error", code, stderr.String())
+	}
+}
+
+func TestCacheImportLs(t *testing.T) {
+	src := cacheWith(t) // a Keel cache is an OCI layout with full names
+	dst := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if code := Run(context.Background(), []string{"--cache", dst, "cache", "import", src}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("import: exit %d: %s", code, stderr.String())
+	}
+	stdout.Reset()
+	if code := Run(context.Background(), []string{"--cache", dst, "cache", "ls"}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("ls: exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"index.docker.io/test/kernel:1", "index.docker.io/test/svc:1"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("cache ls output lacks %s:\n%s", want, stdout.String())
+		}
+	}
+	if code := Run(context.Background(), []string{"--cache", dst, "cache", "rm", "test/svc:1"}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("rm: exit %d: %s", code, stderr.String())
+	}
+	if code := Run(context.Background(), []string{"--cache", dst, "cache", "rm", "test/svc:1"}, nil, &stdout, &stderr); code == 0 {
+		t.Errorf("rm of a missing image succeeded")
+	}
+}

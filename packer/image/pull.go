@@ -1,0 +1,181 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Pull policies, as `keel build --pull` spells them.
+const (
+	// PullMissing fetches only images that are not in the cache (default,
+	// what `linuxkit build` does).
+	PullMissing = "missing"
+	// PullAlways re-resolves every tag against its registry; blobs already
+	// in the cache are not downloaded again. Digest references are
+	// immutable, so a cached one is never re-fetched.
+	PullAlways = "always"
+	// PullNever uses the cache only.
+	PullNever = "never"
+)
+
+// CheckPullPolicy says whether p is a pull policy Keel knows.
+func CheckPullPolicy(p string) error {
+	switch p {
+	case PullMissing, PullAlways, PullNever:
+		return nil
+	}
+	return fmt.Errorf("unknown pull policy %q: want %s, %s or %s", p, PullMissing, PullAlways, PullNever)
+}
+
+// Puller fetches images from registries into a Cache.
+type Puller struct {
+	Cache *Cache
+	// Keychain finds credentials; nil means the Docker config file
+	// (~/.docker/config.json, $DOCKER_CONFIG) and its credential helpers.
+	Keychain authn.Keychain
+	// Transport is the HTTP transport (tests); nil means the default.
+	Transport http.RoundTripper
+	// Jobs bounds concurrent pulls; 0 means 4.
+	Jobs int
+	// Log, if set, gets one line per image fetched.
+	Log io.Writer
+}
+
+func (p *Puller) options(ctx context.Context) []remote.Option {
+	kc := p.Keychain
+	if kc == nil {
+		kc = authn.DefaultKeychain
+	}
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(kc),
+		remote.WithPlatform(v1.Platform{OS: OS, Architecture: Architecture}),
+	}
+	if p.Transport != nil {
+		opts = append(opts, remote.WithTransport(p.Transport))
+	}
+	return opts
+}
+
+// Pull fetches ref from its registry and stores it in the cache under ref.
+// A multi-platform index resolves to its linux/amd64 image. Every blob is
+// checked against its digest as it is written, and a reference pinned with
+// @sha256: must match the manifest (or index) the registry returns. Plain
+// HTTP is used for loopback registries (localhost, 127.0.0.1, ::1).
+func (p *Puller) Pull(ctx context.Context, ref string) error {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return fmt.Errorf("invalid image reference %q: %w", ref, err)
+	}
+	img, err := remote.Image(r, p.options(ctx)...)
+	if err != nil {
+		return fmt.Errorf("pulling %s: %w", r.Name(), explain(err))
+	}
+	if err := p.Cache.Put(r.Name(), img); err != nil {
+		return fmt.Errorf("pulling %s: %w", r.Name(), err)
+	}
+	if p.Log != nil {
+		fmt.Fprintf(p.Log, "pulled %s\n", r.Name())
+	}
+	return nil
+}
+
+// explain adds a hint to the registry errors users most often meet.
+func explain(err error) error {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return err
+	}
+	switch te.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return fmt.Errorf("%w (log in with `docker login`: Keel reads ~/.docker/config.json)", err)
+	case http.StatusNotFound:
+		return fmt.Errorf("%w (check the name and tag)", err)
+	}
+	return err
+}
+
+// Ensure makes every ref available in the cache according to policy,
+// pulling at most Jobs images at a time. References that start with "@"
+// (templates such as @pkg:) are skipped. All failures are reported
+// together, sorted.
+func (p *Puller) Ensure(ctx context.Context, refs []string, policy string) error {
+	if err := CheckPullPolicy(policy); err != nil {
+		return err
+	}
+	var todo []string
+	seen := map[string]bool{}
+	var errs []string
+	for _, ref := range refs {
+		if ref == "" || ref[0] == '@' {
+			continue
+		}
+		norm, err := Normalize(ref)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		if seen[norm] {
+			continue
+		}
+		seen[norm] = true
+		has, err := p.Cache.Has(norm)
+		if err != nil {
+			return err
+		}
+		pinned := isDigest(norm)
+		switch {
+		case has && (policy != PullAlways || pinned):
+		case policy == PullNever:
+			errs = append(errs, fmt.Sprintf("image %s is not in the cache %s and --pull=never forbids fetching it (run `keel cache pull %s` or `keel cache import`)", norm, p.Cache.Dir(), ref))
+		default:
+			todo = append(todo, norm)
+		}
+	}
+	jobs := p.Jobs
+	if jobs <= 0 {
+		jobs = 4
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, jobs)
+	for _, ref := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := p.Pull(ctx, ref); err != nil {
+				mu.Lock()
+				errs = append(errs, err.Error())
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) == 0 {
+		return nil
+	}
+	sort.Strings(errs)
+	msg := errs[0]
+	for _, e := range errs[1:] {
+		msg += "\n" + e
+	}
+	return errors.New(msg)
+}
+
+func isDigest(norm string) bool {
+	_, err := name.NewDigest(norm)
+	return err == nil
+}

@@ -1,0 +1,243 @@
+// Package prepare applies LinuxKit's runtime section of keel.json on the
+// host around a container's creation: directories, mounts and cgroups
+// before it, network interfaces and namespace bind mounts once the task's
+// namespaces exist but before its process runs.
+package prepare
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/keel-os/keel/internal/bundle"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Runtime implements runner.Hooks for one container.
+type Runtime struct {
+	R *bundle.Runtime
+	// CgroupRoot is the cgroup v2 mount; empty means /sys/fs/cgroup.
+	CgroupRoot string
+	// ProcRoot is /proc; tests may point it elsewhere.
+	ProcRoot string
+}
+
+// Create makes the directories, mounts and cgroups. It is safe to run
+// again on a restart: what exists is left alone.
+func (p *Runtime) Create() error {
+	if p.R == nil {
+		return nil
+	}
+	for _, d := range p.R.Mkdir {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("runtime mkdir %s: %w", d, err)
+		}
+	}
+	for _, m := range p.R.Mounts {
+		if err := mount(m); err != nil {
+			return err
+		}
+	}
+	root := p.CgroupRoot
+	if root == "" {
+		root = "/sys/fs/cgroup"
+	}
+	for _, cg := range p.R.Cgroups {
+		if err := os.MkdirAll(filepath.Join(root, cg), 0o755); err != nil {
+			return fmt.Errorf("runtime cgroup %s: %w", cg, err)
+		}
+	}
+	return nil
+}
+
+// Created moves or creates the interfaces into the task's network
+// namespace and bind-mounts its namespaces where asked.
+func (p *Runtime) Created(pid int) error {
+	if p.R == nil {
+		return nil
+	}
+	proc := p.ProcRoot
+	if proc == "" {
+		proc = "/proc"
+	}
+	if len(p.R.Interfaces) > 0 {
+		ns, err := os.Open(filepath.Join(proc, fmt.Sprint(pid), "ns", "net"))
+		if err != nil {
+			return fmt.Errorf("opening network namespace of %d: %w", pid, err)
+		}
+		defer ns.Close()
+		for _, in := range p.R.Interfaces {
+			if err := iface(in, int(ns.Fd())); err != nil {
+				return err
+			}
+		}
+	}
+	b := p.R.BindNS
+	for _, x := range []struct{ ns, path string }{
+		{"cgroup", b.Cgroup}, {"ipc", b.Ipc}, {"mnt", b.Mnt}, {"net", b.Net},
+		{"pid", b.Pid}, {"user", b.User}, {"uts", b.Uts},
+	} {
+		if x.path == "" {
+			continue
+		}
+		if err := bindNS(filepath.Join(proc, fmt.Sprint(pid), "ns", x.ns), x.path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// iface applies one interface entry, as LinuxKit does: with Add it is
+// created (a veth pair when Add is "veth" or Peer is set, its Name end in
+// the container and Peer in the root namespace), otherwise the existing
+// host interface Name is moved in. Links are made in the root namespace
+// and then moved when CreateInRoot is set or for a veth pair (whose peer
+// must stay behind); otherwise made inside directly.
+func iface(in bundle.Interface, nsFd int) error {
+	if in.Name == "" {
+		return errors.New("runtime interface without a name")
+	}
+	add := in.Add
+	if in.Peer != "" && add == "" {
+		add = "veth"
+	}
+	if add == "" {
+		l, err := netlink.LinkByName(in.Name)
+		if err != nil {
+			return fmt.Errorf("runtime interface %s: no such host interface to move: %w", in.Name, err)
+		}
+		if err := netlink.LinkSetNsFd(l, nsFd); err != nil {
+			return fmt.Errorf("moving interface %s into the container: %w", in.Name, err)
+		}
+		return nil
+	}
+	la := netlink.NewLinkAttrs()
+	la.Name = in.Name
+	inRoot := in.CreateInRoot || add == "veth"
+	if !inRoot {
+		la.Namespace = netlink.NsFd(nsFd)
+	}
+	var l netlink.Link = &netlink.GenericLink{LinkAttrs: la, LinkType: add}
+	if add == "veth" {
+		if in.Peer == "" {
+			return fmt.Errorf("runtime interface %s: a veth needs a peer name", in.Name)
+		}
+		l = &netlink.Veth{LinkAttrs: la, PeerName: in.Peer}
+	}
+	if err := netlink.LinkAdd(l); err != nil {
+		// A restart finds the pair it made last time: a veth whose
+		// container end died with the old namespace leaves the peer
+		// behind. Remove it and try once more.
+		if !errors.Is(err, unix.EEXIST) || add != "veth" {
+			return fmt.Errorf("creating %s interface %s: %w", add, in.Name, err)
+		}
+		if old, lerr := netlink.LinkByName(in.Peer); lerr == nil {
+			_ = netlink.LinkDel(old)
+		}
+		if old, lerr := netlink.LinkByName(in.Name); lerr == nil {
+			_ = netlink.LinkDel(old)
+		}
+		if err := netlink.LinkAdd(l); err != nil {
+			return fmt.Errorf("creating %s interface %s: %w", add, in.Name, err)
+		}
+	}
+	if inRoot {
+		made, err := netlink.LinkByName(in.Name)
+		if err != nil {
+			return fmt.Errorf("finding new interface %s: %w", in.Name, err)
+		}
+		if err := netlink.LinkSetNsFd(made, nsFd); err != nil {
+			return fmt.Errorf("moving interface %s into the container: %w", in.Name, err)
+		}
+	}
+	return nil
+}
+
+// bindNS bind-mounts a namespace file at path, making the file first; an
+// old bind mount from a previous run is replaced.
+func bindNS(src, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("bindNS %s: %w", path, err)
+	}
+	_ = unix.Unmount(path, unix.MNT_DETACH)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o444)
+	if err != nil {
+		return fmt.Errorf("bindNS %s: %w", path, err)
+	}
+	f.Close()
+	if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bindNS: mounting %s on %s: %w", src, path, err)
+	}
+	return nil
+}
+
+// mount performs one host mount, making its target first. A bind mount
+// whose target is already a mount point is left as is, so restarts do not
+// stack mounts.
+func mount(m bundle.Mount) error {
+	if err := os.MkdirAll(m.Destination, 0o755); err != nil {
+		return fmt.Errorf("runtime mount %s: %w", m.Destination, err)
+	}
+	flags, data := mountFlags(m.Options)
+	typ := m.Type
+	if flags&unix.MS_BIND != 0 {
+		typ = ""
+	}
+	if mounted(m.Destination) {
+		return nil
+	}
+	if err := unix.Mount(m.Source, m.Destination, typ, flags, data); err != nil {
+		return fmt.Errorf("runtime mount %s on %s: %w", m.Source, m.Destination, err)
+	}
+	// Propagation flags must be a mount call of their own.
+	for _, o := range m.Options {
+		if pf, ok := propagation[o]; ok {
+			if err := unix.Mount("", m.Destination, "", pf, ""); err != nil {
+				return fmt.Errorf("runtime mount %s: setting %s: %w", m.Destination, o, err)
+			}
+		}
+	}
+	return nil
+}
+
+var propagation = map[string]uintptr{
+	"shared": unix.MS_SHARED, "rshared": unix.MS_SHARED | unix.MS_REC,
+	"slave": unix.MS_SLAVE, "rslave": unix.MS_SLAVE | unix.MS_REC,
+	"private": unix.MS_PRIVATE, "rprivate": unix.MS_PRIVATE | unix.MS_REC,
+}
+
+var flagNames = map[string]uintptr{
+	"bind": unix.MS_BIND, "rbind": unix.MS_BIND | unix.MS_REC, "ro": unix.MS_RDONLY,
+	"nosuid": unix.MS_NOSUID, "nodev": unix.MS_NODEV, "noexec": unix.MS_NOEXEC,
+	"noatime": unix.MS_NOATIME, "relatime": unix.MS_RELATIME, "strictatime": unix.MS_STRICTATIME,
+}
+
+// mountFlags splits OCI mount options into flags and filesystem data.
+func mountFlags(opts []string) (uintptr, string) {
+	var flags uintptr
+	var data []string
+	for _, o := range opts {
+		if f, ok := flagNames[o]; ok {
+			flags |= f
+			continue
+		}
+		if _, ok := propagation[o]; ok || o == "rw" || o == "defaults" {
+			continue
+		}
+		data = append(data, o)
+	}
+	return flags, strings.Join(data, ",")
+}
+
+// mounted reports whether dir is a mount point (its device differs from its
+// parent's).
+func mounted(dir string) bool {
+	var a, b unix.Stat_t
+	if unix.Stat(dir, &a) != nil || unix.Stat(filepath.Dir(dir), &b) != nil {
+		return false
+	}
+	return a.Dev != b.Dev
+}

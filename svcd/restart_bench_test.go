@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/keel-os/keel/internal/bundle"
+	"github.com/keel-os/keel/svcd/runner"
+)
+
+// BenchmarkRestartLatency kills a service with SIGKILL and measures how long
+// until its replacement runs, on real containerd and runc, with no backoff:
+// the cost of svcd's exit-driven restart path (exit event, task and
+// container delete, create, start). Reported as ms/restart.
+func BenchmarkRestartLatency(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	build := buildDir(b)
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		b.Skip("needs a static /bin/busybox")
+	}
+	tmp, err := os.MkdirTemp("", "svcd-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(tmp) })
+	conf := filepath.Join(tmp, "containerd.toml")
+	if err := os.WriteFile(conf, containerdConfig(b, tmp), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	sock := filepath.Join(tmp, "c.sock")
+	ctrd := exec.Command(filepath.Join(build, "containerd"), "--config", conf, "--address", sock)
+	ctrd.Env = append(os.Environ(), "PATH="+build+":"+os.Getenv("PATH"))
+	if err := ctrd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ctrd.Process.Kill(); ctrd.Wait() })
+	var client *containerd.Client
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if client, err = containerd.New(sock); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err = client.Version(ctx)
+			cancel()
+			if err == nil {
+				break
+			}
+			client.Close()
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("containerd did not answer: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	defer client.Close()
+
+	dir := filepath.Join(tmp, "svc")
+	makeBundle(b, dir, bundle.Keel{Name: "bench", Phase: bundle.PhaseService}, "exec sleep 1000")
+	base := &runner.Containerd{Client: client, ID: "bench", Bundle: dir, Runc: filepath.Join(build, "runc"),
+		FIFODir: filepath.Join(tmp, "fifo"), StopTimeout: time.Second}
+	r := runner.WithRestart(base, runner.Policy{Mode: runner.RestartAlways}, runner.Backoff{})
+	pids := make(chan int, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx, func(e runner.Event) {
+			if e.State == runner.StateRunning && e.Pid > 0 {
+				pids <- e.Pid
+			}
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	pid := <-pids
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case pid = <-pids:
+		case <-time.After(30 * time.Second):
+			b.Fatal("no replacement within 30 s")
+		}
+		total += time.Since(t0)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/restart")
+}

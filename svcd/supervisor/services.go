@@ -1,0 +1,320 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/keel-os/keel/internal/bundle"
+	"github.com/keel-os/keel/svcd/api"
+	"github.com/keel-os/keel/svcd/prepare"
+	"github.com/keel-os/keel/svcd/runner"
+)
+
+// service is one service's runner and its current run.
+type service struct {
+	unit Unit
+	// r is the decorated runner, nil until the first start.
+	r runner.Runner
+
+	mu  sync.Mutex
+	run *running
+}
+
+func (sv *service) hasHealth() bool {
+	return sv.unit.Keel != nil && sv.unit.Keel.Healthcheck != nil
+}
+
+// Boot runs the onboot containers, starts containerd and then the services,
+// each as soon as its dependencies are up. It returns when every service
+// has started or failed to, or early when ctx is cancelled (a shutdown
+// during boot); what was started is left for Shutdown.
+//
+// When containerd already answers, svcd was restarted under a running
+// system: onboot containers are not run again, and containerd and the
+// running services are adopted as they are.
+func (s *Supervisor) Boot(ctx context.Context) {
+	adopting := containerdAnswers(s.cfg.ContainerdSocket)
+	if adopting {
+		s.logf("containerd already running: svcd was restarted, adopting containers; onboot not run again")
+		for _, u := range s.onboot {
+			s.table.Set(u.Name, "skipped", "svcd restarted: onboot ran in an earlier svcd")
+		}
+	} else {
+		s.runOneShots(ctx, s.onboot)
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	client, err := s.startContainerd(ctx, adopting)
+	if err != nil {
+		s.logf("containerd not ready: %v; services not started", err)
+		for _, u := range s.services {
+			s.table.Finish(u.Name, -1, fmt.Errorf("not started: containerd not ready: %w", err), false)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for _, u := range s.services {
+		sv := s.svcs[u.Name]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.waitDeps(ctx, sv); err != nil {
+				if ctx.Err() == nil {
+					s.table.Finish(u.Name, -1, err, false)
+					s.logf("service %s not started: %v", u.Name, err)
+				}
+				return
+			}
+			s.startService(ctx, client, sv)
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() == nil {
+		s.logf("all services started")
+		s.table.Mark(Self, api.PhaseSystem, "all-started")
+	}
+}
+
+// up says whether a dependency lets its dependents start: running, and
+// healthy when it has a check.
+func (s *Supervisor) up(c api.Container) bool {
+	if c.State != string(runner.StateRunning) {
+		return false
+	}
+	sv := s.svcs[c.Name]
+	return sv == nil || !sv.hasHealth() || c.Health == string(runner.HealthHealthy)
+}
+
+// waitDeps returns once every dependency of sv is up, or an error when one
+// has ended for good (failed, exited, stopped) and so never will be.
+func (s *Supervisor) waitDeps(ctx context.Context, sv *service) error {
+	if sv.unit.Keel == nil || len(sv.unit.Keel.DependsOn) == 0 {
+		return nil
+	}
+	var bad error
+	err := s.table.Wait(ctx, func(get func(string) (api.Container, bool)) bool {
+		for _, d := range sv.unit.Keel.DependsOn {
+			c, ok := get(d)
+			if !ok {
+				bad = fmt.Errorf("depends on %q, which is not a service of this system", d)
+				return true
+			}
+			switch runner.State(c.State) {
+			case runner.StateFailed, runner.StateExited, runner.StateStopped:
+				bad = fmt.Errorf("dependency %s is %s", d, c.State)
+				return true
+			}
+			if !s.up(c) {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return bad
+}
+
+// runnerFor builds sv's runner once: containerd, then health, then the
+// restart policy around both. A bad bundle fails every start the same way,
+// so it is said once.
+func (s *Supervisor) runnerFor(client *containerd.Client, sv *service) (runner.Runner, error) {
+	if sv.r != nil {
+		return sv.r, nil
+	}
+	u := sv.unit
+	if u.Err != nil {
+		return nil, u.Err
+	}
+	k := u.Keel
+	if _, err := runner.LoadSpec(u.Dir); err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", u.Dir, err)
+	}
+	sig, err := runner.ParseSignal(k.StopSignal, syscall.SIGTERM)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", u.Dir, err)
+	}
+	p, err := runner.ParsePolicy(k.Restart, runner.Policy{Mode: runner.RestartOnFailure})
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", u.Dir, err)
+	}
+	base := &runner.Containerd{
+		Client:      client,
+		ID:          u.ID,
+		Bundle:      u.Dir,
+		Runc:        s.cfg.Runc,
+		FIFODir:     s.cfg.FIFODir,
+		Stdout:      s.cfg.Logs.Writer(u.Name, "stdout"),
+		Stderr:      s.cfg.Logs.Writer(u.Name, "stderr"),
+		StopSignal:  sig,
+		StopTimeout: time.Duration(k.StopTimeout),
+	}
+	if k.Runtime != nil {
+		base.Namespace = k.Runtime.Namespace
+		base.Hooks = &prepare.Runtime{R: k.Runtime, CgroupRoot: s.cfg.CgroupRoot}
+	}
+	var r runner.Runner = base
+	if hc := k.Healthcheck; hc != nil {
+		r = &runner.HealthCheck{
+			Runner:      base,
+			Probe:       probe(hc, base),
+			Interval:    time.Duration(hc.Interval),
+			Timeout:     time.Duration(hc.Timeout),
+			StartPeriod: time.Duration(hc.StartPeriod),
+			Retries:     hc.Retries,
+		}
+	}
+	sv.r = runner.WithRestart(r, p, s.cfg.Backoff)
+	return sv.r, nil
+}
+
+func probe(hc *bundle.Healthcheck, base *runner.Containerd) runner.Prober {
+	switch {
+	case hc.TCP != "":
+		return runner.TCPProbe{Addr: hc.TCP}
+	case hc.File != "":
+		return runner.FileProbe{Path: hc.File}
+	default:
+		return runner.ExecProbe{Exec: base.Exec, Args: hc.Exec}
+	}
+}
+
+// startService starts sv and returns once it first reports running or
+// backoff, or has ended.
+func (s *Supervisor) startService(ctx context.Context, client *containerd.Client, sv *service) {
+	name := sv.unit.Name
+	r, err := s.runnerFor(client, sv)
+	if err != nil {
+		s.table.Finish(name, -1, err, false)
+		s.logf("service %s failed: %v", name, err)
+		return
+	}
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	sv.run = s.start(ctx, name, sv.unit.Phase, r)
+}
+
+func (s *Supervisor) service(name string) (*service, error) {
+	sv, ok := s.svcs[name]
+	if !ok {
+		if _, known := s.table.Get(name); known {
+			return nil, fmt.Errorf("%s is not a service: only services can be started and stopped: %w", name, api.ErrConflict)
+		}
+		return nil, fmt.Errorf("no service named %q (svcctl list shows them): %w", name, api.ErrNotFound)
+	}
+	return sv, nil
+}
+
+// Start starts a service that is not running (stopped by hand, or given up
+// on by its restart policy).
+func (s *Supervisor) Start(name string) error {
+	sv, err := s.service(name)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	client, down := s.client, s.shuttingDown
+	s.mu.Unlock()
+	if down {
+		return fmt.Errorf("the system is shutting down: %w", api.ErrConflict)
+	}
+	if client == nil {
+		return fmt.Errorf("containerd is not ready yet, try again once svcctl list shows it running: %w", api.ErrConflict)
+	}
+	sv.mu.Lock()
+	if sv.run != nil && !sv.run.ended() {
+		sv.mu.Unlock()
+		return fmt.Errorf("%s is already running (use restart): %w", name, api.ErrConflict)
+	}
+	sv.mu.Unlock()
+	s.logf("starting service %s on request", name)
+	s.startService(context.Background(), client, sv)
+	return nil
+}
+
+// Stop stops a running service the graceful way; it stays stopped.
+func (s *Supervisor) Stop(name string) error {
+	sv, err := s.service(name)
+	if err != nil {
+		return err
+	}
+	sv.mu.Lock()
+	rn := sv.run
+	sv.run = nil
+	sv.mu.Unlock()
+	if rn == nil || rn.ended() {
+		return fmt.Errorf("%s is not running: %w", name, api.ErrConflict)
+	}
+	s.logf("stopping service %s on request", name)
+	rn.stop()
+	return nil
+}
+
+// Restart stops a service if it runs, then starts it.
+func (s *Supervisor) Restart(name string) error {
+	if err := s.Stop(name); err != nil {
+		if _, e := s.service(name); e != nil {
+			return e
+		}
+	}
+	return s.Start(name)
+}
+
+// Shutdown stops the services in reverse dependency order (each once every
+// service depending on it has stopped; unrelated ones in parallel), runs
+// the onshutdown containers, then stops containerd.
+func (s *Supervisor) Shutdown() {
+	s.mu.Lock()
+	s.shuttingDown = true
+	ctrd, client := s.containerd, s.client
+	s.containerd, s.client = nil, nil
+	s.mu.Unlock()
+
+	done := map[string]chan struct{}{}
+	dependents := map[string][]string{}
+	for _, u := range s.services {
+		done[u.Name] = make(chan struct{})
+		if u.Keel != nil {
+			for _, d := range u.Keel.DependsOn {
+				dependents[d] = append(dependents[d], u.Name)
+			}
+		}
+	}
+	s.logf("shutdown: stopping %d services", len(s.services))
+	var wg sync.WaitGroup
+	for _, u := range s.services {
+		sv := s.svcs[u.Name]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[u.Name])
+			for _, d := range dependents[u.Name] {
+				<-done[d]
+			}
+			sv.mu.Lock()
+			rn := sv.run
+			sv.run = nil
+			sv.mu.Unlock()
+			if rn != nil && !rn.ended() {
+				s.logf("stopping service %s", u.Name)
+				rn.stop()
+			}
+		}()
+	}
+	wg.Wait()
+	s.runOneShots(context.Background(), s.onshutdown)
+	if client != nil {
+		client.Close()
+	}
+	if ctrd != nil {
+		s.logf("stopping containerd")
+		ctrd.stop()
+	}
+	s.logf("shutdown complete")
+}
