@@ -15,7 +15,14 @@ import (
 // exit after the clean power-off. Compare with ../shared/tools/boot-floor run
 // in the same session: `make bench` does both.
 func BenchmarkBootMinimal(b *testing.B) {
-	prefix := buildImageB(b, "examples/minimal.yml", "qemu-test/testdata/check.yml")
+	for _, comp := range []string{"gzip", "lz4"} {
+		b.Run(comp, func(b *testing.B) {
+			benchBoot(b, buildImageC(b, comp, "examples/minimal.yml", "qemu-test/testdata/check.yml"))
+		})
+	}
+}
+
+func benchBoot(b *testing.B, prefix string) {
 	phases := []struct {
 		metric string
 		re     *regexp.Regexp

@@ -59,6 +59,12 @@ func buildImage(t *testing.T, specs ...string) string {
 // buildImageB is buildImage for tests and benchmarks alike.
 func buildImageB(t testing.TB, specs ...string) string {
 	t.Helper()
+	return buildImageC(t, "", specs...)
+}
+
+// buildImageC builds with the given initrd compression ("" for the default).
+func buildImageC(t testing.TB, compress string, specs ...string) string {
+	t.Helper()
 	root := repoRoot(t)
 	cache, err := image.Open(cacheDir(root))
 	if err != nil {
@@ -73,7 +79,7 @@ func buildImageB(t testing.TB, specs ...string) string {
 	defer cancel()
 	start := time.Now()
 	var log strings.Builder
-	_, err = build.Run(ctx, build.Options{Files: files, Dir: dir, Name: "sys", Cache: cache,
+	_, err = build.Run(ctx, build.Options{Files: files, Dir: dir, Name: "sys", Cache: cache, Compress: compress,
 		DebCache: filepath.Join(cacheDir(root), "debs"), Log: &log})
 	if err != nil {
 		t.Fatalf("building %v: %v\n%s", specs, err, log.String())
