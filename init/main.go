@@ -21,6 +21,9 @@ func main() {
 	if sig, ok := multiCallSignal(os.Args); ok {
 		os.Exit(signalInit(sig))
 	}
+	if isModprobe(os.Args) {
+		os.Exit(modprobeMain(os.Args[1:]))
+	}
 	if os.Getpid() != 1 {
 		fmt.Fprintln(os.Stderr, "init: this is Keel's PID 1; it must run as process 1")
 		os.Exit(1)

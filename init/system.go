@@ -38,7 +38,7 @@ func parseModulesList(s string) []moduleRequest {
 // present devices need. A module that fails is logged, never fatal.
 func modulesStep() error {
 	start := time.Now()
-	l, err := kmod.Open(layout.ModulesDir)
+	l, err := openLoader()
 	if kmod.IsNotExist(err) {
 		log.Printf("no kernel module index for this kernel: skipping modules")
 		return nil
@@ -46,15 +46,6 @@ func modulesStep() error {
 	if err != nil {
 		return err
 	}
-	cfg, err := kmod.ReadConfig("/etc/modprobe.d", "/lib/modprobe.d")
-	if err != nil {
-		log.Printf("modules: %v (going on without it)", err)
-		cfg = &kmod.Config{}
-	}
-	if raw, err := os.ReadFile("/proc/cmdline"); err == nil {
-		cfg.AddCmdline(string(raw))
-	}
-	l.SetConfig(cfg)
 	startHotplug(l)
 	failed := 0
 	if raw, err := os.ReadFile(layout.ModulesLoad); err == nil {
