@@ -10,7 +10,7 @@ EXAMPLE     ?= examples/minimal.yml
 IMAGES      := build/images
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all deps binaries keel image run test unit vet bench clean FORCE
+.PHONY: all deps binaries keel image run test unit vet bench bench-build clean FORCE
 
 all: binaries keel
 
@@ -63,3 +63,8 @@ bench: deps binaries keel image
 	@if [ -x $(FLOOR) ]; then $(FLOOR) $(IMAGES)/minimal-kernel $(BENCH_RUNS); else echo "no $(FLOOR): floor not measured"; fi
 	@echo "== minimal example ($(BENCH_RUNS) boots)"
 	KEEL_E2E=1 $(GO) test -run '^$$' -bench BootMinimal -benchtime $(BENCH_RUNS)x -timeout 30m ./qemu-test
+
+# Cold, warm and one-service-changed builds of a LinuxKit-shaped spec, with
+# the initrd's size per container (packer/build/testdata/linuxkit-shaped.yml).
+bench-build: deps
+	$(GO) test -run '^$$' -bench BuildLinuxKitShaped -benchtime 1x -v -timeout 30m ./packer/build

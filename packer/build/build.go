@@ -7,12 +7,14 @@ package build
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -30,14 +32,22 @@ import (
 type Options struct {
 	// Files are the spec files, merged in order; "-" reads standard input.
 	Files []string
-	// Format is the output format; only "kernel+initrd" for now.
+	// Format is the output format (Formats); empty means kernel+initrd.
 	Format string
+	// Output names the file of a one-file format (tar, tar-kernel-initrd)
+	// instead of Dir/Name+suffix; "-" writes it to Stdout.
+	Output string
+	// Stdout receives `-o -` output; nil means os.Stdout.
+	Stdout io.Writer
 	// Compress is the initrd's compression (output.ParseCompression);
 	// empty means gzip.
 	Compress string
 	// Dir and Name place the outputs: Dir/Name-kernel and so on.
 	Dir, Name string
 	Cache     *image.Cache
+	// SegmentDir holds the cached initrd segments; empty means the
+	// cache's SegmentDir folder.
+	SegmentDir string
 	// DebCache is where Debian packages needed by @pkg: builds are kept.
 	DebCache string
 	Log      io.Writer
@@ -56,7 +66,12 @@ type Options struct {
 
 // Result lists the files written.
 type Result struct {
+	// Kernel, Initrd and Cmdline are set for kernel+initrd.
 	Kernel, Initrd, Cmdline string
+	// Output is the file of a one-file format ("-" for standard output).
+	Output string
+	// Segments describes the initrd's segments, in order.
+	Segments []Segment
 }
 
 const labelKey = "org.mobyproject.config"
@@ -132,10 +147,13 @@ func load(ctx context.Context, opt Options) (*spec.Spec, map[string]bool, error)
 // Run builds the system described by opt.Files.
 func Run(ctx context.Context, opt Options) (*Result, error) {
 	if opt.Format == "" {
-		opt.Format = "kernel+initrd"
+		opt.Format = FormatKernelInitrd
 	}
-	if opt.Format != "kernel+initrd" {
-		return nil, fmt.Errorf("output format %q is not supported yet: use -format kernel+initrd", opt.Format)
+	if !slices.Contains(Formats, opt.Format) {
+		return nil, fmt.Errorf("output format %q is not supported: use one of %s", opt.Format, strings.Join(Formats, ", "))
+	}
+	if opt.Output != "" && !singleFile(opt.Format) {
+		return nil, fmt.Errorf("-o names one output file, but format %s writes several: use -dir and -name", opt.Format)
 	}
 	if _, err := output.ParseCompression(opt.Compress); err != nil {
 		return nil, err
@@ -166,34 +184,77 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if err := p.Ensure(ctx, remote, opt.Pull); err != nil {
 		return nil, err
 	}
-	sys, kernel, err := Plan(s, opt.Cache)
+	l, err := plan(s, opt.Cache)
 	if err != nil {
 		return nil, err
 	}
-	return writeKernelInitrd(opt, s.Kernel.Cmdline, kernel, sys)
+	defer l.close()
+	return write(opt, l)
 }
 
-// Plan resolves every image of s from the cache and lays out the system.
-// It returns the system's entry stream and the kernel image.
-func Plan(s *spec.Spec, cache *image.Cache) (*rootfs.System, v1.Image, error) {
+// layout is the system to write: its parts in order, the kernel image
+// and the command line.
+type layout struct {
+	parts   []part
+	kernel  v1.Image
+	cmdline string
+	fl      *flattener
+}
+
+func (l *layout) close() { l.fl.close() }
+
+// baseDirNames are the directories the first part creates, known to every
+// later part.
+func baseDirNames() []string {
+	var out []string
+	for _, e := range rootfs.BaseDirs() {
+		out = append(out, e.Hdr.Name)
+	}
+	return out
+}
+
+// plan resolves every image of s from the cache and cuts the system into
+// parts: the base directories with the kernel modules, the init images,
+// one part per container, and the spec's files last. Each part's inputs
+// name everything its bytes depend on.
+func plan(s *spec.Spec, cache *image.Cache) (*layout, error) {
 	if s.Kernel.Image == "" {
-		return nil, nil, errors.New("the spec has no kernel image: add `kernel: {image: ...}`")
+		return nil, errors.New("the spec has no kernel image: add `kernel: {image: ...}`")
 	}
 	kimg, err := cache.Get(s.Kernel.Image)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kernel: %w", err)
+		return nil, fmt.Errorf("kernel: %w", err)
 	}
-	sys := &rootfs.System{Dirs: rootfs.BaseDirs()}
-	sys.Layers = append(sys.Layers, rootfs.Layer{
-		What: "kernel modules of " + s.Kernel.Image,
-		Open: func() (io.ReadCloser, error) { return member(kimg, "kernel.tar", true) },
+	kd, err := kimg.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("kernel: %w", err)
+	}
+	l := &layout{kernel: kimg, cmdline: s.Kernel.Cmdline, fl: newFlattener()}
+	known := baseDirNames()
+	l.parts = append(l.parts, part{
+		What:   "kernel modules",
+		inputs: []string{"modules", kd.String()},
+		sys: &rootfs.System{Dirs: rootfs.BaseDirs(), Layers: []rootfs.Layer{{
+			What: "kernel modules of " + s.Kernel.Image,
+			Open: func() (io.ReadCloser, error) { return member(kimg, "kernel.tar", true) },
+		}}},
 	})
-	for _, ref := range s.Init {
-		img, err := cache.Get(ref)
-		if err != nil {
-			return nil, nil, fmt.Errorf("init: %w", err)
+	if len(s.Init) > 0 {
+		p := part{What: "init", inputs: []string{"init"}, sys: &rootfs.System{Known: known}}
+		for _, ref := range s.Init {
+			img, err := cache.Get(ref)
+			if err != nil {
+				return nil, fmt.Errorf("init: %w", err)
+			}
+			d, err := img.Digest()
+			if err != nil {
+				return nil, fmt.Errorf("init: %s: %w", ref, err)
+			}
+			l.fl.count(img)
+			p.inputs = append(p.inputs, d.String())
+			p.sys.Layers = append(p.sys.Layers, rootfs.Layer{What: "init image " + ref, Open: l.fl.opener(img)})
 		}
-		sys.Layers = append(sys.Layers, rootfs.Layer{What: "init image " + ref, Open: flatten(img)})
+		l.parts = append(l.parts, p)
 	}
 	phases := []struct {
 		phase    kbundle.Phase
@@ -205,73 +266,96 @@ func Plan(s *spec.Spec, cache *image.Cache) (*rootfs.System, v1.Image, error) {
 		{kbundle.PhaseOnshutdown, "containers/onshutdown", s.Onshutdown, true},
 		{kbundle.PhaseService, "containers/services", s.Services, false},
 	}
-	for _, p := range phases {
-		for i, e := range p.imgs {
-			dir := p.dir + "/" + e.Name
-			if p.numbered {
-				dir = fmt.Sprintf("%s/%03d-%s", p.dir, i, e.Name)
+	for _, ph := range phases {
+		for i, e := range ph.imgs {
+			dir := ph.dir + "/" + e.Name
+			if ph.numbered {
+				dir = fmt.Sprintf("%s/%03d-%s", ph.dir, i, e.Name)
 			}
-			if err := addContainer(sys, cache, e, p.phase, dir); err != nil {
-				return nil, nil, err
+			p, err := containerPart(l.fl, cache, e, ph.phase, dir)
+			if err != nil {
+				return nil, err
 			}
+			p.sys.Known = known
+			l.parts = append(l.parts, p)
 		}
 	}
 	files, err := fileEntries(s)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	sys.Files = append(sys.Files, files...)
-	return sys, kimg, nil
+	if len(files) > 0 {
+		l.parts = append(l.parts, part{What: "files", sys: &rootfs.System{Files: files, Known: known}})
+	}
+	return l, nil
 }
 
-func addContainer(sys *rootfs.System, cache *image.Cache, e *spec.Image, phase kbundle.Phase, dir string) error {
+func containerPart(fl *flattener, cache *image.Cache, e *spec.Image, phase kbundle.Phase, dir string) (part, error) {
 	where := fmt.Sprintf("%s %q", phase, e.Name)
 	img, err := cache.Get(e.Image)
 	if err != nil {
-		return fmt.Errorf("%s: %w", where, err)
+		return part{}, fmt.Errorf("%s: %w", where, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return part{}, fmt.Errorf("%s: %w", where, err)
 	}
 	cfg, err := image.Config(img)
 	if err != nil {
-		return fmt.Errorf("%s: reading image config: %w", where, err)
+		return part{}, fmt.Errorf("%s: reading image config: %w", where, err)
 	}
 	var label *spec.Image
 	if raw, ok, err := image.Label(img, labelKey); err != nil {
-		return fmt.Errorf("%s: %w", where, err)
+		return part{}, fmt.Errorf("%s: %w", where, err)
 	} else if ok {
 		if label, err = spec.ParseLabel(e.Image, []byte(raw)); err != nil {
-			return fmt.Errorf("%s: image label %s: %w", where, labelKey, err)
+			return part{}, fmt.Errorf("%s: image label %s: %w", where, labelKey, err)
 		}
 	}
 	oci, keel, err := bundle.Config(e, label, cfg, phase)
 	if err != nil {
-		return fmt.Errorf("%s: %w", where, err)
+		return part{}, fmt.Errorf("%s: %w", where, err)
 	}
 	ociJSON, err := bundle.Marshal(oci)
 	if err != nil {
-		return fmt.Errorf("%s: %w", where, err)
+		return part{}, fmt.Errorf("%s: %w", where, err)
 	}
 	keelJSON, err := kbundle.Marshal(keel)
 	if err != nil {
-		return fmt.Errorf("%s: %w", where, err)
+		return part{}, fmt.Errorf("%s: %w", where, err)
 	}
-	sys.Dirs = append(sys.Dirs,
-		rootfs.Entry{Hdr: tar.Header{Name: dir, Typeflag: tar.TypeDir, Mode: 0o755}},
-		rootfs.Entry{Hdr: tar.Header{Name: dir + "/rootfs", Typeflag: tar.TypeDir, Mode: 0o755}})
-	sys.Layers = append(sys.Layers, rootfs.Layer{What: fmt.Sprintf("%s image %s", where, e.Image), Prefix: dir + "/rootfs", Open: flatten(img)})
-	sys.Files = append(sys.Files,
-		rootfs.Entry{Hdr: tar.Header{Name: dir + "/config.json", Typeflag: tar.TypeReg, Mode: 0o644}, Body: ociJSON},
-		rootfs.Entry{Hdr: tar.Header{Name: dir + "/" + kbundle.FileName, Typeflag: tar.TypeReg, Mode: 0o644}, Body: keelJSON})
-	return nil
+	fl.count(img)
+	return part{
+		What:   fmt.Sprintf("%s %s", phase, e.Name),
+		inputs: []string{"container", dir, d.String(), string(ociJSON), string(keelJSON)},
+		sys: &rootfs.System{
+			Dirs: []rootfs.Entry{
+				{Hdr: tar.Header{Name: dir, Typeflag: tar.TypeDir, Mode: 0o755}},
+				{Hdr: tar.Header{Name: dir + "/rootfs", Typeflag: tar.TypeDir, Mode: 0o755}},
+			},
+			Layers: []rootfs.Layer{{What: fmt.Sprintf("%s image %s", where, e.Image), Prefix: dir + "/rootfs", Open: fl.opener(img)}},
+			Files: []rootfs.Entry{
+				{Hdr: tar.Header{Name: dir + "/config.json", Typeflag: tar.TypeReg, Mode: 0o644}, Body: ociJSON},
+				{Hdr: tar.Header{Name: dir + "/" + kbundle.FileName, Typeflag: tar.TypeReg, Mode: 0o644}, Body: keelJSON},
+			},
+		},
+	}, nil
 }
 
-func flatten(img v1.Image) rootfs.Opener {
-	return func() (io.ReadCloser, error) { return image.Flatten(img), nil }
+// memberFile is one file of an image's filesystem, being read.
+type memberFile struct {
+	io.Reader
+	io.Closer
+	size int64
 }
+
+// epoch is the time of every entry Keel writes.
+var epoch = image.Epoch
 
 // member returns the content of one file of img's filesystem ("kernel",
 // "kernel.tar"). With optional set, a missing member is an empty tar stream
 // (a kernel image without modules).
-func member(img v1.Image, name string, optional bool) (io.ReadCloser, error) {
+func member(img v1.Image, name string, optional bool) (*memberFile, error) {
 	rc := image.Flatten(img)
 	tr := tar.NewReader(rc)
 	for {
@@ -279,7 +363,7 @@ func member(img v1.Image, name string, optional bool) (io.ReadCloser, error) {
 		if errors.Is(err, io.EOF) {
 			rc.Close()
 			if optional {
-				return io.NopCloser(strings.NewReader(string(make([]byte, 1024)))), nil
+				return &memberFile{bytes.NewReader(make([]byte, 1024)), io.NopCloser(nil), 1024}, nil
 			}
 			return nil, fmt.Errorf("the kernel image has no /%s (LinuxKit's kernel layout has /kernel and /kernel.tar)", name)
 		}
@@ -288,10 +372,7 @@ func member(img v1.Image, name string, optional bool) (io.ReadCloser, error) {
 			return nil, fmt.Errorf("reading kernel image: %w", err)
 		}
 		if strings.TrimPrefix(filepathClean(h.Name), "/") == name && h.Typeflag == tar.TypeReg {
-			return struct {
-				io.Reader
-				io.Closer
-			}{tr, rc}, nil
+			return &memberFile{tr, rc, h.Size}, nil
 		}
 	}
 }

@@ -2,6 +2,7 @@ package build
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -127,21 +128,36 @@ func readInitrd(t testing.TB, file string) map[string]*cpioEntry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := cpio.NewReader(gz)
+	// The initrd is a sequence of archives (one per segment), each
+	// ending with its own trailer; later ones override earlier ones.
+	in := bufio.NewReader(gz)
 	out := map[string]*cpioEntry{}
 	for {
-		h, err := r.Next()
+		// Skip the trailer's padding, as the kernel skips NULs between
+		// archives.
+		b, err := in.Peek(1)
 		if errors.Is(err, io.EOF) {
 			return out
 		}
-		if err != nil {
-			t.Fatal(err)
+		if err == nil && b[0] == 0 {
+			in.ReadByte()
+			continue
 		}
-		data, err := io.ReadAll(r)
-		if err != nil {
-			t.Fatal(err)
+		r := cpio.NewReader(in)
+		for {
+			h, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[h.Name] = &cpioEntry{hdr: *h, data: data}
 		}
-		out[h.Name] = &cpioEntry{hdr: *h, data: data}
 	}
 }
 

@@ -1,108 +1,247 @@
 package build
 
 import (
+	"archive/tar"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 	"github.com/keel-os/keel/packer/output"
 	"github.com/keel-os/keel/packer/rootfs"
 )
 
-// writeKernelInitrd writes Name-kernel, Name-initrd.img and Name-cmdline.
-// Each is written to a temporary file and renamed only when every part
-// succeeded, so a failed build never leaves a partial artifact behind.
-func writeKernelInitrd(opt Options, cmdline string, kimg v1.Image, sys *rootfs.System) (*Result, error) {
-	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
+// The output formats, named as LinuxKit names them.
+const (
+	FormatKernelInitrd    = "kernel+initrd"
+	FormatTarKernelInitrd = "tar-kernel-initrd"
+	FormatTar             = "tar"
+)
+
+// Formats lists the supported output formats.
+var Formats = []string{FormatKernelInitrd, FormatTarKernelInitrd, FormatTar}
+
+// singleFile says whether a format is one file, which `-o` can name
+// (or send to standard output with `-o -`).
+func singleFile(format string) bool { return format != FormatKernelInitrd }
+
+// outputs collects temporary files and renames them into place together
+// once every one is complete, so a failed build never leaves a partial
+// artifact behind.
+type outputs struct {
+	dir    string
+	temps  []*os.File
+	finals []string
+}
+
+func (o *outputs) create(final string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return nil, fmt.Errorf("creating output directory: %w", err)
 	}
-	res := &Result{
-		Kernel:  filepath.Join(opt.Dir, opt.Name+"-kernel"),
-		Initrd:  filepath.Join(opt.Dir, opt.Name+"-initrd.img"),
-		Cmdline: filepath.Join(opt.Dir, opt.Name+"-cmdline"),
+	f, err := os.CreateTemp(filepath.Dir(final), "."+filepath.Base(final)+".*")
+	if err != nil {
+		return nil, fmt.Errorf("creating output: %w", err)
 	}
-	var temps []*os.File
-	cleanup := func() {
-		for _, f := range temps {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}
-	create := func(final string) (*os.File, error) {
-		f, err := os.CreateTemp(opt.Dir, "."+filepath.Base(final)+".*")
-		if err == nil {
-			temps = append(temps, f)
-		}
-		return f, err
-	}
+	o.temps = append(o.temps, f)
+	o.finals = append(o.finals, final)
+	return f, nil
+}
 
-	kf, err := create(res.Kernel)
-	if err != nil {
-		return nil, err
+func (o *outputs) abort() {
+	for _, f := range o.temps {
+		f.Close()
+		os.Remove(f.Name())
 	}
-	k, err := member(kimg, "kernel", false)
-	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	_, err = io.Copy(kf, k)
-	k.Close()
-	if err != nil {
-		cleanup()
-		return nil, fmt.Errorf("writing kernel: %w", err)
-	}
+}
 
-	inf, err := create(res.Initrd)
-	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	comp, err := output.ParseCompression(opt.Compress)
-	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	cw, err := output.NewCPIOCompressed(inf, comp)
-	if err == nil {
-		err = rootfs.Write(sys, cw)
-	}
-	if err == nil {
-		err = cw.Close()
-	}
-	if err != nil {
-		cleanup()
-		return nil, fmt.Errorf("writing initrd: %w", err)
-	}
-
-	cf, err := create(res.Cmdline)
-	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	if _, err := cf.WriteString(cmdline); err != nil {
-		cleanup()
-		return nil, err
-	}
-
-	finals := []string{res.Kernel, res.Initrd, res.Cmdline}
-	for _, f := range temps {
+func (o *outputs) commit() error {
+	for _, f := range o.temps {
 		if err := f.Chmod(0o644); err != nil {
-			cleanup()
-			return nil, err
+			o.abort()
+			return err
 		}
 		if err := f.Close(); err != nil {
-			cleanup()
+			o.abort()
+			return err
+		}
+	}
+	for i, f := range o.temps {
+		if err := os.Rename(f.Name(), o.finals[i]); err != nil {
+			o.abort()
+			return fmt.Errorf("placing %s: %w", o.finals[i], err)
+		}
+	}
+	return nil
+}
+
+// write produces opt.Format's artifacts from l.
+func write(opt Options, l *layout) (*Result, error) {
+	res := &Result{}
+	comp, err := output.ParseCompression(opt.Compress)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Format == FormatTar {
+		// No initrd: the parts are streamed as one tar.
+		err := single(opt, ".tar", res, func(w io.Writer) error { return writeTar(w, l) })
+		return res, err
+	}
+	segDir := opt.SegmentDir
+	if segDir == "" {
+		segDir = filepath.Join(opt.Cache.Dir(), SegmentDir)
+	}
+	paths, report, err := segments(segDir, l.parts, comp)
+	if err != nil {
+		return nil, fmt.Errorf("writing initrd: %w", err)
+	}
+	res.Segments = report
+	// The uncached parts (the files section) are small: build them now.
+	tails := map[int][]byte{}
+	for i, p := range l.parts {
+		if paths[i] != "" {
+			continue
+		}
+		var buf bytes.Buffer
+		if err := encodePart(&buf, p, comp); err != nil {
+			return nil, fmt.Errorf("writing initrd: %s: %w", p.What, err)
+		}
+		tails[i] = buf.Bytes()
+		res.Segments[i].Size = int64(buf.Len())
+	}
+	initrd := func(w io.Writer) error {
+		for i, p := range paths {
+			if p == "" {
+				if _, err := w.Write(tails[i]); err != nil {
+					return err
+				}
+				continue
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				return fmt.Errorf("reading segment of %s: %w", l.parts[i].What, err)
+			}
+			_, err = io.Copy(w, f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("writing initrd: %w", err)
+			}
+		}
+		return nil
+	}
+	var initrdSize int64
+	for _, s := range res.Segments {
+		initrdSize += s.Size
+	}
+	kernel, err := member(l.kernel, "kernel", false)
+	if err != nil {
+		return nil, err
+	}
+	defer kernel.Close()
+
+	if opt.Format == FormatTarKernelInitrd {
+		err := single(opt, "-initrd.tar", res, func(w io.Writer) error {
+			tw := tar.NewWriter(w)
+			file := func(name string, size int64, body func(io.Writer) error) error {
+				h := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: size, ModTime: epoch, Format: tar.FormatPAX}
+				if err := tw.WriteHeader(h); err != nil {
+					return err
+				}
+				return body(tw)
+			}
+			if err := file("kernel", kernel.size, func(w io.Writer) error { _, err := io.Copy(w, kernel); return err }); err != nil {
+				return fmt.Errorf("writing kernel: %w", err)
+			}
+			if err := file("initrd.img", initrdSize, initrd); err != nil {
+				return fmt.Errorf("writing initrd: %w", err)
+			}
+			if err := file("cmdline", int64(len(l.cmdline)), func(w io.Writer) error { _, err := io.WriteString(w, l.cmdline); return err }); err != nil {
+				return err
+			}
+			return tw.Close()
+		})
+		return res, err
+	}
+
+	o := &outputs{}
+	res.Kernel = filepath.Join(opt.Dir, opt.Name+"-kernel")
+	res.Initrd = filepath.Join(opt.Dir, opt.Name+"-initrd.img")
+	res.Cmdline = filepath.Join(opt.Dir, opt.Name+"-cmdline")
+	steps := []struct {
+		final string
+		body  func(io.Writer) error
+	}{
+		{res.Kernel, func(w io.Writer) error { _, err := io.Copy(w, kernel); return err }},
+		{res.Initrd, initrd},
+		{res.Cmdline, func(w io.Writer) error { _, err := io.WriteString(w, l.cmdline); return err }},
+	}
+	for _, s := range steps {
+		f, err := o.create(s.final)
+		if err != nil {
+			o.abort()
 			return nil, err
 		}
-	}
-	for i, f := range temps {
-		if err := os.Rename(f.Name(), finals[i]); err != nil {
-			cleanup()
-			return nil, fmt.Errorf("placing %s: %w", finals[i], err)
+		if err := s.body(f); err != nil {
+			o.abort()
+			return nil, fmt.Errorf("writing %s: %w", s.final, err)
 		}
 	}
-	return res, nil
+	return res, o.commit()
+}
+
+// single writes a one-file format to opt.Output ("-" is standard output)
+// or Dir/Name+suffix.
+func single(opt Options, suffix string, res *Result, body func(io.Writer) error) error {
+	if opt.Output == "-" {
+		out := opt.Stdout
+		if out == nil {
+			out = os.Stdout
+		}
+		res.Output = "-"
+		return body(out)
+	}
+	final := opt.Output
+	if final == "" {
+		final = filepath.Join(opt.Dir, opt.Name+suffix)
+	}
+	o := &outputs{}
+	f, err := o.create(final)
+	if err != nil {
+		return err
+	}
+	if err := body(f); err != nil {
+		o.abort()
+		return err
+	}
+	res.Output = final
+	return o.commit()
+}
+
+// writeTar streams the whole root filesystem as a tar, with the kernel and
+// command line in /boot as LinuxKit's tar output has them.
+func writeTar(w io.Writer, l *layout) error {
+	kernel, err := member(l.kernel, "kernel", false)
+	if err != nil {
+		return err
+	}
+	defer kernel.Close()
+	kdata, err := io.ReadAll(kernel)
+	if err != nil {
+		return fmt.Errorf("reading kernel: %w", err)
+	}
+	boot := &rootfs.System{Files: []rootfs.Entry{
+		{Hdr: tar.Header{Name: "boot", Typeflag: tar.TypeDir, Mode: 0o755}},
+		{Hdr: tar.Header{Name: "boot/kernel", Typeflag: tar.TypeReg, Mode: 0o644}, Body: kdata},
+		{Hdr: tar.Header{Name: "boot/cmdline", Typeflag: tar.TypeReg, Mode: 0o644}, Body: []byte(l.cmdline)},
+	}}
+	systems := []*rootfs.System{}
+	for _, p := range l.parts {
+		systems = append(systems, p.sys)
+	}
+	systems = append(systems, boot)
+	tw := output.NewTar(w)
+	if err := rootfs.WriteAll(tw, systems...); err != nil {
+		return err
+	}
+	return tw.Close()
 }

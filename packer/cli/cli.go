@@ -103,6 +103,10 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 				return err
 			}
 			opt.Files, opt.Cache, opt.DebCache, opt.Log, opt.Stdin = args, cache, g.debCache(), stdout, stdin
+			if opt.Output == "-" {
+				// The artifact owns stdout: progress goes to stderr.
+				opt.Stdout, opt.Log = stdout, cmd.ErrOrStderr()
+			}
 			if dryRun {
 				// Only the YAML goes to stdout, so it can be piped back
 				// into `keel build -`.
@@ -128,11 +132,18 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "built %s %s %s\n", res.Kernel, res.Initrd, res.Cmdline)
+			switch {
+			case res.Output == "-":
+			case res.Output != "":
+				fmt.Fprintf(opt.Log, "built %s\n", res.Output)
+			default:
+				fmt.Fprintf(opt.Log, "built %s %s %s\n", res.Kernel, res.Initrd, res.Cmdline)
+			}
 			return nil
 		},
 	}
-	c.Flags().StringVar(&opt.Format, "format", "kernel+initrd", "output format")
+	c.Flags().StringVar(&opt.Format, "format", build.FormatKernelInitrd, "output format: "+strings.Join(build.Formats, ", "))
+	c.Flags().StringVarP(&opt.Output, "output", "o", "", "file for a one-file format (tar, tar-kernel-initrd); - writes it to stdout")
 	c.Flags().StringVar(&opt.Compress, "compress", "gzip", "initrd compression: gzip, lz4, zstd or none (lz4 and zstd boot faster)")
 	c.Flags().StringVar(&opt.Dir, "dir", ".", "output directory")
 	c.Flags().StringVar(&opt.Name, "name", "", "output name (default: the first spec's base name)")

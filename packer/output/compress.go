@@ -3,10 +3,11 @@ package output
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
 	"github.com/pierrec/lz4/v4"
 )
 
@@ -50,12 +51,7 @@ func ParseCompression(s string) (Compression, error) {
 func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 	switch c {
 	case Gzip, "":
-		gz, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
-		if err != nil {
-			return nil, err
-		}
-		gz.Header = gzip.Header{OS: 255}
-		return gz, nil
+		return newGzip(w, gzipBlocks())
 	case LZ4:
 		// The kernel reads only lz4's legacy frame format.
 		zw := lz4.NewWriter(w)
@@ -70,6 +66,29 @@ func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 	}
 	return nil, fmt.Errorf("unknown compression %q", c)
 }
+
+// gzipBlock is pgzip's block size: part of the output format, so fixed.
+const gzipBlock = 1 << 20
+
+// newGzip is a parallel gzip writer. pgzip cuts the input into blocks of
+// a fixed size whatever the sizes of the writes, and each block's bytes
+// depend only on its content and the previous block's tail: with the block
+// size fixed, the number of blocks in flight changes the speed, never the
+// output (TestGzipIndependentOfConcurrency).
+func newGzip(w io.Writer, blocks int) (io.WriteCloser, error) {
+	gz, err := pgzip.NewWriterLevel(w, pgzip.DefaultCompression)
+	if err != nil {
+		return nil, err
+	}
+	if err := gz.SetConcurrency(gzipBlock, blocks); err != nil {
+		return nil, err
+	}
+	gz.Header = pgzip.Header{OS: 255}
+	return gz, nil
+}
+
+// gzipBlocks is how many blocks pgzip compresses at once.
+func gzipBlocks() int { return max(2, 2*runtime.NumCPU()) }
 
 type nopCloser struct{ io.Writer }
 

@@ -89,3 +89,47 @@ func TestParseCompression(t *testing.T) {
 		}
 	}
 }
+
+func TestGzipIndependentOfConcurrency(t *testing.T) {
+	// Several blocks of text that compresses, but not to nothing.
+	var in bytes.Buffer
+	x := uint32(1)
+	for in.Len() < 5*gzipBlock+12345 {
+		x = x*1664525 + 1013904223
+		in.WriteString(strings.Repeat(string(rune('a'+x>>28)), int(x>>24&7)+1))
+	}
+	tests := []struct {
+		blocks, chunk int
+	}{
+		{2, 1 << 20}, {2, 4096}, {16, 777}, {3, 1 << 22},
+	}
+	var want []byte
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		w, err := newGzip(&buf, tt.blocks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for b := in.Bytes(); len(b) > 0; {
+			n := min(tt.chunk, len(b))
+			if _, err := w.Write(b[:n]); err != nil {
+				t.Fatal(err)
+			}
+			b = b[n:]
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if want == nil {
+			want = buf.Bytes()
+			got, err := io.ReadAll(decompress(t, Gzip, want))
+			if err != nil || !bytes.Equal(got, in.Bytes()) {
+				t.Fatalf("round trip: got %d bytes (err %v), want %d", len(got), err, in.Len())
+			}
+			continue
+		}
+		if !bytes.Equal(buf.Bytes(), want) {
+			t.Errorf("blocks %d, writes of %d: got %d bytes differing from the first run's %d", tt.blocks, tt.chunk, buf.Len(), len(want))
+		}
+	}
+}

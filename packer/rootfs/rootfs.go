@@ -45,6 +45,10 @@ type System struct {
 	Dirs   []Entry // skeleton directories (proc, sys, dev, run ...)
 	Layers []Layer // kernel modules, init images, then container rootfs
 	Files  []Entry // bundle metadata and the spec's files section
+	// Known are directories an earlier archive of the same image already
+	// created (a later initrd segment): their entries are not sent again
+	// as parents, so their modes stay as first written.
+	Known []string
 }
 
 // BaseDirs are the directories every Keel image has, so PID 1 has its mount
@@ -67,8 +71,25 @@ func BaseDirs() []Entry {
 }
 
 // Write sends the whole system to w.
-func Write(sys *System, w Writer) error {
+func Write(sys *System, w Writer) error { return WriteAll(w, sys) }
+
+// WriteAll sends several systems to w through one stream, as if they were
+// one: a directory written by an earlier system is not sent again, and
+// nothing may land below a symlink or file an earlier system wrote.
+func WriteAll(w Writer, systems ...*System) error {
 	s := &stream{w: w, dirs: map[string]bool{}, nondir: map[string]int{}}
+	for _, sys := range systems {
+		if err := s.system(sys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *stream) system(sys *System) error {
+	for _, d := range sys.Known {
+		s.dirs[d] = true
+	}
 	for _, e := range sys.Dirs {
 		s.part++
 		if err := s.entry(e); err != nil {
