@@ -1,6 +1,7 @@
 package pkgbuild
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -89,12 +91,26 @@ func (p *Package) tagCtx(ctx context.Context) (string, error) {
 			return "", err
 		}
 		fmt.Fprintf(h, "go %s\n", v)
-		for _, g := range p.Spec.Go {
+		// Each binary's `go list -deps` is a process of its own and most of
+		// the time a tag takes: run them together, hash in order.
+		sums := make([]bytes.Buffer, len(p.Spec.Go))
+		errs := make([]error, len(p.Spec.Go))
+		var wg sync.WaitGroup
+		for i, g := range p.Spec.Go {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = hashGoSources(ctx, &sums[i], root, g)
+			}()
+		}
+		wg.Wait()
+		for i, g := range p.Spec.Go {
+			if errs[i] != nil {
+				return "", fmt.Errorf("go package %s: %w", g.Package, errs[i])
+			}
 			opts, _ := json.Marshal(g)
 			fmt.Fprintf(h, "binary %s\n", opts)
-			if err := hashGoSources(ctx, h, root, g); err != nil {
-				return "", fmt.Errorf("go package %s: %w", g.Package, err)
-			}
+			h.Write(sums[i].Bytes())
 		}
 	}
 
