@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keel-os/keel/internal/cidata"
 	"github.com/keel-os/keel/packer/build"
 	"github.com/keel-os/keel/packer/image"
 	"github.com/keel-os/keel/packer/pkgbuild"
@@ -70,7 +71,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.cache, "cache", defaultCache(), "image cache directory (OCI layout); $KEEL_CACHE")
-	root.AddCommand(buildCmd(g, stdin, stdout), pkgCmd(g, stdout), runCmd(stdin, stdout), cacheCmd(g, stdout))
+	root.AddCommand(buildCmd(g, stdin, stdout), pkgCmd(g, stdout), runCmd(stdin, stdout), cacheCmd(g, stdout), metadataCmd(stdout))
 	return root
 }
 
@@ -201,12 +202,19 @@ func pkgCmd(g *globals, stdout io.Writer) *cobra.Command {
 func runCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	c := &cobra.Command{Use: "run", Short: "Boot a built image"}
 	q := &run.QEMU{}
+	var data, dataFile string
 	qc := &cobra.Command{
 		Use:   "qemu PREFIX",
 		Short: "Boot PREFIX-kernel + PREFIX-initrd.img in QEMU with the console on this terminal",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q.Prefix, q.Stdin, q.Stdout = args[0], stdin, stdout
+			extra, cleanup, err := metadataArgs(data, dataFile)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			q.Extra = append(q.Extra, extra...)
 			return q.Run(cmd.Context())
 		},
 	}
@@ -214,7 +222,60 @@ func runCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	qc.Flags().IntVar(&q.CPUs, "cpus", 1, "guest CPUs")
 	qc.Flags().StringVar(&q.KVM, "kvm", "auto", "use KVM: auto, on or off")
 	qc.Flags().StringVar(&q.ExtraCmdline, "cmdline", "", "extra kernel command line")
+	qc.Flags().StringVar(&data, "data", "", "userdata for the metadata agent, passed through QEMU fw_cfg")
+	qc.Flags().StringVar(&dataFile, "data-file", "", "a cidata ISO (attached as a disk) or a userdata file (passed through fw_cfg)")
 	c.AddCommand(qc)
+	return c
+}
+
+// metadataArgs turns --data/--data-file into QEMU arguments. A string is
+// written to a temporary file that lives as long as QEMU runs.
+func metadataArgs(data, dataFile string) ([]string, func(), error) {
+	nothing := func() {}
+	switch {
+	case data != "" && dataFile != "":
+		return nil, nothing, fmt.Errorf("give --data or --data-file, not both")
+	case data != "":
+		f, err := os.CreateTemp("", "keel-userdata-")
+		if err != nil {
+			return nil, nothing, err
+		}
+		if _, err := f.WriteString(data); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, nothing, err
+		}
+		f.Close()
+		return cidata.FwCfgArgs(f.Name()), func() { os.Remove(f.Name()) }, nil
+	case dataFile != "":
+		if _, err := os.Stat(dataFile); err != nil {
+			return nil, nothing, fmt.Errorf("--data-file: %w", err)
+		}
+		if strings.HasSuffix(strings.ToLower(dataFile), ".iso") {
+			return cidata.DriveArgs(dataFile), nothing, nil
+		}
+		return cidata.FwCfgArgs(dataFile), nothing, nil
+	}
+	return nil, nothing, nil
+}
+
+func metadataCmd(stdout io.Writer) *cobra.Command {
+	c := &cobra.Command{Use: "metadata", Short: "Make metadata for the in-system metadata agent"}
+	var hostname string
+	create := &cobra.Command{
+		Use:   "create OUT.iso DATA",
+		Short: "Write a NoCloud (cidata) ISO holding DATA as userdata (also as LinuxKit's config file)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cidata.CreateFile(args[0], []byte(args[1]), hostname); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, args[0])
+			return nil
+		},
+	}
+	create.Flags().StringVar(&hostname, "hostname", "", "local-hostname in meta-data")
+	c.AddCommand(create)
 	return c
 }
 

@@ -21,7 +21,10 @@ type QEMU struct {
 	// ExtraCmdline is appended to the image's own command line.
 	ExtraCmdline string
 	// KVM is "auto" (use /dev/kvm when it opens), "on" or "off".
-	KVM    string
+	KVM string
+	// Extra arguments appended to QEMU's command line (metadata disks,
+	// fw_cfg entries ...).
+	Extra  []string
 	Stdin  io.Reader
 	Stdout io.Writer
 	Binary string // default qemu-system-x86_64
@@ -74,7 +77,7 @@ func (q *QEMU) Args() ([]string, error) {
 	} else {
 		args = append(args, "-cpu", "max")
 	}
-	return args, nil
+	return append(args, q.Extra...), nil
 }
 
 // Run boots the image with the console on Stdin/Stdout and returns when
