@@ -30,6 +30,17 @@ func (backend) Poweroff() error { return initctl.Poweroff() }
 func (backend) Reboot() error   { return initctl.Reboot() }
 func (backend) Halt() error     { return initctl.Halt() }
 
+// Kmsg reads the kernel log for svcctl dmesg, so a container needs only the
+// API socket to see it, not /dev/kmsg.
+func (backend) Kmsg() ([]api.KmsgRecord, error) {
+	recs, err := logs.ReadKmsg("/dev/kmsg")
+	out := make([]api.KmsgRecord, len(recs))
+	for i, r := range recs {
+		out[i] = api.KmsgRecord{Level: r.Level, Facility: r.Facility, Seq: r.Seq, BootUS: r.BootUS, Text: r.Text}
+	}
+	return out, err
+}
+
 func main() {
 	var cfg supervisor.Config
 	socket := flag.String("socket", layout.SvcdSocket, "API socket `path`")
@@ -44,6 +55,12 @@ func main() {
 	flag.DurationVar(&cfg.ContainerdTimeout, "containerd-timeout", supervisor.DefaultContainerdTimeout, "how long to wait for containerd to answer")
 	flag.StringVar(&cfg.StateDir, "state-dir", "", "`dir` for svcd's runtime files (default: the socket's directory)")
 	flag.StringVar(&cfg.BootLog, "boot-log", layout.BootLog, "init's boot record `file`, for svcctl boot")
+	var lo logOptions
+	flag.IntVar(&lo.lines, "log-lines", logs.DefaultMaxLines, "lines kept in memory per container")
+	flag.IntVar(&lo.bytes, "log-bytes", logs.DefaultMaxBytes, "bytes of text kept in memory per container")
+	flag.StringVar(&lo.dir, "log-dir", "", "also write each container's output to `dir`/<name>.log (e.g. /var/log); empty: memory only")
+	flag.Int64Var(&lo.fileBytes, "log-file-bytes", logs.DefaultFileMaxBytes, "size at which a log file is rotated")
+	flag.IntVar(&lo.files, "log-files", logs.DefaultFileKeep, "rotated log files kept per container besides the current one")
 	flag.Parse()
 	if cfg.StateDir == "" {
 		cfg.StateDir = filepath.Dir(*socket)
@@ -53,10 +70,18 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	os.Exit(run(cfg, *socket))
+	os.Exit(run(cfg, *socket, lo))
 }
 
-func run(cfg supervisor.Config, socket string) int {
+// logOptions are the flags of the log store.
+type logOptions struct {
+	lines, bytes int
+	dir          string
+	fileBytes    int64
+	files        int
+}
+
+func run(cfg supervisor.Config, socket string, lo logOptions) int {
 	// Catching SIGPIPE (rather than ignoring it, which children would
 	// inherit) keeps a closed console from killing svcd.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
@@ -64,7 +89,17 @@ func run(cfg supervisor.Config, socket string) int {
 	signal.Notify(stop, initctl.ShutdownSignal, syscall.SIGINT)
 
 	cfg.Logs = logs.NewStore(os.Stdout)
+	cfg.Logs.MaxLines, cfg.Logs.MaxBytes = lo.lines, lo.bytes
 	logf := func(format string, args ...any) { cfg.Logs.Printf(supervisor.Self, format, args...) }
+	if lo.dir != "" {
+		keep := lo.files
+		if keep == 0 {
+			keep = -1 // the flag's 0 means none, Files' 0 means the default
+		}
+		cfg.Logs.Files = &logs.Files{Dir: lo.dir, MaxBytes: lo.fileBytes, Keep: keep,
+			OnError: func(name string, err error) { logf("log file of %s off, memory only: %v", name, err) }}
+		defer cfg.Logs.Files.Close()
+	}
 	logf("starting, containers in %s", cfg.ContainersDir)
 	sup, err := supervisor.New(cfg)
 	if err != nil {

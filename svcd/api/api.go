@@ -100,6 +100,17 @@ type Stats struct {
 	Pids uint64 `json:"pids"`
 }
 
+// KmsgRecord is one kernel log record, as GET /v1/dmesg lists them.
+type KmsgRecord struct {
+	// Level is the syslog severity, 0 (emerg) to 7 (debug).
+	Level    int    `json:"level"`
+	Facility int    `json:"facility"`
+	Seq      uint64 `json:"seq"`
+	// BootUS is microseconds since boot, dmesg's timestamp.
+	BootUS int64  `json:"bootUs"`
+	Text   string `json:"text"`
+}
+
 // Error is the body of every non-2xx answer.
 type Error struct {
 	Error string `json:"error"`
@@ -123,6 +134,8 @@ type Backend interface {
 	Subscribe() (events <-chan Event, cancel func())
 	Timeline() Boot
 	Stats(name string) (Stats, error)
+	// Kmsg returns the kernel log the kernel still holds.
+	Kmsg() ([]KmsgRecord, error)
 }
 
 // Errors a Backend wraps to choose the HTTP status.
@@ -156,3 +169,6 @@ func (Unsupported) Timeline() Boot { return Boot{InitError: ErrUnsupported.Error
 
 // Stats implements Backend.
 func (Unsupported) Stats(string) (Stats, error) { return Stats{}, ErrUnsupported }
+
+// Kmsg implements Backend.
+func (Unsupported) Kmsg() ([]KmsgRecord, error) { return nil, ErrUnsupported }

@@ -225,3 +225,12 @@ func (c *Client) Poweroff(ctx context.Context) error {
 func (c *Client) Reboot(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/reboot", nil)
 }
+
+// Dmesg returns the kernel log, oldest record first.
+func (c *Client) Dmesg(ctx context.Context) ([]KmsgRecord, error) {
+	var out []KmsgRecord
+	if err := c.do(ctx, http.MethodGet, "/v1/dmesg", &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -78,6 +78,17 @@ func Handler(b Backend) http.Handler {
 			}
 		}
 	})
+	mux.HandleFunc("GET /v1/dmesg", func(w http.ResponseWriter, r *http.Request) {
+		recs, err := b.Kmsg()
+		if err != nil {
+			writeBackendError(w, err)
+			return
+		}
+		if recs == nil {
+			recs = []KmsgRecord{}
+		}
+		writeJSON(w, http.StatusOK, recs)
+	})
 	mux.HandleFunc("GET /v1/boot", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, b.Timeline())
 	})

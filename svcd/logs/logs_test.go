@@ -3,6 +3,7 @@ package logs
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -181,4 +182,46 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestParseKmsg(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    KmsgRecord
+		wantErr bool
+	}{
+		{"6,339,5140900,-;NET: Registered protocol family 10\n", KmsgRecord{Level: 6, Seq: 339, BootUS: 5140900, Text: "NET: Registered protocol family 10"}, false},
+		{"30,1,2,c,more;init: hello\n SUBSYSTEM=x\n", KmsgRecord{Level: 6, Facility: 3, Seq: 1, BootUS: 2, Text: "init: hello"}, false},
+		{"no separator", KmsgRecord{}, true},
+		{"6,x,1;text", KmsgRecord{}, true},
+		{"6,1;text", KmsgRecord{}, true},
+	}
+	for _, tc := range tests {
+		got, err := ParseKmsg(tc.in)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("ParseKmsg(%q): got error %v, want error %v", tc.in, err, tc.wantErr)
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("ParseKmsg(%q): got %+v, want %+v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestReadKmsg(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to read /dev/kmsg")
+	}
+	recs, err := ReadKmsg("/dev/kmsg")
+	if err != nil {
+		t.Skipf("no readable /dev/kmsg here: %v", err)
+	}
+	if len(recs) == 0 {
+		t.Fatal("got no kernel records, want the boot messages")
+	}
+	for i := 1; i < len(recs); i++ {
+		if recs[i].Seq <= recs[i-1].Seq {
+			t.Fatalf("record %d: seq %d after %d, want increasing", i, recs[i].Seq, recs[i-1].Seq)
+		}
+	}
 }

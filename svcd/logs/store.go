@@ -22,6 +22,9 @@ type Store struct {
 	MaxLines, MaxBytes int
 	// Now stamps lines; nil means time.Now.
 	Now func() time.Time
+	// Files, when set, also gets every line (persistence under /var/log).
+	// Set it before the first write.
+	Files *Files
 
 	mu    sync.Mutex
 	rings map[string]*Ring
@@ -52,7 +55,11 @@ func (s *Store) Add(name, stream, text string) {
 	if s.Now != nil {
 		now = s.Now
 	}
-	s.ring(name).Add(Line{Time: now(), Stream: stream, Text: text})
+	l := Line{Time: now(), Stream: stream, Text: text}
+	s.ring(name).Add(l)
+	if s.Files != nil {
+		s.Files.Write(name, l)
+	}
 	if s.console == nil {
 		return
 	}

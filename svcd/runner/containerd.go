@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -56,10 +55,60 @@ type Containerd struct {
 	// Hooks, when set, run around creation (the runtime section).
 	Hooks Hooks
 
+	// Trace, when set, is called at the points the restart benchmark
+	// measures: TraceExit when the task's exit event arrives, TraceCreate
+	// just before the replacement task is asked for, TraceRunning once it
+	// started.
+	Trace func(stage string)
+
 	mu sync.Mutex
 	// io is the output copier of the task this runner last created or
 	// attached to; it outlives a containerd restart.
 	io cio.IO
+	// cur is the container id of the last task created or adopted.
+	cur string
+	// deleting holds, per container id, a channel closed once the
+	// background delete of that id's old task and container is done.
+	deleting map[string]chan struct{}
+	// kept holds containers whose task is deleted (or being deleted) and
+	// that the next run under that id reuses, saving a metadata write.
+	kept map[string]containerd.Container
+	// known is set once a run ended normally: nothing of ours can be
+	// left to adopt or remove, so the next run skips those round trips.
+	known bool
+}
+
+// The stages passed to Containerd.Trace.
+const (
+	TraceExit    = "exit"
+	TraceCreate  = "create"
+	TraceRunning = "running"
+)
+
+// AltSuffix marks the second container id a service alternates with. A
+// replacement is created under the id the last run did not use, so it need
+// not wait for containerd to delete the old task (a shim shutdown and
+// cleanup, 150-200 ms): containerd allows one task per container id.
+const AltSuffix = ".r"
+
+// ids are the two container ids a service runs under.
+func (r *Containerd) ids() [2]string { return [2]string{r.ID, r.ID + AltSuffix} }
+
+// CurrentID is the containerd container id of the task last created or
+// adopted (ID or ID+AltSuffix); ID before the first run.
+func (r *Containerd) CurrentID() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cur == "" {
+		return r.ID
+	}
+	return r.cur
+}
+
+func (r *Containerd) trace(stage string) {
+	if r.Trace != nil {
+		r.Trace(stage)
+	}
 }
 
 var execSeq atomic.Uint64
@@ -106,27 +155,98 @@ func (r *Containerd) control() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, controlTimeout)
 }
 
-// removeStale deletes a container (and its task) of our id left behind by a
+// removeStale deletes a container (and its task) of id left behind by a
 // previous run or a previous svcd.
-func (r *Containerd) removeStale() error {
+func (r *Containerd) removeStale(id string) error {
 	ctx, cancel := r.control()
 	defer cancel()
-	c, err := r.Client.LoadContainer(ctx, r.ID)
+	c, err := r.Client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("looking for a stale container %s: %w", r.ID, err)
+		return fmt.Errorf("looking for a stale container %s: %w", id, err)
 	}
+	return r.remove(ctx, c)
+}
+
+// remove deletes c's task, killing it if needed, and then c.
+func (r *Containerd) remove(ctx context.Context, c containerd.Container) error {
 	if t, err := c.Task(ctx, nil); err == nil {
 		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("deleting stale task %s: %w", r.ID, err)
+			return fmt.Errorf("deleting task %s: %w", c.ID(), err)
 		}
 	}
 	if err := c.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("deleting stale container %s: %w", r.ID, err)
+		return fmt.Errorf("deleting container %s: %w", c.ID(), err)
 	}
 	return nil
+}
+
+// deleteLater deletes the ended task in the background, keeping its
+// container for reuse, and records it so a run that wants the id again
+// waits for the delete.
+func (r *Containerd) deleteLater(c containerd.Container, task containerd.Task) {
+	done := make(chan struct{})
+	r.mu.Lock()
+	if r.deleting == nil {
+		r.deleting = map[string]chan struct{}{}
+		r.kept = map[string]containerd.Container{}
+	}
+	r.deleting[c.ID()] = done
+	r.kept[c.ID()] = c
+	r.mu.Unlock()
+	go func() {
+		defer close(done)
+		ctx, cancel := r.control()
+		defer cancel()
+		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			r.mu.Lock()
+			delete(r.kept, c.ID())
+			r.mu.Unlock()
+			_ = r.remove(ctx, c)
+		}
+	}()
+}
+
+// takeKept returns the container kept for id, if any, and forgets it.
+func (r *Containerd) takeKept(id string) containerd.Container {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.kept[id]
+	delete(r.kept, id)
+	return c
+}
+
+// Release deletes what the runner keeps in containerd between runs (the
+// containers of ended tasks). The restart decorator calls it once it will
+// not run the service again; a later Run still works.
+func (r *Containerd) Release() {
+	r.waitAllDeleted()
+	ctx, cancel := r.control()
+	defer cancel()
+	for _, id := range r.ids() {
+		if c := r.takeKept(id); c != nil {
+			_ = r.remove(ctx, c)
+		}
+	}
+}
+
+// waitDeleted returns once no background delete of id is going on.
+func (r *Containerd) waitDeleted(id string) {
+	r.mu.Lock()
+	done := r.deleting[id]
+	r.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// waitAllDeleted returns once every background delete is done.
+func (r *Containerd) waitAllDeleted() {
+	for _, id := range r.ids() {
+		r.waitDeleted(id)
+	}
 }
 
 // Hooks run host-side work around a container's creation: LinuxKit's
@@ -139,8 +259,15 @@ type Hooks interface {
 	Created(pid int) error
 }
 
-// Run implements Runner. A task of the same id that is already running
-// (svcd or containerd was restarted under it) is adopted, not recreated.
+// Run implements Runner. A task of either of the service's ids that is
+// already running (svcd or containerd was restarted under it) is adopted,
+// not recreated.
+//
+// A task that exits by itself is deleted in the background and Run returns
+// at once, so a restart asks for the replacement (under the other id)
+// within milliseconds of the exit. A spec with a cgroupsPath is the
+// exception: both containers would share that cgroup, and runc deleting the
+// old one may kill what is in it, so the delete finishes first.
 func (r *Containerd) Run(ctx context.Context, notify Notify) (code int, err error) {
 	if err := ctx.Err(); err != nil {
 		return -1, err
@@ -152,56 +279,105 @@ func (r *Containerd) Run(ctx context.Context, notify Notify) (code int, err erro
 	// Creation is not tied to ctx: a cancel half-way through would leave
 	// a container behind. Cancellation is looked at once the task runs.
 	cctx := namespaces.WithNamespace(context.Background(), r.namespace())
-	c, task, exitC, err := r.adopt(cctx)
-	if err != nil {
-		return -1, err
+	var (
+		c     containerd.Container
+		task  containerd.Task
+		exitC <-chan containerd.ExitStatus
+	)
+	r.mu.Lock()
+	known := r.known
+	r.mu.Unlock()
+	if !known {
+		if c, task, exitC, err = r.adopt(cctx); err != nil {
+			return -1, err
+		}
 	}
 	if task == nil {
-		if c, task, exitC, err = r.create(ctx, cctx, spec); err != nil || task == nil {
+		if c, task, exitC, err = r.create(ctx, cctx, spec, !known); err != nil || task == nil {
+			r.Release()
+			// Something may be left half-made: the next run sweeps.
+			r.mu.Lock()
+			r.known = false
+			r.mu.Unlock()
 			return -1, err
 		}
 	}
 	// keep is set when containerd went away: the task lives on in its
 	// shim and the next run adopts it, so it must not be deleted.
-	keep := false
+	keep, exited := false, false
 	defer func() {
+		r.mu.Lock()
+		r.known = !keep
+		r.mu.Unlock()
 		if keep {
 			return
 		}
+		// The last lines must be in the log before the run is over.
 		r.closeIO()
+		shared := spec.Linux != nil && spec.Linux.CgroupsPath != ""
+		if exited && err == nil && !shared {
+			r.deleteLater(c, task)
+			return
+		}
 		dctx, cancel := r.control()
 		defer cancel()
 		if _, derr := task.Delete(dctx, containerd.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) && err == nil {
-			err = fmt.Errorf("deleting task %s: %w", r.ID, derr)
+			err = fmt.Errorf("deleting task %s: %w", c.ID(), derr)
 		}
 		if derr := c.Delete(dctx); derr != nil && !errdefs.IsNotFound(derr) && err == nil {
-			err = fmt.Errorf("deleting container %s: %w", r.ID, derr)
+			err = fmt.Errorf("deleting container %s: %w", c.ID(), derr)
+		}
+		// A stopped service leaves nothing behind in containerd.
+		if ctx.Err() != nil {
+			r.Release()
 		}
 	}()
 	notify.send(Event{State: StateRunning, Pid: int(task.Pid())})
-	code, err, keep = r.watch(ctx, task, exitC, notify)
+	code, err, keep, exited = r.watch(ctx, task, exitC, notify)
 	return code, err
 }
 
 // create makes the container and its task from the bundle and starts it.
 // It returns a nil task when ctx was cancelled before the start.
-func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec) (containerd.Container, containerd.Task, <-chan containerd.ExitStatus, error) {
-	if err := r.removeStale(); err != nil {
-		return nil, nil, nil, err
+// When sweep is set, containers of either id left behind by an earlier svcd
+// are removed first.
+func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec, sweep bool) (containerd.Container, containerd.Task, <-chan containerd.ExitStatus, error) {
+	ids := r.ids()
+	// The id the last run did not use.
+	r.mu.Lock()
+	id := ids[0]
+	if r.cur == ids[0] {
+		id = ids[1]
 	}
+	r.mu.Unlock()
+	if sweep {
+		for _, x := range ids {
+			if err := r.removeStale(x); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+	}
+	// Only a restart quicker than containerd's delete waits here.
+	r.waitDeleted(id)
 	if r.Hooks != nil {
 		if err := r.Hooks.Create(); err != nil {
 			return nil, nil, nil, fmt.Errorf("preparing %s: %w", r.ID, err)
 		}
 	}
-	opts := []containerd.NewContainerOpts{containerd.WithSpec(spec)}
-	if r.Runc != "" {
-		opts = append(opts, containerd.WithRuntime(runcRuntime, &options.Options{BinaryName: r.Runc}))
+	c := r.takeKept(id)
+	if c == nil {
+		opts := []containerd.NewContainerOpts{containerd.WithSpec(spec)}
+		if r.Runc != "" {
+			opts = append(opts, containerd.WithRuntime(runcRuntime, &options.Options{BinaryName: r.Runc}))
+		}
+		var err error
+		if c, err = r.Client.NewContainer(cctx, id, opts...); err != nil {
+			return nil, nil, nil, fmt.Errorf("creating container %s: %w", id, err)
+		}
 	}
-	c, err := r.Client.NewContainer(cctx, r.ID, opts...)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("creating container %s: %w", r.ID, err)
-	}
+	r.mu.Lock()
+	r.cur = id
+	r.mu.Unlock()
 	fail := func(err error, task containerd.Task) (containerd.Container, containerd.Task, <-chan containerd.ExitStatus, error) {
 		dctx, cancel := r.control()
 		defer cancel()
@@ -215,6 +391,7 @@ func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec) (contai
 	if r.FIFODir != "" {
 		ioOpts = append(ioOpts, cio.WithFIFODir(r.FIFODir))
 	}
+	r.trace(TraceCreate)
 	task, err := c.NewTask(cctx, cio.NewCreator(ioOpts...))
 	if err != nil {
 		return fail(fmt.Errorf("creating task %s: %w", r.ID, err), nil)
@@ -237,15 +414,26 @@ func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec) (contai
 	if err := task.Start(cctx); err != nil {
 		return fail(fmt.Errorf("starting task %s: %w", r.ID, err), task)
 	}
+	r.trace(TraceRunning)
 	return c, task, exitC, nil
 }
 
-// adopt returns the task of our id if it is running, attached to our
+// adopt returns the running task of either of our ids, attached to our
 // output writers, or a nil task when there is none to adopt.
 func (r *Containerd) adopt(cctx context.Context) (containerd.Container, containerd.Task, <-chan containerd.ExitStatus, error) {
+	for _, id := range r.ids() {
+		c, task, exitC, err := r.adoptID(cctx, id)
+		if err != nil || task != nil {
+			return c, task, exitC, err
+		}
+	}
+	return nil, nil, nil, nil
+}
+
+func (r *Containerd) adoptID(cctx context.Context, id string) (containerd.Container, containerd.Task, <-chan containerd.ExitStatus, error) {
 	ctx, cancel := r.control()
 	defer cancel()
-	c, err := r.Client.LoadContainer(ctx, r.ID)
+	c, err := r.Client.LoadContainer(ctx, id)
 	if err != nil {
 		return nil, nil, nil, nil
 	}
@@ -272,18 +460,24 @@ func (r *Containerd) adopt(cctx context.Context) (containerd.Container, containe
 	}
 	exitC, err := task.Wait(cctx)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("watching adopted task %s: %w", r.ID, err)
+		return nil, nil, nil, fmt.Errorf("watching adopted task %s: %w", id, err)
 	}
+	r.mu.Lock()
+	r.cur = id
+	r.mu.Unlock()
 	return c, task, exitC, nil
 }
 
 // watch waits for the task to exit, or stops it when ctx is cancelled. keep
-// says the wait was cut by containerd going away, not by the task ending.
-func (r *Containerd) watch(ctx context.Context, task containerd.Task, exitC <-chan containerd.ExitStatus, notify Notify) (int, error, bool) {
+// says the wait was cut by containerd going away, not by the task ending;
+// exited says the task ended by itself.
+func (r *Containerd) watch(ctx context.Context, task containerd.Task, exitC <-chan containerd.ExitStatus, notify Notify) (int, error, bool, bool) {
 	select {
 	case st := <-exitC:
+		r.trace(TraceExit)
 		code, err := exitResult(st)
-		return code, err, st.Error() != nil
+		lost := st.Error() != nil
+		return code, err, lost, !lost
 	case <-ctx.Done():
 	}
 	notify.send(Event{State: StateStopping, Pid: int(task.Pid())})
@@ -297,104 +491,24 @@ func (r *Containerd) watch(ctx context.Context, task containerd.Task, exitC <-ch
 	kctx, cancel := r.control()
 	defer cancel()
 	if err := task.Kill(kctx, sig); err != nil && !errdefs.IsNotFound(err) {
-		return -1, fmt.Errorf("sending %s to %s: %w", sig, r.ID, err), false
+		return -1, fmt.Errorf("sending %s to %s: %w", sig, r.ID, err), false, false
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case st := <-exitC:
 		code, err := exitResult(st)
-		return code, err, false
+		return code, err, false, false
 	case <-t.C:
 	}
 	if err := task.Kill(kctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
-		return -1, fmt.Errorf("killing %s: %w", r.ID, err), false
+		return -1, fmt.Errorf("killing %s: %w", r.ID, err), false, false
 	}
 	select {
 	case st := <-exitC:
 		code, err := exitResult(st)
-		return code, err, false
+		return code, err, false, false
 	case <-kctx.Done():
-		return -1, fmt.Errorf("%s did not exit after SIGKILL: %w", r.ID, kctx.Err()), false
+		return -1, fmt.Errorf("%s did not exit after SIGKILL: %w", r.ID, kctx.Err()), false, false
 	}
-}
-
-func (r *Containerd) setIO(i cio.IO) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.io = i
-}
-
-func (r *Containerd) currentIO() cio.IO {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.io
-}
-
-// closeIO ends the copying of the task's output once the task is gone.
-func (r *Containerd) closeIO() {
-	r.mu.Lock()
-	i := r.io
-	r.io = nil
-	r.mu.Unlock()
-	if i != nil {
-		i.Wait()
-		i.Close()
-	}
-}
-
-// Exec runs args inside the running task, with the task's own environment
-// and user, and returns its exit code: the exec health probe.
-func (r *Containerd) Exec(ctx context.Context, args []string) (int, error) {
-	ctx = namespaces.WithNamespace(ctx, r.namespace())
-	c, err := r.Client.LoadContainer(ctx, r.ID)
-	if err != nil {
-		return -1, fmt.Errorf("loading container %s: %w", r.ID, err)
-	}
-	task, err := c.Task(ctx, nil)
-	if err != nil {
-		return -1, fmt.Errorf("loading task %s: %w", r.ID, err)
-	}
-	spec, err := c.Spec(ctx)
-	if err != nil {
-		return -1, fmt.Errorf("reading spec of %s: %w", r.ID, err)
-	}
-	p := *spec.Process
-	p.Args = args
-	p.Terminal = false
-	id := fmt.Sprintf("probe-%d", execSeq.Add(1))
-	proc, err := task.Exec(ctx, id, &p, cio.NullIO)
-	if err != nil {
-		return -1, fmt.Errorf("exec in %s: %w", r.ID, err)
-	}
-	defer func() {
-		dctx, cancel := r.control()
-		defer cancel()
-		_, _ = proc.Delete(dctx, containerd.WithProcessKill)
-	}()
-	exitC, err := proc.Wait(ctx)
-	if err != nil {
-		return -1, fmt.Errorf("watching exec in %s: %w", r.ID, err)
-	}
-	if err := proc.Start(ctx); err != nil {
-		return -1, fmt.Errorf("starting %q in %s: %w", args, r.ID, err)
-	}
-	select {
-	case st := <-exitC:
-		return exitResult(st)
-	case <-ctx.Done():
-		return -1, fmt.Errorf("%q in %s: %w", args, r.ID, ctx.Err())
-	}
-}
-
-func exitResult(st containerd.ExitStatus) (int, error) {
-	code, _, err := st.Result()
-	if err != nil {
-		// Wait failing (containerd went away) says nothing about the task.
-		return -1, fmt.Errorf("waiting for task: %w", err)
-	}
-	if code == containerd.UnknownExitStatus {
-		return -1, errors.New("task exit status unknown")
-	}
-	return int(code), nil
 }

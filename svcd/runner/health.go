@@ -86,6 +86,9 @@ func (h *HealthCheck) Run(ctx context.Context, notify Notify) (int, error) {
 	return code, err
 }
 
+// Release passes the restart decorator's release on to the runner inside.
+func (h *HealthCheck) Release() { release(h.Runner) }
+
 func (h *HealthCheck) retries() int {
 	if h.Retries <= 0 {
 		return DefaultHealthRetries

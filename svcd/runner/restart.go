@@ -121,6 +121,7 @@ func (r *Restart) Run(ctx context.Context, notify Notify) (int, error) {
 		start := now()
 		code, err := r.Runner.Run(ctx, inner)
 		if ctx.Err() != nil || !r.Policy.shouldRestart(code, err, restarts) {
+			release(r.Runner)
 			return code, err
 		}
 		if r.Backoff.Reset > 0 && now().Sub(start) >= r.Backoff.Reset {
@@ -129,6 +130,7 @@ func (r *Restart) Run(ctx context.Context, notify Notify) (int, error) {
 		restarts++
 		notify.send(Event{State: StateBackoff, ExitCode: code, Err: err, Restarts: restarts, Delay: delay})
 		if sleep(ctx, delay) != nil {
+			release(r.Runner)
 			return code, err
 		}
 		delay *= 2
@@ -146,5 +148,19 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// Releaser is a Runner that keeps something between runs (the containerd
+// runner keeps the containers of ended tasks for reuse) and can let it go
+// once no run follows.
+type Releaser interface {
+	Release()
+}
+
+// release lets r go of what it keeps between runs, if it keeps anything.
+func release(r Runner) {
+	if rl, ok := r.(Releaser); ok {
+		rl.Release()
 	}
 }

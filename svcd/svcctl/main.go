@@ -33,6 +33,7 @@ commands:
   events               stream state changes as they happen
   boot                 the boot timeline: init's steps and svcd's, in guest boot time
   stats NAME           cpu, memory and pids of a running container (cgroup v2)
+  dmesg [--tail N]     the kernel log, like dmesg
   poweroff|reboot|halt stop all services and power off, reboot or halt
 
 exit codes: 0 ok, 1 svcd refused or failed, 2 usage, 3 no such container,
@@ -58,7 +59,7 @@ func main() {
 // nargs is how many positional arguments each command takes.
 var nargs = map[string]int{
 	"list": 0, "status": 1, "start": 1, "stop": 1, "restart": 1, "logs": 1,
-	"events": 0, "boot": 0, "stats": 1, "poweroff": 0, "reboot": 0, "halt": 0,
+	"events": 0, "boot": 0, "stats": 1, "dmesg": 0, "poweroff": 0, "reboot": 0, "halt": 0,
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -192,6 +193,15 @@ func dispatch(ctx context.Context, c *api.Client, p printer, cmd string, pos []s
 			return 0, err
 		}
 		return exitOK, p.stats(st)
+	case "dmesg":
+		recs, err := c.Dmesg(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if q.Tail >= 0 && len(recs) > q.Tail {
+			recs = recs[len(recs)-q.Tail:]
+		}
+		return exitOK, p.dmesg(recs)
 	case "poweroff":
 		return exitOK, c.Poweroff(ctx)
 	case "reboot":

@@ -27,6 +27,9 @@ func (fake) Logs(name string) ([]api.LogLine, bool) {
 	}
 	return []api.LogLine{{Seq: 1, Stream: "stdout", Text: "login:"}, {Seq: 2, Stream: "stdout", Text: "bye"}}, true
 }
+func (fake) Kmsg() ([]api.KmsgRecord, error) {
+	return []api.KmsgRecord{{Seq: 0, BootUS: 0, Text: "Linux version 6.1"}, {Seq: 1, BootUS: 1234567, Level: 6, Text: "virtio_net up"}}, nil
+}
 func (fake) Poweroff() error { return nil }
 func (fake) Reboot() error   { return nil }
 
@@ -60,6 +63,9 @@ func TestCommands(t *testing.T) {
 		{[]string{"stop", "getty"}, 1, "", "not supported"},
 		{[]string{"logs"}, 2, "", "logs takes 1 argument"},
 		{[]string{"dance"}, 2, "", `unknown command "dance"`},
+		{[]string{"dmesg"}, 0, "[    0.000000] Linux version 6.1\n[    1.234567] virtio_net up\n", ""},
+		{[]string{"dmesg", "--tail", "1"}, 0, "[    1.234567] virtio_net up\n", ""},
+		{[]string{"dmesg", "--json", "--tail", "1"}, 0, `[{"level":6,"facility":0,"seq":1,"bootUs":1234567,"text":"virtio_net up"}]` + "\n", ""},
 		{[]string{"poweroff"}, 0, "", ""},
 		{[]string{"reboot"}, 0, "", ""},
 		{nil, 2, "", "usage:"},

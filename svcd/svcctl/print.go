@@ -150,3 +150,16 @@ func (p printer) boot(b *api.Boot) error {
 	}
 	return tw.Flush()
 }
+
+// dmesg prints kernel records as dmesg does: "[seconds.micros] text".
+func (p printer) dmesg(recs []api.KmsgRecord) error {
+	if p.json {
+		return p.encode(recs)
+	}
+	for _, r := range recs {
+		if _, err := fmt.Fprintf(p.w, "[%5d.%06d] %s\n", r.BootUS/1e6, r.BootUS%1e6, r.Text); err != nil {
+			return err
+		}
+	}
+	return nil
+}

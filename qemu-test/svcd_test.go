@@ -1,0 +1,111 @@
+package qemutest
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keel-os/keel/packer/run"
+)
+
+// TestSvcdSupervision boots examples/minimal.yml plus svcd-check.yml: a
+// service that crashes once must be restarted and stay up, a service that
+// depends on one with a healthcheck must start only once that one is
+// healthy, and the in-guest checker (running the system's svcctl) prints
+// `svcctl list` and `svcctl boot`, checks exit codes and dmesg, and powers
+// the machine off.
+func TestSvcdSupervision(t *testing.T) {
+	require(t)
+	prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/svcd-check.yml")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Kill()
+	expect := func(what, re string) []string {
+		t.Helper()
+		rx := regexp.MustCompile(re)
+		i, at, err := c.Expect(ctx, 0, rx)
+		if err != nil {
+			t.Fatalf("%s: %v\nlast console lines:\n%s", what, err, c.Tail(80))
+		}
+		t.Logf("%6.2fs  %s", at.Seconds(), what)
+		return rx.FindStringSubmatch(c.Lines(i, i+1)[0])
+	}
+	expect("flaky crashed", `flaky: flaky crashing once`)
+	expect("flaky restarted by svcd", `svcd: service flaky exited 1, restarting in`)
+	expect("flaky up after its restart", `flaky: flaky up for good`)
+	expect("db ready", `db: db ready`)
+	expect("db healthy", `svcd: service db healthy`)
+	expect("app started", `app: app up`)
+	expect("checker done", `KEEL-SVCDCHECK-DONE`)
+
+	block := func(name string) []string {
+		b, _, _ := c.Expect(ctx, 0, regexp.MustCompile(`KEEL-SVCDCHECK-`+name+`-BEGIN`))
+		e, _, _ := c.Expect(ctx, b, regexp.MustCompile(`KEEL-SVCDCHECK-`+name+`-END`))
+		var out []string
+		for _, l := range c.Lines(b+1, e) {
+			out = append(out, stripPrefix(l))
+		}
+		return out
+	}
+	list := block("LIST")
+	t.Logf("svcctl list in the guest:\n%s", strings.Join(list, "\n"))
+	if len(list) == 0 || !strings.HasPrefix(list[0], "NAME") {
+		t.Fatalf("svcctl list: got %q, want a table", list)
+	}
+	header := strings.Fields(list[0])
+	col := map[string]int{}
+	for i, h := range header {
+		col[h] = i
+	}
+	for _, h := range []string{"STATE", "HEALTH", "UPTIME", "RESTARTS", "IMAGE"} {
+		if _, ok := col[h]; !ok {
+			t.Errorf("svcctl list: no %s column in %q", h, list[0])
+		}
+	}
+	rows := map[string][]string{}
+	for _, l := range list[1:] {
+		if f := strings.Fields(l); len(f) == len(header) {
+			rows[f[0]] = f
+		}
+	}
+	for _, w := range []struct{ name, col, want string }{
+		{"flaky", "STATE", "running"}, {"flaky", "RESTARTS", "1"},
+		{"db", "HEALTH", "healthy"}, {"db", "RESTARTS", "0"}, {"app", "STATE", "running"},
+		{"hello", "STATE", "running"}, {"sysctl", "STATE", "exited"},
+	} {
+		r, ok := rows[w.name]
+		if !ok {
+			t.Errorf("svcctl list: no row for %s", w.name)
+			continue
+		}
+		if got := r[col[w.col]]; got != w.want {
+			t.Errorf("svcctl list: %s %s: got %s, want %s", w.name, w.col, got, w.want)
+		}
+	}
+	t.Logf("svcctl boot in the guest:\n%s", strings.Join(block("BOOT"), "\n"))
+
+	if m := expect("start order", `KEEL-SVCDCHECK-ORDER db-healthy=(-?\d+) app-started=(-?\d+) ok=(\w+)`); m[3] != "true" {
+		t.Errorf("app started at %s ns, db healthy at %s ns: want app after db healthy", m[2], m[1])
+	}
+	if m := expect("exit codes", `KEEL-SVCDCHECK-EXITCODES status-running=(-?\d+) status-unknown=(-?\d+)`); m[1] != "0" || m[2] != "3" {
+		t.Errorf("svcctl status exit codes: got running=%s unknown=%s, want 0 and 3", m[1], m[2])
+	}
+	if m := expect("dmesg", `KEEL-SVCDCHECK-DMESG exit=(\d+) err=(\S+) lines=(\d+) first="(.*)"`); m[1] != "0" || !strings.Contains(m[4], "Linux version") {
+		t.Errorf("svcctl dmesg: got exit %s, first line %q; want 0 and the kernel banner", m[1], m[4])
+	}
+	if _, _, err := c.Expect(ctx, 0, regexp.MustCompile(`KEEL-SVCDCHECK-FAIL`)); err == nil {
+		t.Errorf("the checker reported a failure:\n%s", c.Tail(80))
+	}
+	expect("svcd shut down", `svcd: shutdown complete`)
+	if err := c.Wait(ctx); err != nil {
+		t.Fatalf("qemu did not exit cleanly after power-off: %v\nlast console lines:\n%s", err, c.Tail(40))
+	}
+	t.Logf("%6.2fs  qemu exited 0", c.Elapsed().Seconds())
+}
