@@ -46,7 +46,10 @@ vet:
 # Unit tests, root-only host tests (real runc and containerd) and the QEMU
 # end-to-end tests. KEEL_E2E=1 turns a missing prerequisite into a failure
 # instead of a skip.
+# The kernel package comes first: module-index and kernel tests read the
+# Debian package it downloads into the cache.
 test: deps binaries keel vet
+	bin/keel pkg build pkgs/kernel >/dev/null
 	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 $(GO) test -timeout $(TEST_TIMEOUT) ./...
 
 unit:

@@ -2,6 +2,7 @@ package kmod
 
 import (
 	"errors"
+	"github.com/keel-os/keel/internal/testkernel"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -97,14 +98,18 @@ func TestWriteIndexMissingDir(t *testing.T) {
 	}
 }
 
-const debianModules = "/tmp/k/x/lib/modules/6.1.0-56-cloud-amd64"
+// debianModules unpacks the Debian cloud kernel Keel's build downloaded and
+// returns its module tree, or skips the test.
+func debianModules(t *testing.T) string {
+	t.Helper()
+	root, v := testkernel.Unpacked(t)
+	return filepath.Join(root, "lib/modules", v)
+}
 
 // TestDebianModules checks the index of the real Debian cloud kernel when
 // it is unpacked on this machine.
 func TestDebianModules(t *testing.T) {
-	if _, err := os.Stat(debianModules); err != nil {
-		t.Skip("Debian kernel modules not unpacked at " + debianModules)
-	}
+	debianModules := debianModules(t)
 	dep, alias, problems, err := buildIndex(debianModules)
 	if err != nil {
 		t.Fatal(err)

@@ -211,9 +211,7 @@ func TestColdplug(t *testing.T) {
 // TestDebianLoadOrder loads virtio_net from the real Debian index (built in
 // a temporary copy of the index files) through the fake kernel.
 func TestDebianLoadOrder(t *testing.T) {
-	if _, err := os.Stat(debianModules); err != nil {
-		t.Skip("Debian kernel modules not unpacked at " + debianModules)
-	}
+	debianModules := debianModules(t)
 	dep, alias, _, err := buildIndex(debianModules)
 	if err != nil {
 		t.Fatal(err)

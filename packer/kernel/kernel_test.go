@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"github.com/keel-os/keel/internal/testkernel"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,13 +14,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/keel-os/keel/packer/image"
-)
-
-// The Debian cloud kernel, downloaded and unpacked by the environment.
-const (
-	realDeb     = "/tmp/k/linux-image-6.1.0-56-cloud-amd64_6.1.192-2_amd64.deb"
-	realRoot    = "/tmp/k/x"
-	realVersion = "6.1.0-56-cloud-amd64"
 )
 
 // imageFiles reads the image's single layer into name → content.
@@ -69,10 +63,8 @@ func copyFile(t *testing.T, src, dst string) {
 // virtio core).
 func smallKernel(t *testing.T) string {
 	t.Helper()
+	realRoot, realVersion := testkernel.Unpacked(t)
 	realMods := filepath.Join(realRoot, "lib/modules", realVersion)
-	if _, err := os.Stat(realMods); err != nil {
-		t.Skipf("needs the unpacked Debian kernel at %s", realRoot)
-	}
 	root := t.TempDir()
 	const v = "9.9.9-test"
 	if err := os.MkdirAll(filepath.Join(root, "boot"), 0o755); err != nil {
@@ -172,9 +164,8 @@ func TestFromDebReal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("unpacks and indexes a whole kernel")
 	}
-	if _, err := os.Stat(realDeb); err != nil {
-		t.Skipf("needs %s", realDeb)
-	}
+	realDeb, realVersion := testkernel.Deb(t)
+	realRoot, _ := testkernel.Unpacked(t)
 	img, version, err := FromDeb(realDeb)
 	if err != nil {
 		t.Fatal(err)

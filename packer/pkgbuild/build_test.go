@@ -6,6 +6,7 @@ import (
 	"context"
 	"debug/elf"
 	"errors"
+	"github.com/keel-os/keel/internal/testkernel"
 	"io"
 	"os"
 	"os/exec"
@@ -299,9 +300,9 @@ func TestKernelPackage(t *testing.T) {
 	}
 
 	// Build from the pre-downloaded .deb when it is the candidate.
-	deb := filepath.Join("/tmp/k", p.kernelDeb.FileName())
-	if _, err := os.Stat(deb); err != nil {
-		t.Skipf("needs %s", deb)
+	deb, _ := testkernel.Deb(t)
+	if filepath.Base(deb) != p.kernelDeb.FileName() {
+		t.Skipf("the cached kernel package %s is not apt's candidate %s", filepath.Base(deb), p.kernelDeb.FileName())
 	}
 	debs := t.TempDir()
 	if err := os.Symlink(deb, filepath.Join(debs, filepath.Base(deb))); err != nil {
