@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -15,41 +14,9 @@ import (
 
 // BootWith is Boot with extra QEMU arguments (disks, a monitor socket).
 func BootWith(ctx context.Context, q *run.QEMU, extra ...string) (*Console, error) {
-	args, err := q.Args()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", append(args, extra...)...)
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	c := &Console{cmd: cmd, grew: make(chan struct{}, 1), done: make(chan struct{})}
-	c.start = time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting qemu: %w", err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			c.mu.Lock()
-			c.lines = append(c.lines, strings.TrimRight(sc.Text(), "\r"))
-			c.at = append(c.at, time.Since(c.start))
-			c.mu.Unlock()
-			select {
-			case c.grew <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	go func() {
-		err := cmd.Wait()
-		pw.Close()
-		c.mu.Lock()
-		c.err = err
-		c.mu.Unlock()
-		close(c.done)
-	}()
-	return c, nil
+	withExtra := *q
+	withExtra.Extra = append(append([]string(nil), q.Extra...), extra...)
+	return Boot(ctx, &withExtra)
 }
 
 // monitorCommand sends one command to a QEMU human monitor listening on a
