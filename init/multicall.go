@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/keel-os/keel/internal/initctl"
 	"golang.org/x/sys/unix"
 )
 
@@ -12,9 +13,9 @@ import (
 // each asks the running PID 1 for a clean shutdown with its signal, the
 // way busybox's and sysvinit's poweroff/reboot/halt do.
 var commands = map[string]unix.Signal{
-	"poweroff": unix.SIGTERM,
-	"reboot":   unix.SIGINT,
-	"halt":     unix.SIGUSR1,
+	"poweroff": initctl.PoweroffSignals[0],
+	"reboot":   initctl.RebootSignals[0],
+	"halt":     initctl.HaltSignals[0],
 }
 
 // multiCallSignal says which signal the command in argv[0] stands for.

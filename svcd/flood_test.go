@@ -67,22 +67,8 @@ func vmRSS(t *testing.T, pid int) int {
 // that svcd's memory does not grow with the output, and that the log files
 // rotate within their size and count.
 func TestLogFlood(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	build := buildDir(t)
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		t.Skip("needs a static /bin/busybox (apt-get install busybox-static)")
-	}
-	tmp, err := os.MkdirTemp("", "svcd-flood-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(tmp) })
-	bin := filepath.Join(tmp, "bin")
-	if out, err := exec.Command("go", "build", "-o", bin+"/", ".").CombinedOutput(); err != nil {
-		t.Fatalf("building svcd: %v\n%s", err, out)
-	}
+	env := newHostEnv(t, "svcd-flood-")
+	build, tmp, bin := env.build, env.tmp, env.buildSvcd(t)
 	cdir := filepath.Join(tmp, "containers")
 	// 100-byte lines as fast as busybox can print them.
 	line := strings.Repeat("x", 90)

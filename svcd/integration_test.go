@@ -161,7 +161,13 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, s
 	}
 }
 
-func TestSvcdIntegration(t *testing.T) {
+// hostEnv is what the root-only svcd tests and benchmarks share: the
+// runtime binaries and a short temporary directory (unix socket paths are
+// limited to 108 bytes).
+type hostEnv struct{ build, tmp string }
+
+func newHostEnv(t testing.TB, prefix string) hostEnv {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
@@ -169,18 +175,28 @@ func TestSvcdIntegration(t *testing.T) {
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		t.Skip("needs a static /bin/busybox (apt-get install busybox-static)")
 	}
-	// Short paths: unix socket paths are limited to 108 bytes.
-	tmp, err := os.MkdirTemp("", "svcd-it-")
+	tmp, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(tmp) })
+	return hostEnv{build: build, tmp: tmp}
+}
 
-	bin := filepath.Join(tmp, "bin")
-	out, err := exec.Command("go", "build", "-o", bin+"/", ".", "./svcctl").CombinedOutput()
-	if err != nil {
+// buildSvcd builds svcd (and the other packages named) into tmp/bin.
+func (e hostEnv) buildSvcd(t testing.TB, pkgs ...string) string {
+	t.Helper()
+	bin := filepath.Join(e.tmp, "bin")
+	args := append([]string{"build", "-o", bin + "/", "."}, pkgs...)
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
 		t.Fatalf("building svcd: %v\n%s", err, out)
 	}
+	return bin
+}
+
+func TestSvcdIntegration(t *testing.T) {
+	env := newHostEnv(t, "svcd-it-")
+	build, tmp, bin := env.build, env.tmp, env.buildSvcd(t, "./svcctl")
 
 	cdir := filepath.Join(tmp, "containers")
 	makeBundle(t, filepath.Join(cdir, "onboot", "000-hello"), bundle.Keel{Name: "hello", Phase: bundle.PhaseOnboot},

@@ -24,18 +24,9 @@ import (
 //	                    shim start, runc create and start)
 //	ms/restart          SIGKILL sent -> replacement reported running
 func BenchmarkRestartLatency(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root")
-	}
-	build := buildDir(b)
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		b.Skip("needs a static /bin/busybox")
-	}
-	tmp, err := os.MkdirTemp("", "svcd-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(tmp) })
+	env := newHostEnv(b, "svcd-bench-")
+	build, tmp := env.build, env.tmp
+	var err error
 	conf := filepath.Join(tmp, "containerd.toml")
 	if err := os.WriteFile(conf, containerdConfig(b, tmp), 0o644); err != nil {
 		b.Fatal(err)
