@@ -203,12 +203,27 @@ func runCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	c := &cobra.Command{Use: "run", Short: "Boot a built image"}
 	q := &run.QEMU{}
 	var data, dataFile string
+	var publish, disks []string
 	qc := &cobra.Command{
 		Use:   "qemu PREFIX",
 		Short: "Boot PREFIX-kernel + PREFIX-initrd.img in QEMU with the console on this terminal",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q.Prefix, q.Stdin, q.Stdout = args[0], stdin, stdout
+			for _, s := range publish {
+				p, err := run.ParsePublish(s)
+				if err != nil {
+					return err
+				}
+				q.Publish = append(q.Publish, p)
+			}
+			for _, s := range disks {
+				d, err := run.ParseDisk(s)
+				if err != nil {
+					return err
+				}
+				q.Disks = append(q.Disks, d)
+			}
 			extra, cleanup, err := metadataArgs(data, dataFile)
 			if err != nil {
 				return err
@@ -224,6 +239,8 @@ func runCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	qc.Flags().StringVar(&q.ExtraCmdline, "cmdline", "", "extra kernel command line")
 	qc.Flags().StringVar(&data, "data", "", "userdata for the metadata agent, passed through QEMU fw_cfg")
 	qc.Flags().StringVar(&dataFile, "data-file", "", "a cidata ISO (attached as a disk) or a userdata file (passed through fw_cfg)")
+	qc.Flags().StringArrayVar(&publish, "publish", nil, "forward a host port to the guest: host:guest[/tcp|udp] (repeatable)")
+	qc.Flags().StringArrayVar(&disks, "disk", nil, "attach a disk: file[,size=1G][,format=raw|qcow2] (created if missing; repeatable)")
 	c.AddCommand(qc)
 	return c
 }

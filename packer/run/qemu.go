@@ -22,6 +22,11 @@ type QEMU struct {
 	ExtraCmdline string
 	// KVM is "auto" (use /dev/kvm when it opens), "on" or "off".
 	KVM string
+	// Publish forwards host ports to the guest (user-mode network).
+	Publish []Publish
+	// Disks are attached as virtio block devices, in order (/dev/vda, ...).
+	// Run creates missing ones; Args expects them to exist.
+	Disks []Disk
 	// Extra arguments appended to QEMU's command line (metadata disks,
 	// fw_cfg entries ...).
 	Extra  []string
@@ -69,7 +74,14 @@ func (q *QEMU) Args() ([]string, error) {
 		"-nographic", "-no-reboot",
 		"-kernel", kernel, "-initrd", initrd, "-append", cmdline,
 		"-device", "virtio-rng-pci",
-		"-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0",
+	}
+	netdev := "user,id=net0"
+	for _, p := range q.Publish {
+		netdev += "," + p.hostfwd()
+	}
+	args = append(args, "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0")
+	for _, d := range q.Disks {
+		args = append(args, d.args()...)
 	}
 	useKVM := q.KVM == "on" || (q.KVM != "off" && KVMUsable())
 	if useKVM {
@@ -83,6 +95,11 @@ func (q *QEMU) Args() ([]string, error) {
 // Run boots the image with the console on Stdin/Stdout and returns when
 // QEMU exits. The guest powering itself off is a nil error.
 func (q *QEMU) Run(ctx context.Context) error {
+	for _, d := range q.Disks {
+		if err := d.Ensure(ctx); err != nil {
+			return err
+		}
+	}
 	args, err := q.Args()
 	if err != nil {
 		return err

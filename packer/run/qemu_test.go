@@ -33,3 +33,83 @@ func TestArgs(t *testing.T) {
 		t.Error("missing build: got nil error, want one")
 	}
 }
+
+func TestParsePublish(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Publish
+		err  bool
+	}{
+		{"2222:22", Publish{2222, 22, "tcp"}, false},
+		{"8080:80/tcp", Publish{8080, 80, "tcp"}, false},
+		{"5353:53/udp", Publish{5353, 53, "udp"}, false},
+		{"9100", Publish{9100, 9100, "tcp"}, false},
+		{"1:2/sctp", Publish{}, true},
+		{"a:22", Publish{}, true},
+		{"22:70000", Publish{}, true},
+	} {
+		got, err := ParsePublish(tc.in)
+		if (err != nil) != tc.err {
+			t.Errorf("ParsePublish(%q) error %v, want error %v", tc.in, err, tc.err)
+			continue
+		}
+		if !tc.err && got != tc.want {
+			t.Errorf("ParsePublish(%q) = %+v, want %+v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestParseDiskAndEnsure(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		in   string
+		want Disk
+		err  bool
+	}{
+		{"d.img", Disk{Path: "d.img", Format: "raw"}, false},
+		{"d.qcow2,size=2G", Disk{Path: "d.qcow2", Size: "2G", Format: "qcow2"}, false},
+		{"d.img,format=raw,size=64M", Disk{Path: "d.img", Size: "64M", Format: "raw"}, false},
+		{"d.img,size=lots", Disk{}, true},
+		{"d.img,colour=red", Disk{}, true},
+		{",size=1G", Disk{}, true},
+	} {
+		got, err := ParseDisk(tc.in)
+		if (err != nil) != tc.err {
+			t.Errorf("ParseDisk(%q) error %v, want error %v", tc.in, err, tc.err)
+			continue
+		}
+		if !tc.err && got != tc.want {
+			t.Errorf("ParseDisk(%q) = %+v, want %+v", tc.in, got, tc.want)
+		}
+	}
+	d := Disk{Path: filepath.Join(dir, "new.img"), Size: "64M", Format: "raw"}
+	if err := d.Ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(d.Path)
+	if err != nil || st.Size() != 64<<20 {
+		t.Fatalf("created disk: %v, size %d, want 64 MiB", err, st.Size())
+	}
+	// An existing disk is left as it is.
+	d.Size = "128M"
+	if err := d.Ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(d.Path); st.Size() != 64<<20 {
+		t.Errorf("existing disk resized to %d, want it untouched", st.Size())
+	}
+	q := &QEMU{Prefix: filepath.Join(dir, "m"), KVM: "off", Disks: []Disk{d}, Publish: []Publish{{2222, 22, "tcp"}}}
+	for _, s := range []string{"-kernel", "-initrd.img"} {
+		os.WriteFile(q.Prefix+s, []byte("x"), 0o644)
+	}
+	args, err := q.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.Index(args, "-netdev"); i < 0 || args[i+1] != "user,id=net0,hostfwd=tcp::2222-:22" {
+		t.Errorf("-netdev in %v, want user,id=net0,hostfwd=tcp::2222-:22", args)
+	}
+	if i := slices.Index(args, "-drive"); i < 0 || args[i+1] != "file="+d.Path+",if=virtio,format=raw" {
+		t.Errorf("-drive in %v, want the disk as virtio raw", args)
+	}
+}
