@@ -16,6 +16,8 @@ type cmdline map[string]string
 const (
 	paramDebug           = "keel.debug"
 	paramShutdownTimeout = "keel.shutdown_timeout"
+	// paramColdplug=cpu also coldplugs what the CPU's features match.
+	paramColdplug = "keel.coldplug"
 )
 
 func readCmdline() cmdline {

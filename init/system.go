@@ -57,7 +57,7 @@ func modulesStep() error {
 		}
 	}
 	listed := len(l.Loaded())
-	sum := l.Coldplug("/sys")
+	sum := l.Coldplug("/sys", kmod.ColdplugOptions{CPU: readCmdline()[paramColdplug] == "cpu"})
 	for _, f := range sum.Failed {
 		log.Printf("module %s: %v", f.Module, f.Err)
 	}

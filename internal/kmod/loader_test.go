@@ -150,7 +150,9 @@ func TestNewLoaderMissingIndex(t *testing.T) {
 	}
 }
 
-func TestColdplug(t *testing.T) {
+// coldplugFixture makes a fake /sys and a fake kernel whose PCI bus driver
+// adds two virtio devices when it loads.
+func coldplugFixture(t *testing.T) (string, *fakeSys) {
 	sysRoot := t.TempDir()
 	// addDevice creates a device and its bus link, as sysfs shows them.
 	addDevice := func(bus, rel, modalias string) {
@@ -189,22 +191,37 @@ func TestColdplug(t *testing.T) {
 			},
 		},
 	}
-	l, err := NewLoader(testTree(t), sys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := l.Coldplug(sysRoot)
-	if want := []string{"evdev", "pci_bus", "ring", "core", "net", "blk"}; !reflect.DeepEqual(sum.Loaded, want) {
-		t.Errorf("Loaded: got %v, want %v", sum.Loaded, want)
-	}
-	if len(sum.Failed) != 1 || sum.Failed[0].Module != "broken" || !errors.Is(sum.Failed[0].Err, unix.ENOEXEC) {
-		t.Errorf("Failed: got %v, want broken with ENOEXEC", sum.Failed)
-	}
-	if want := []string{"cpufreq"}; !reflect.DeepEqual(sum.NoDevice, want) {
-		t.Errorf("NoDevice: got %v, want %v", sum.NoDevice, want)
-	}
-	if sum.Devices != 8 || sum.Passes != 2 {
-		t.Errorf("got %d devices in %d passes, want 8 in 2", sum.Devices, sum.Passes)
+	return sysRoot, sys
+}
+
+func TestColdplug(t *testing.T) {
+	for _, tc := range []struct {
+		cpu          bool
+		wantLoaded   []string
+		wantNoDevice []string
+		wantDevices  int
+	}{
+		{false, []string{"evdev", "pci_bus", "ring", "core", "net", "blk"}, nil, 7},
+		{true, []string{"evdev", "pci_bus", "ring", "core", "net", "blk"}, []string{"cpufreq"}, 8},
+	} {
+		sysRoot, sys := coldplugFixture(t)
+		l, err := NewLoader(testTree(t), sys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := l.Coldplug(sysRoot, ColdplugOptions{CPU: tc.cpu})
+		if !reflect.DeepEqual(sum.Loaded, tc.wantLoaded) {
+			t.Errorf("cpu=%v: Loaded: got %v, want %v", tc.cpu, sum.Loaded, tc.wantLoaded)
+		}
+		if len(sum.Failed) != 1 || sum.Failed[0].Module != "broken" || !errors.Is(sum.Failed[0].Err, unix.ENOEXEC) {
+			t.Errorf("cpu=%v: Failed: got %v, want broken with ENOEXEC", tc.cpu, sum.Failed)
+		}
+		if !reflect.DeepEqual(sum.NoDevice, tc.wantNoDevice) {
+			t.Errorf("cpu=%v: NoDevice: got %v, want %v", tc.cpu, sum.NoDevice, tc.wantNoDevice)
+		}
+		if sum.Devices != tc.wantDevices || sum.Passes != 2 {
+			t.Errorf("cpu=%v: got %d devices in %d passes, want %d in 2", tc.cpu, sum.Devices, sum.Passes, tc.wantDevices)
+		}
 	}
 }
 
