@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -88,6 +90,82 @@ func cacheCmd(g *globals, stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	c.AddCommand(ls, pull, imp, rm)
+	var all bool
+	clean := &cobra.Command{
+		Use:   "clean",
+		Short: "Delete the blobs no cached image uses (with --all: empty the cache)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cache, err := g.openCache()
+			if err != nil {
+				return err
+			}
+			if all {
+				entries, err := cache.List()
+				if err != nil {
+					return err
+				}
+				for _, e := range entries {
+					if _, err := cache.Remove(e.Ref); err != nil {
+						return err
+					}
+				}
+				// Derived and downloaded files live next to the layout.
+				for _, sub := range []string{"segments", "debs"} {
+					if err := os.RemoveAll(filepath.Join(cache.Dir(), sub)); err != nil {
+						return fmt.Errorf("emptying the cache: %w", err)
+					}
+				}
+			}
+			st, err := cache.Clean()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "removed %d blobs, %.1f MB\n", st.Blobs, float64(st.Bytes)/1e6)
+			return nil
+		},
+	}
+	clean.Flags().BoolVar(&all, "all", false, "remove every image, initrd segment and downloaded Debian package too")
+	var format, out string
+	export := &cobra.Command{
+		Use:   "export REF -o FILE",
+		Short: "Write a cached image to an archive (oci: OCI layout in a tar; docker: docker save format)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cache, err := g.openCache()
+			if err != nil {
+				return err
+			}
+			if out == "-" {
+				return cache.Export(args[0], format, stdout)
+			}
+			return writeFileAtomic(out, func(w io.Writer) error { return cache.Export(args[0], format, w) })
+		},
+	}
+	export.Flags().StringVar(&format, "format", image.ExportOCI, "archive format: oci or docker")
+	export.Flags().StringVarP(&out, "output", "o", "", "archive file; - writes to stdout")
+	export.MarkFlagRequired("output") //nolint:errcheck // the flag exists
+	c.AddCommand(ls, pull, imp, rm, clean, export)
 	return c
+}
+
+// writeFileAtomic creates name with what write writes, or leaves nothing
+// behind when write fails.
+func writeFileAtomic(name string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if err := write(f); err != nil {
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), name)
 }

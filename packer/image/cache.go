@@ -120,13 +120,20 @@ func (c *Cache) Put(ref string, img v1.Image) error {
 	if err != nil {
 		return fmt.Errorf("storing %s: %w", norm, err)
 	}
-	desc, err := c.writeImageBlobs(img)
-	if err != nil {
-		return fmt.Errorf("storing %s in the cache %s: %w", norm, c.dir, err)
-	}
-	desc.Annotations = map[string]string{RefNameAnnotation: norm}
-	desc.Platform = &v1.Platform{OS: OS, Architecture: Architecture}
+	// Blobs are not in the index until the end: hold off Clean meanwhile.
+	return c.gcLocked(syscall.LOCK_SH, func() error {
+		desc, err := c.writeImageBlobs(img)
+		if err != nil {
+			return fmt.Errorf("storing %s in the cache %s: %w", norm, c.dir, err)
+		}
+		desc.Annotations = map[string]string{RefNameAnnotation: norm}
+		desc.Platform = &v1.Platform{OS: OS, Architecture: Architecture}
+		return c.putIndex(norm, desc)
+	})
+}
 
+// putIndex makes desc the index entry named norm.
+func (c *Cache) putIndex(norm string, desc *v1.Descriptor) error {
 	return c.locked(func() error {
 		m, err := c.readIndex()
 		if err != nil {
