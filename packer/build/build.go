@@ -37,6 +37,9 @@ type Options struct {
 	// Output names the file of a one-file format (tar, tar-kernel-initrd)
 	// instead of Dir/Name+suffix; "-" writes it to Stdout.
 	Output string
+	// Size is the disk size of a disk image format in bytes (0: just
+	// large enough for the system).
+	Size int64
 	// Stdout receives `-o -` output; nil means os.Stdout.
 	Stdout io.Writer
 	// Compress is the initrd's compression (output.ParseCompression);
@@ -158,6 +161,9 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if _, err := output.ParseCompression(opt.Compress); err != nil {
 		return nil, err
 	}
+	if opt.Size != 0 && !output.SizedFormat(opt.Format) {
+		return nil, fmt.Errorf("--size sets the size of a disk image, but format %s is not a disk: drop --size or use raw-bios, raw-efi, qcow2-bios, qcow2-efi, vhd, vmdk, gcp or aws", opt.Format)
+	}
 	if opt.Log == nil {
 		opt.Log = io.Discard
 	}
@@ -189,7 +195,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 	defer l.close()
-	return write(opt, l)
+	return write(ctx, opt, l)
 }
 
 // layout is the system to write: its parts in order, the kernel image
@@ -266,13 +272,14 @@ func plan(s *spec.Spec, cache *image.Cache) (*layout, error) {
 		{kbundle.PhaseOnshutdown, "containers/onshutdown", s.Onshutdown, true},
 		{kbundle.PhaseService, "containers/services", s.Services, false},
 	}
+	ids := s.ContainerIDs()
 	for _, ph := range phases {
 		for i, e := range ph.imgs {
 			dir := ph.dir + "/" + e.Name
 			if ph.numbered {
 				dir = fmt.Sprintf("%s/%03d-%s", ph.dir, i, e.Name)
 			}
-			p, err := containerPart(l.fl, cache, e, ph.phase, dir)
+			p, err := containerPart(l.fl, cache, e, ph.phase, dir, ids)
 			if err != nil {
 				return nil, err
 			}
@@ -290,7 +297,7 @@ func plan(s *spec.Spec, cache *image.Cache) (*layout, error) {
 	return l, nil
 }
 
-func containerPart(fl *flattener, cache *image.Cache, e *spec.Image, phase kbundle.Phase, dir string) (part, error) {
+func containerPart(fl *flattener, cache *image.Cache, e *spec.Image, phase kbundle.Phase, dir string, ids map[string]uint32) (part, error) {
 	where := fmt.Sprintf("%s %q", phase, e.Name)
 	img, err := cache.Get(e.Image)
 	if err != nil {
@@ -312,7 +319,14 @@ func containerPart(fl *flattener, cache *image.Cache, e *spec.Image, phase kbund
 			return part{}, fmt.Errorf("%s: image label %s: %w", where, labelKey, err)
 		}
 	}
-	oci, keel, err := bundle.Config(e, label, cfg, phase)
+	imageIDs := func() (users, groups map[string]uint32, err error) {
+		files, err := image.ReadFiles(img, "/etc/passwd", "/etc/group")
+		if err != nil {
+			return nil, nil, err
+		}
+		return bundle.ParseIDs(files["/etc/passwd"]), bundle.ParseIDs(files["/etc/group"]), nil
+	}
+	oci, keel, err := bundle.Config(e, label, cfg, phase, bundle.WithContainerIDs(ids), bundle.WithIDSource(imageIDs))
 	if err != nil {
 		return part{}, fmt.Errorf("%s: %w", where, err)
 	}

@@ -42,11 +42,12 @@ func fileEntry(s *spec.Spec, f spec.File) ([]rootfs.Entry, error) {
 		h.Mode = int64(m)
 	}
 	var err error
-	if h.Uid, err = numericID(f.UID); err != nil {
-		return nil, fmt.Errorf("uid: %w", err)
+	ids := s.ContainerIDs()
+	if h.Uid, err = fileID("uid", f.UID, ids); err != nil {
+		return nil, err
 	}
-	if h.Gid, err = numericID(f.GID); err != nil {
-		return nil, fmt.Errorf("gid: %w", err)
+	if h.Gid, err = fileID("gid", f.GID, ids); err != nil {
+		return nil, err
 	}
 	var body []byte
 	switch {
@@ -143,21 +144,15 @@ func sourceDir(dir tar.Header, root string) ([]rootfs.Entry, error) {
 	return out, nil
 }
 
-// numericID accepts what YAML gives for uid/gid: nothing, a number, or a
-// numeric string. Names need the image's /etc/passwd and come later.
-func numericID(v any) (int, error) {
-	switch x := v.(type) {
-	case nil:
-		return 0, nil
-	case int:
-		return x, nil
-	case string:
-		n, err := strconv.Atoi(x)
-		if err != nil {
-			return 0, fmt.Errorf("%q: only numeric ids are supported here", x)
-		}
-		return n, nil
-	default:
-		return 0, fmt.Errorf("%v: want a number", v)
+// fileID reads a file's uid or gid: a number, "root", or the name of a
+// container of the spec (the id LinuxKit allocates to it).
+func fileID(what string, v any, ids map[string]uint32) (int, error) {
+	id, ok, err := spec.ResolveID(v, ids)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
+	if !ok {
+		return 0, fmt.Errorf("%s %q: no container has that name (containers: %s); give a number or a container name", what, v, spec.NameList(ids))
+	}
+	return int(id), nil
 }

@@ -30,6 +30,8 @@ type Option func(*options)
 
 type options struct {
 	users, groups map[string]uint32
+	containers    map[string]uint32
+	idSource      func() (users, groups map[string]uint32, err error)
 }
 
 // WithIDs gives the user and group names of the image (from its
@@ -37,6 +39,19 @@ type options struct {
 // additionalGids may name users and groups, as LinuxKit allows.
 func WithIDs(users, groups map[string]uint32) Option {
 	return func(o *options) { o.users, o.groups = users, groups }
+}
+
+// WithIDSource is WithIDs read only when a name needs them: reading an
+// image's /etc/passwd means reading the whole image.
+func WithIDSource(load func() (users, groups map[string]uint32, err error)) Option {
+	return func(o *options) { o.idSource = load }
+}
+
+// WithContainerIDs gives the ids allocated to the spec's containers (see
+// spec.ContainerIDs): a uid or gid naming a container means its id, as in
+// LinuxKit. Container names win over the image's user and group names.
+func WithContainerIDs(ids map[string]uint32) Option {
+	return func(o *options) { o.containers = ids }
 }
 
 // Config builds the OCI runtime spec and keel.json for one container: img

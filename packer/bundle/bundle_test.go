@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -266,9 +267,11 @@ func TestConfigErrors(t *testing.T) {
 		{name: "empty command", yaml: "command: []", want: `service "x": nothing to run`},
 		{name: "hostname on the host uts", yaml: "hostname: box", want: `service "x": hostname "box" needs its own UTS namespace: add uts: new`},
 		{name: "volume bind not resolved", img: &spec.Image{Name: "x", Image: "img", Binds: &[]string{"data:/d"}}, want: `service "x": bind "data:/d": source "data" is not an absolute path`},
-		{name: "user name without passwd", yaml: "uid: nginx", want: `service "x": uid "nginx": names need the image's /etc/passwd, which was not given; use a number`},
-		{name: "unknown user name", yaml: "uid: nginx", opts: []Option{WithIDs(map[string]uint32{"www": 33}, nil)},
-			want: `service "x": uid "nginx": no such name in the image's /etc/passwd`},
+		{name: "user name without passwd", yaml: "uid: nginx", want: `service "x": uid "nginx": not a container of this spec (none: the spec has no containers); a user name needs the image's /etc/passwd; use a number`},
+		{name: "unknown user name", yaml: "uid: nginx", opts: []Option{WithIDs(map[string]uint32{"www": 33}, nil), WithContainerIDs(map[string]uint32{"x": 100})},
+			want: `service "x": uid "nginx": neither a container of this spec (x) nor a name in the image's /etc/passwd`},
+		{name: "id source fails", yaml: "gid: nginx", opts: []Option{WithIDSource(func() (map[string]uint32, map[string]uint32, error) { return nil, nil, errors.New("broken layer") })},
+			want: `service "x": gid "nginx": broken layer`},
 		{name: "bad label capability", label: `{"capabilities":["all"]}`, yaml: "capabilities.add: [CAP_CHOWN]", want: `service "x": unknown capability "all"`},
 		{name: "bad stop signal in image config", cfg: &v1.Config{Cmd: []string{"x"}, StopSignal: "SIGNOPE"}, want: `service "x": stopSignal: unknown signal "SIGNOPE"`},
 	}
@@ -305,6 +308,36 @@ func TestConfigUserNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	eq(t, "user", s.Process.User, specs.User{UID: 101, GID: 102, AdditionalGids: []uint32{10, 7}})
+}
+
+// TestConfigContainerIDs: LinuxKit's names for the ids it allocates to
+// containers win over the image's users; other names come from the image,
+// read only when one is needed.
+func TestConfigContainerIDs(t *testing.T) {
+	loads := 0
+	source := func() (map[string]uint32, map[string]uint32, error) {
+		loads++
+		return map[string]uint32{"redis": 999, "www": 33}, map[string]uint32{"adm": 4}, nil
+	}
+	ids := WithContainerIDs(map[string]uint32{"redis": 104, "sysctl": 100})
+	for _, tc := range []struct {
+		yaml      string
+		want      specs.User
+		wantLoads int
+	}{
+		{"uid: redis\ngid: redis\nadditionalGids: [sysctl, 7]", specs.User{UID: 104, GID: 104, AdditionalGids: []uint32{100, 7}}, 0},
+		{"uid: www\ngid: adm", specs.User{UID: 33, GID: 4}, 1},
+	} {
+		loads = 0
+		s, _, err := Config(entry(t, "services", tc.yaml), nil, baseCfg, kbundle.PhaseService, ids, WithIDSource(source))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		eq(t, "user", s.Process.User, tc.want)
+		if loads != tc.wantLoads {
+			t.Errorf("%q: image ids read %d times, want %d", tc.yaml, loads, tc.wantLoads)
+		}
+	}
 }
 
 func TestConfigLeavesInputsAlone(t *testing.T) {

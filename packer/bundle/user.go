@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/keel-os/keel/packer/spec"
 )
 
 // ParseIDs reads an /etc/passwd or /etc/group file into a name -> id map.
@@ -43,15 +45,15 @@ func (b *builder) user() (specs.User, error) {
 	img, label := b.img, b.label
 	var u specs.User
 	var err error
-	if u.UID, err = resolveID("uid", deref(firstPtr(img.UID, label.UID)), b.opts.users, "/etc/passwd"); err != nil {
+	if u.UID, err = b.resolveID("uid", deref(firstPtr(img.UID, label.UID)), "/etc/passwd"); err != nil {
 		return u, err
 	}
-	if u.GID, err = resolveID("gid", deref(firstPtr(img.GID, label.GID)), b.opts.groups, "/etc/group"); err != nil {
+	if u.GID, err = b.resolveID("gid", deref(firstPtr(img.GID, label.GID)), "/etc/group"); err != nil {
 		return u, err
 	}
 	if list := firstPtr(img.AdditionalGids, label.AdditionalGids); list != nil {
 		for _, g := range *list {
-			id, err := resolveID("additionalGids", g, b.opts.groups, "/etc/group")
+			id, err := b.resolveID("additionalGids", g, "/etc/group")
 			if err != nil {
 				return u, err
 			}
@@ -61,29 +63,31 @@ func (b *builder) user() (specs.User, error) {
 	return u, nil
 }
 
-func resolveID(what string, v interface{}, names map[string]uint32, file string) (uint32, error) {
-	switch id := v.(type) {
-	case nil:
-		return 0, nil
-	case int:
-		if id < 0 || int64(id) > 1<<32-1 {
-			return 0, fmt.Errorf("%s %d is out of range", what, id)
-		}
-		return uint32(id), nil
-	case string:
-		if id == "" || id == "root" {
-			return 0, nil
-		}
-		if n, err := strconv.ParseUint(id, 10, 32); err == nil {
-			return uint32(n), nil
-		}
-		if n, ok := names[id]; ok {
-			return n, nil
-		}
-		if names == nil {
-			return 0, fmt.Errorf("%s %q: names need the image's %s, which was not given; use a number", what, id, file)
-		}
-		return 0, fmt.Errorf("%s %q: no such name in the image's %s", what, id, file)
+// resolveID reads a uid or gid: a number, "root", a container name (the id
+// allocated to that container) or a name in the image's file.
+func (b *builder) resolveID(what string, v interface{}, file string) (uint32, error) {
+	id, ok, err := spec.ResolveID(v, b.opts.containers)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
-	return 0, fmt.Errorf("%s: want a number or a name, got %T", what, v)
+	if ok {
+		return id, nil
+	}
+	name := v.(string) // ResolveID leaves only unknown names unresolved
+	if b.opts.users == nil && b.opts.groups == nil && b.opts.idSource != nil {
+		if b.opts.users, b.opts.groups, err = b.opts.idSource(); err != nil {
+			return 0, fmt.Errorf("%s %q: %w", what, name, err)
+		}
+	}
+	names := b.opts.users
+	if file == "/etc/group" {
+		names = b.opts.groups
+	}
+	if n, found := names[name]; found {
+		return n, nil
+	}
+	if names == nil {
+		return 0, fmt.Errorf("%s %q: not a container of this spec (%s); a user name needs the image's %s; use a number", what, name, spec.NameList(b.opts.containers), file)
+	}
+	return 0, fmt.Errorf("%s %q: neither a container of this spec (%s) nor a name in the image's %s", what, name, spec.NameList(b.opts.containers), file)
 }

@@ -1,8 +1,12 @@
 package image
 
 import (
+	"archive/tar"
+	"errors"
 	"fmt"
 	"io"
+	"path"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -41,4 +45,44 @@ func Label(img v1.Image, key string) (string, bool, error) {
 	}
 	v, ok := cfg.Labels[key]
 	return v, ok, nil
+}
+
+// ReadFiles returns the contents of the named regular files (absolute
+// paths) in the image's final filesystem; missing ones are absent from
+// the map. It reads the whole flattened image, so call it only when needed.
+func ReadFiles(img v1.Image, paths ...string) (map[string][]byte, error) {
+	want := map[string]bool{}
+	for _, p := range paths {
+		want[strings.TrimPrefix(path.Clean(p), "/")] = true
+	}
+	rc := Flatten(img)
+	defer rc.Close()
+	out := map[string][]byte{}
+	tr := tar.NewReader(rc)
+	for len(out) < len(want) {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading the image's files: %w", err)
+		}
+		name := strings.TrimPrefix(path.Clean("/"+hdr.Name), "/")
+		if !want[name] || hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		if _, seen := out[name]; seen {
+			continue // upper layers come first
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, 16<<20))
+		if err != nil {
+			return nil, fmt.Errorf("reading /%s from the image: %w", name, err)
+		}
+		out[name] = b
+	}
+	res := map[string][]byte{}
+	for n, b := range out {
+		res["/"+n] = b
+	}
+	return res, nil
 }
