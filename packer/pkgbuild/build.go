@@ -116,13 +116,12 @@ func (p *Package) tagCtx(ctx context.Context) (string, error) {
 
 	// The build uses exactly the versions hashed here, even if apt's
 	// lists change in between.
-	p.debs = nil
-	for _, name := range p.Spec.Debian {
-		info, err := aptShow(ctx, name)
-		if err != nil {
-			return "", err
-		}
-		p.debs = append(p.debs, info)
+	debs, err := resolveDebs(ctx, hostApt{}, p.Spec.Debian)
+	if err != nil {
+		return "", err
+	}
+	p.debs = debs
+	for _, info := range debs {
 		fmt.Fprintf(h, "deb %s\n", info)
 	}
 	if k := p.Spec.Kernel; k != nil {

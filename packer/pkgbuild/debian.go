@@ -23,7 +23,9 @@ import (
 // debInfo is what apt's lists say about the candidate version of a
 // package.
 type debInfo struct {
-	Package, Version, Arch, SHA256, Depends string
+	Package, Version, Arch, SHA256 string
+	// Relation fields, as written in the control file.
+	Depends, PreDepends, Provides string
 }
 
 // String is the identity that goes into a package tag.
@@ -59,13 +61,27 @@ func aptShow(ctx context.Context, pkg string) (debInfo, error) {
 
 // parseStanza reads the first control stanza.
 func parseStanza(s string) debInfo {
+	if all := parseStanzas(s); len(all) > 0 {
+		return all[0]
+	}
+	return debInfo{}
+}
+
+// parseStanzas reads every control stanza of apt-cache show's output, in
+// order.
+func parseStanzas(s string) []debInfo {
+	var all []debInfo
 	var d debInfo
 	sc := bufio.NewScanner(strings.NewReader(s))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		if line == "" {
-			break
+			if d.Package != "" {
+				all = append(all, d)
+			}
+			d = debInfo{}
+			continue
 		}
 		k, v, ok := strings.Cut(line, ":")
 		if !ok || strings.HasPrefix(line, " ") {
@@ -83,9 +99,16 @@ func parseStanza(s string) debInfo {
 			d.SHA256 = v
 		case "Depends":
 			d.Depends = v
+		case "Pre-Depends":
+			d.PreDepends = v
+		case "Provides":
+			d.Provides = v
 		}
 	}
-	return d
+	if d.Package != "" {
+		all = append(all, d)
+	}
+	return all
 }
 
 // resolveKernel follows a meta package such as linux-image-cloud-amd64 to

@@ -22,8 +22,10 @@
 //	    directory: true
 //	  - path: /bin/sh        # symlink
 //	    symlink: busybox
-//	debian: [busybox-static] # files of these Debian packages (no dependencies,
-//	                         # no maintainer scripts; owners become root)
+//	debian:                  # files of these Debian packages (no maintainer
+//	  - busybox-static       # scripts; owners become root): a name is the
+//	  - name: e2fsprogs      # package alone; dependencies: true adds its
+//	    dependencies: true   # Depends/Pre-Depends closure, unpacked first
 //	config: {binds: [...]}   # JSON in the org.mobyproject.config label
 //	entrypoint: [...]        # image config Entrypoint, Cmd, Env, WorkingDir
 //	cmd: [...]
@@ -35,7 +37,10 @@
 // Go binaries are built with -trimpath -buildvcs=false -ldflags "-s -w".
 // Debian packages are fetched with `apt-get download` at the candidate
 // version of the host's apt lists into a .deb cache and verified against the
-// lists' SHA-256.
+// lists' SHA-256. A dependency closure is resolved from the same lists (see
+// debClosure): the first of alternatives, a virtual package by its only
+// provider or by a listed package providing it; Essential packages that
+// nothing declares are not added.
 //
 // The tag is the first TagLength hex digits of a SHA-256 over every input:
 // build.yml, each file source's bytes and mode, the Go version, each Go

@@ -25,17 +25,17 @@ const DefaultOrg = "keel"
 
 // Spec is the content of build.yml.
 type Spec struct {
-	Image      string         `yaml:"image"`
-	Org        string         `yaml:"org"`
-	Go         []GoBinary     `yaml:"go"`
-	Files      []File         `yaml:"files"`
-	Debian     []string       `yaml:"debian"`
-	Config     map[string]any `yaml:"config"`
-	Entrypoint []string       `yaml:"entrypoint"`
-	Cmd        []string       `yaml:"cmd"`
-	Env        []string       `yaml:"env"`
-	Workdir    string         `yaml:"workdir"`
-	Kernel     *Kernel        `yaml:"kernel"`
+	Image      string          `yaml:"image"`
+	Org        string          `yaml:"org"`
+	Go         []GoBinary      `yaml:"go"`
+	Files      []File          `yaml:"files"`
+	Debian     []DebianPackage `yaml:"debian"`
+	Config     map[string]any  `yaml:"config"`
+	Entrypoint []string        `yaml:"entrypoint"`
+	Cmd        []string        `yaml:"cmd"`
+	Env        []string        `yaml:"env"`
+	Workdir    string          `yaml:"workdir"`
+	Kernel     *Kernel         `yaml:"kernel"`
 }
 
 // GoBinary is a Go main package built into the image.
@@ -57,6 +57,33 @@ type File struct {
 	Symlink   string  `yaml:"symlink"`
 	Path      string  `yaml:"path"`
 	Mode      string  `yaml:"mode"`
+}
+
+// DebianPackage is one entry of debian:. In build.yml it is either a
+// package name or a mapping {name: e2fsprogs, dependencies: true}.
+type DebianPackage struct {
+	Name string `yaml:"name"`
+	// Dependencies adds the package's Depends and Pre-Depends closure, so
+	// that a dynamically linked program finds its libraries.
+	Dependencies bool `yaml:"dependencies"`
+}
+
+// UnmarshalYAML accepts the plain-name form besides the mapping.
+func (d *DebianPackage) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		d.Name, d.Dependencies = n.Value, false
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a debian entry is a package name or a mapping {name: NAME, dependencies: true}", n.Line)
+	}
+	type plain DebianPackage // without this method, so Decode does not recurse
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*d = DebianPackage(p)
+	return nil
 }
 
 // Kernel makes the package a LinuxKit-layout kernel image.
@@ -86,7 +113,7 @@ type shape struct {
 }
 
 var buildYMLShape = &shape{keys: map[string]*shape{
-	"image": nil, "org": nil, "debian": nil, "config": nil,
+	"image": nil, "org": nil, "config": nil,
 	"entrypoint": nil, "cmd": nil, "env": nil, "workdir": nil,
 	"go": {list: &shape{keys: map[string]*shape{
 		"package": nil, "output": nil, "cgo": nil, "tags": nil,
@@ -95,6 +122,7 @@ var buildYMLShape = &shape{keys: map[string]*shape{
 		"source": nil, "contents": nil, "directory": nil, "symlink": nil, "path": nil, "mode": nil,
 	}}},
 	"kernel": {keys: map[string]*shape{"debian": nil}},
+	"debian": {list: &shape{keys: map[string]*shape{"name": nil, "dependencies": nil}}},
 }}
 
 func checkShape(file string, n *yaml.Node, s *shape) error {
@@ -226,10 +254,15 @@ func (s *Spec) validate() error {
 			}
 		}
 	}
+	seen := map[string]bool{}
 	for i, d := range s.Debian {
-		if d == "" || strings.ContainsAny(d, " =/") {
-			return fmt.Errorf("debian[%d]: %q is not a Debian package name", i, d)
+		if d.Name == "" || strings.ContainsAny(d.Name, " =/:") {
+			return fmt.Errorf("debian[%d]: %q is not a Debian package name", i, d.Name)
 		}
+		if seen[d.Name] {
+			return fmt.Errorf("debian[%d]: %s is listed twice", i, d.Name)
+		}
+		seen[d.Name] = true
 	}
 	if s.Config != nil {
 		if _, err := json.Marshal(s.Config); err != nil {
