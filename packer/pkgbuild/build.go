@@ -39,6 +39,9 @@ type Options struct {
 	Stdout io.Writer
 	// Force rebuilds even when the reference is already in the cache.
 	Force bool
+	// UpdateLock takes apt's current Debian packages instead of the lock
+	// file's, and rewrites the lock file.
+	UpdateLock bool
 }
 
 // Tag returns the package's content tag: the first TagLength hex digits of
@@ -116,21 +119,16 @@ func (p *Package) tagCtx(ctx context.Context) (string, error) {
 
 	// The build uses exactly the versions hashed here, even if apt's
 	// lists change in between.
-	debs, err := resolveDebs(ctx, hostApt{}, p.Spec.Debian)
+	debs, kern, err := p.pinned(ctx)
 	if err != nil {
 		return "", err
 	}
-	p.debs = debs
+	p.debs, p.kernelDeb = debs, kern
 	for _, info := range debs {
 		fmt.Fprintf(h, "deb %s\n", info)
 	}
-	if k := p.Spec.Kernel; k != nil {
-		info, err := resolveKernel(ctx, k.Debian)
-		if err != nil {
-			return "", fmt.Errorf("kernel: %w", err)
-		}
-		p.kernelDeb = info
-		fmt.Fprintf(h, "kernel %s\n", info)
+	if p.Spec.Kernel != nil {
+		fmt.Fprintf(h, "kernel %s\n", kern)
 	}
 	p.tag = hex.EncodeToString(h.Sum(nil))[:TagLength]
 	return p.tag, nil
@@ -179,6 +177,7 @@ func Build(ctx context.Context, dir string, opt Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	p.UpdateLock = opt.UpdateLock
 	ref, err := p.refCtx(ctx)
 	if err != nil {
 		return "", err

@@ -144,7 +144,8 @@ func fetchDeb(ctx context.Context, cacheDir string, d debInfo, progress io.Write
 	cmd.Dir = cacheDir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("downloading debian package %s=%s failed (is the network up?):\n%s", d.Package, d.Version, strings.TrimSpace(string(out)))
+		return "", fmt.Errorf("downloading debian package %s=%s failed (is the network up? if apt no longer has this version, "+
+			"run keel pkg build --update-lock to move the package's %s to the current one):\n%s", d.Package, d.Version, LockFile, strings.TrimSpace(string(out)))
 	}
 	sum, err := sha256File(file)
 	if err != nil {

@@ -99,6 +99,10 @@ type Package struct {
 	Spec Spec
 	raw  []byte
 
+	// UpdateLock resolves the Debian packages from apt's lists again
+	// instead of taking them from the lock file.
+	UpdateLock bool
+
 	// Filled by Tag: the resolved inputs the build must use.
 	tag       string
 	debs      []debInfo
