@@ -3,7 +3,7 @@
 package qemutest
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -24,9 +24,13 @@ type Console struct {
 	mu    sync.Mutex
 	lines []string
 	at    []time.Duration
-	grew  chan struct{}
-	done  chan struct{}
-	err   error
+	// partial is the text after the last newline: a prompt such as
+	// "login: " waits there for input.
+	partial   string
+	partialAt time.Duration
+	grew      chan struct{}
+	done      chan struct{}
+	err       error
 }
 
 // Boot starts QEMU on a kernel+initrd build. The context bounds the run.
@@ -36,6 +40,7 @@ func Boot(ctx context.Context, q *run.QEMU) (*Console, error) {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	cmd.Stdin = q.Stdin // what a person would type on the serial console
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	c := &Console{cmd: cmd, grew: make(chan struct{}, 1), done: make(chan struct{})}
@@ -43,20 +48,7 @@ func Boot(ctx context.Context, q *run.QEMU) (*Console, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting qemu: %w", err)
 	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			c.mu.Lock()
-			c.lines = append(c.lines, strings.TrimRight(sc.Text(), "\r"))
-			c.at = append(c.at, time.Since(c.start))
-			c.mu.Unlock()
-			select {
-			case c.grew <- struct{}{}:
-			default:
-			}
-		}
-	}()
+	go c.read(pr)
 	go func() {
 		err := cmd.Wait()
 		pw.Close()
@@ -66,6 +58,45 @@ func Boot(ctx context.Context, q *run.QEMU) (*Console, error) {
 		close(c.done)
 	}()
 	return c, nil
+}
+
+// maxLine bounds a line without a newline before it is cut.
+const maxLine = 1 << 20
+
+// read splits QEMU's output into lines, keeping the unfinished last one.
+func (c *Console) read(r io.Reader) {
+	buf := make([]byte, 32*1024)
+	var rest []byte
+	for {
+		n, err := r.Read(buf)
+		now := time.Since(c.start)
+		c.mu.Lock()
+		rest = append(rest, buf[:n]...)
+		for {
+			i := bytes.IndexByte(rest, '\n')
+			if i < 0 {
+				// At the end, or past maxLine, the rest is a line of its own.
+				if len(rest) == 0 || (err == nil && len(rest) < maxLine) {
+					break
+				}
+				i = len(rest)
+			}
+			c.lines = append(c.lines, strings.TrimRight(string(rest[:i]), "\r"))
+			c.at = append(c.at, now)
+			rest = rest[min(i+1, len(rest)):]
+		}
+		if p := strings.TrimRight(string(rest), "\r"); p != c.partial {
+			c.partial, c.partialAt = p, now
+		}
+		c.mu.Unlock()
+		select {
+		case c.grew <- struct{}{}:
+		default:
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // Expect waits for a console line matching re, searching from line index
@@ -79,6 +110,12 @@ func (c *Console) Expect(ctx context.Context, from int, re *regexp.Regexp) (int,
 				c.mu.Unlock()
 				return i, at, nil
 			}
+		}
+		// The unfinished line will be line len(c.lines) once it ends.
+		if from <= len(c.lines) && c.partial != "" && re.MatchString(c.partial) {
+			i, at := len(c.lines), c.partialAt
+			c.mu.Unlock()
+			return i, at, nil
 		}
 		from = max(from, len(c.lines))
 		c.mu.Unlock()
@@ -116,7 +153,7 @@ func (c *Console) Tail(n int) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	from := max(0, len(c.lines)-n)
-	return strings.Join(c.lines[from:], "\n")
+	return strings.Join(append(c.lines[from:len(c.lines):len(c.lines)], c.partial), "\n")
 }
 
 // Wait waits for QEMU to exit and returns its error (nil for status 0).

@@ -10,6 +10,17 @@ have_cmd qemu-system-x86_64 || need+=(qemu-system-x86)
 have_cmd gcc || need+=(gcc)
 have_cmd dpkg-deb || need+=(dpkg)
 [ -x /bin/busybox ] || need+=(busybox-static)   # host tests build container rootfs from it
+# Image formats (docs/formats.md): BIOS loaders, the UKI stub, UEFI firmware, qemu-img.
+[ -e /usr/lib/ISOLINUX/isolinux.bin ] || need+=(isolinux)
+[ -e /usr/lib/syslinux/mbr/mbr.bin ] || need+=(syslinux-common)
+have_cmd syslinux || need+=(syslinux)           # raw-bios: installs ldlinux.sys into the FAT partition
+have_cmd mcopy || need+=(mtools)                # what the syslinux installer writes with
+[ -e /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] || need+=(systemd-boot-efi)
+[ -e /usr/share/OVMF/OVMF_CODE.fd ] || need+=(ovmf)
+have_cmd qemu-img || need+=(qemu-utils)
+# Disk package tests compare with the real tools (mke2fs, mkswap, swaplabel).
+have_cmd mke2fs || need+=(e2fsprogs)
+have_cmd swaplabel || need+=(util-linux)
 have_cmd apt-get || { echo "ensure-deps: apt-get not found: Keel's build needs a Debian-based machine (it takes the kernel and busybox from Debian's packages)" >&2; exit 1; }
 have_cmd go || { echo "ensure-deps: Go is not installed: install Go 1.26 or newer from your distribution and try again" >&2; exit 1; }
 [ ${#need[@]} -eq 0 ] && exit 0

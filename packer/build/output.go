@@ -3,6 +3,7 @@ package build
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -19,8 +20,9 @@ const (
 	FormatTar             = "tar"
 )
 
-// Formats lists the supported output formats.
-var Formats = []string{FormatKernelInitrd, FormatTarKernelInitrd, FormatTar}
+// Formats lists the supported output formats: LinuxKit's kernel and tar
+// ones, then the images made from kernel+initrd (output.ImageFormats).
+var Formats = append([]string{FormatKernelInitrd, FormatTarKernelInitrd, FormatTar}, output.ImageFormats...)
 
 // singleFile says whether a format is one file, which `-o` can name
 // (or send to standard output with `-o -`).
@@ -76,7 +78,7 @@ func (o *outputs) commit() error {
 }
 
 // write produces opt.Format's artifacts from l.
-func write(opt Options, l *layout) (*Result, error) {
+func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 	res := &Result{}
 	comp, err := output.ParseCompression(opt.Compress)
 	if err != nil {
@@ -163,6 +165,10 @@ func write(opt Options, l *layout) (*Result, error) {
 		return res, err
 	}
 
+	if suffix, ok := output.ImageSuffixes[opt.Format]; ok {
+		return res, writeImage(ctx, opt, suffix, res, l.cmdline, kernel, initrd)
+	}
+
 	o := &outputs{}
 	res.Kernel = filepath.Join(opt.Dir, opt.Name+"-kernel")
 	res.Initrd = filepath.Join(opt.Dir, opt.Name+"-initrd.img")
@@ -244,4 +250,79 @@ func writeTar(w io.Writer, l *layout) error {
 		return err
 	}
 	return tw.Close()
+}
+
+// writeImage writes an image format: the kernel and initrd go to a
+// scratch directory next to the output, the image is made from them there
+// and then placed like any one-file format.
+func writeImage(ctx context.Context, opt Options, suffix string, res *Result, cmdline string, kernel io.Reader, initrd func(io.Writer) error) error {
+	scratch := opt.Dir
+	if opt.Output == "-" {
+		scratch = ""
+	} else if opt.Output != "" {
+		scratch = filepath.Dir(opt.Output)
+	}
+	if scratch != "" {
+		if err := os.MkdirAll(scratch, 0o755); err != nil {
+			return fmt.Errorf("creating output directory: %w", err)
+		}
+	}
+	work, err := os.MkdirTemp(scratch, ".keel-"+opt.Format+"-")
+	if err != nil {
+		return fmt.Errorf("creating scratch directory: %w", err)
+	}
+	defer os.RemoveAll(work)
+	b := output.Boot{Kernel: filepath.Join(work, "kernel"), Initrd: filepath.Join(work, "initrd.img"), Cmdline: cmdline}
+	for _, s := range []struct {
+		path string
+		body func(io.Writer) error
+	}{
+		{b.Kernel, func(w io.Writer) error { _, err := io.Copy(w, kernel); return err }},
+		{b.Initrd, initrd},
+	} {
+		f, err := os.Create(s.path)
+		if err != nil {
+			return err
+		}
+		err = s.body(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", s.path, err)
+		}
+	}
+	final := opt.Output
+	if final == "" || final == "-" {
+		final = filepath.Join(opt.Dir, opt.Name+suffix)
+	}
+	// The image gets its final name (a VMDK's descriptor records it) in a
+	// folder of its own, apart from the kernel, initrd and intermediates.
+	if err := os.Mkdir(filepath.Join(work, "out"), 0o755); err != nil {
+		return err
+	}
+	img := filepath.Join(work, "out", filepath.Base(final))
+	if err := output.WriteImage(ctx, opt.Format, img, work, b, opt.Size); err != nil {
+		return fmt.Errorf("writing %s image: %w", opt.Format, err)
+	}
+	if opt.Output != "-" {
+		// Renamed, not copied: a large sparse disk stays sparse.
+		if err := os.Chmod(img, 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(img, final); err != nil {
+			return fmt.Errorf("placing %s: %w", final, err)
+		}
+		res.Output = final
+		return nil
+	}
+	return single(opt, suffix, res, func(w io.Writer) error {
+		f, err := os.Open(img)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(w, f)
+		return err
+	})
 }

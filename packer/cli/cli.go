@@ -91,6 +91,7 @@ func defaultCache() string {
 func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 	var opt build.Options
 	var dryRun bool
+	var size string
 	c := &cobra.Command{
 		Use:   "build [flags] SPEC.yml [SPEC.yml...]",
 		Short: "Build a bootable image from one or more spec files (merged in order; - reads stdin)",
@@ -98,6 +99,13 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := image.CheckPullPolicy(opt.Pull); err != nil {
 				return err
+			}
+			if size != "" {
+				n, err := run.ParseSize(size)
+				if err != nil {
+					return fmt.Errorf("--size: %w", err)
+				}
+				opt.Size = n
 			}
 			cache, err := g.openCache()
 			if err != nil {
@@ -143,8 +151,9 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&opt.Format, "format", build.FormatKernelInitrd, "output format: "+strings.Join(build.Formats, ", "))
-	c.Flags().StringVarP(&opt.Output, "output", "o", "", "file for a one-file format (tar, tar-kernel-initrd); - writes it to stdout")
+	c.Flags().StringVar(&opt.Format, "format", build.FormatKernelInitrd, "output format: "+strings.Join(build.Formats, ", ")+" (see docs/formats.md)")
+	c.Flags().StringVar(&size, "size", "", "disk size of a disk image format, e.g. 1G (default: just large enough)")
+	c.Flags().StringVarP(&opt.Output, "output", "o", "", "file for a one-file format (every format but kernel+initrd); - writes it to stdout")
 	c.Flags().StringVar(&opt.Compress, "compress", "gzip", "initrd compression: gzip, lz4, zstd or none (lz4 and zstd boot faster)")
 	c.Flags().StringVar(&opt.Dir, "dir", ".", "output directory")
 	c.Flags().StringVar(&opt.Name, "name", "", "output name (default: the first spec's base name)")
@@ -155,7 +164,7 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 
 func pkgCmd(g *globals, stdout io.Writer) *cobra.Command {
 	c := &cobra.Command{Use: "pkg", Short: "Build system packages (pkgs/<name>/build.yml) without Docker"}
-	var force bool
+	var force, updateLock bool
 	b := &cobra.Command{
 		Use:   "build DIR [DIR...]",
 		Short: "Build each package into the image cache and print its reference",
@@ -166,7 +175,7 @@ func pkgCmd(g *globals, stdout io.Writer) *cobra.Command {
 				return err
 			}
 			for _, d := range args {
-				ref, err := pkgbuild.Build(cmd.Context(), d, pkgbuild.Options{Cache: cache, DebCache: g.debCache(), Stdout: cmd.ErrOrStderr(), Force: force})
+				ref, err := pkgbuild.Build(cmd.Context(), d, pkgbuild.Options{Cache: cache, DebCache: g.debCache(), Stdout: cmd.ErrOrStderr(), Force: force, UpdateLock: updateLock})
 				if err != nil {
 					return fmt.Errorf("%s: %w", d, err)
 				}
@@ -176,6 +185,7 @@ func pkgCmd(g *globals, stdout io.Writer) *cobra.Command {
 		},
 	}
 	b.Flags().BoolVar(&force, "force", false, "build even when the tag is already in the cache")
+	b.Flags().BoolVar(&updateLock, "update-lock", false, "take apt's current Debian packages instead of those pinned in "+pkgbuild.LockFile+", and rewrite it")
 	show := &cobra.Command{
 		Use:   "show-tag DIR [DIR...]",
 		Short: "Print each package's reference (its tag is a hash of every input)",
@@ -205,11 +215,21 @@ func runCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	var data, dataFile string
 	var publish, disks []string
 	qc := &cobra.Command{
-		Use:   "qemu PREFIX",
-		Short: "Boot PREFIX-kernel + PREFIX-initrd.img in QEMU with the console on this terminal",
-		Args:  cobra.ExactArgs(1),
+		Use:   "qemu PREFIX|FILE",
+		Short: "Boot a build in QEMU with the console on this terminal",
+		Long: `Boot a build in QEMU with the console on this terminal: PREFIX-kernel +
+PREFIX-initrd.img, or an image file (.iso, raw .img/.raw, .qcow2, .vhd, .vmdk,
+or a UKI .efi). Images that need UEFI (raw-efi, iso-efi, uki, *-efi.*) boot
+with OVMF by themselves; --uefi forces it. The exit status is 0 when the
+guest powered itself off cleanly.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q.Prefix, q.Stdin, q.Stdout = args[0], stdin, stdout
+			if q.Detach && q.StateDir == "" {
+				// A detached guest outlives this command: its state must
+				// be somewhere the user can find.
+				q.StateDir = strings.TrimSuffix(args[0], filepath.Ext(args[0])) + "-state"
+			}
 			for _, s := range publish {
 				p, err := run.ParsePublish(s)
 				if err != nil {
@@ -230,7 +250,13 @@ func runCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 			}
 			defer cleanup()
 			q.Extra = append(q.Extra, extra...)
-			return q.Run(cmd.Context())
+			if err := q.Run(cmd.Context()); err != nil {
+				return err
+			}
+			if q.Detach {
+				fmt.Fprintf(stdout, "started: console %s, pid in %s\n", filepath.Join(q.StateDir, "console.log"), filepath.Join(q.StateDir, "qemu.pid"))
+			}
+			return nil
 		},
 	}
 	qc.Flags().IntVar(&q.Mem, "mem", 1024, "guest memory in MiB")
@@ -240,6 +266,9 @@ func runCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	qc.Flags().StringVar(&data, "data", "", "userdata for the metadata agent, passed through QEMU fw_cfg")
 	qc.Flags().StringVar(&dataFile, "data-file", "", "a cidata ISO (attached as a disk) or a userdata file (passed through fw_cfg)")
 	qc.Flags().StringArrayVar(&publish, "publish", nil, "forward a host port to the guest: host:guest[/tcp|udp] (repeatable)")
+	qc.Flags().BoolVar(&q.UEFI, "uefi", false, "boot with UEFI firmware (OVMF, Debian's ovmf package)")
+	qc.Flags().StringVar(&q.StateDir, "state", "", "directory for the UEFI variables, the ESP made for a UKI, and with --detach the console log and pid (default: temporary; PREFIX-state with --detach)")
+	qc.Flags().BoolVar(&q.Detach, "detach", false, "run in the background: console in STATE/console.log, pid in STATE/qemu.pid")
 	qc.Flags().StringArrayVar(&disks, "disk", nil, "attach a disk: file[,size=1G][,format=raw|qcow2] (created if missing; repeatable)")
 	c.AddCommand(qc)
 	return c

@@ -83,7 +83,7 @@ func ParseDisk(s string) (Disk, error) {
 		d.Format = formatFromName(d.Path)
 	}
 	if d.Size != "" {
-		if _, err := parseSize(d.Size); err != nil {
+		if _, err := ParseSize(d.Size); err != nil {
 			return d, fmt.Errorf("--disk %q: %w", s, err)
 		}
 	}
@@ -102,8 +102,8 @@ func formatFromName(p string) string {
 	return "raw"
 }
 
-// parseSize reads sizes like 512M, 1G, 4096 (bytes).
-func parseSize(s string) (int64, error) {
+// ParseSize reads sizes like 512M, 1G, 4096 (bytes).
+func ParseSize(s string) (int64, error) {
 	mult := int64(1)
 	num := strings.TrimSuffix(strings.ToUpper(s), "B")
 	if n := len(num); n > 0 {
@@ -137,7 +137,7 @@ func (d Disk) Ensure(ctx context.Context) error {
 	if size == "" {
 		size = "1G"
 	}
-	n, err := parseSize(size)
+	n, err := ParseSize(size)
 	if err != nil {
 		return fmt.Errorf("disk %s: %w", d.Path, err)
 	}

@@ -7,21 +7,40 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
 
-// QEMU describes one boot of a kernel+initrd build.
+// QEMU describes one boot of a build: a kernel+initrd build (Prefix) or an
+// image file (Image, or Prefix naming a file): ISO, raw, qcow2, vhd, vmdk
+// or a UKI.
 type QEMU struct {
 	// Prefix is the build's path prefix: Prefix-kernel, Prefix-initrd.img,
-	// Prefix-cmdline.
+	// Prefix-cmdline. When no Prefix-kernel exists and Prefix is a file,
+	// it is booted as an image.
 	Prefix string
-	Mem    int // MiB
-	CPUs   int
-	// ExtraCmdline is appended to the image's own command line.
+	// Image is an image file to boot instead of a kernel+initrd build.
+	Image string
+	Mem   int // MiB
+	CPUs  int
+	// ExtraCmdline is appended to the image's own command line
+	// (kernel+initrd builds only: images carry theirs inside).
 	ExtraCmdline string
 	// KVM is "auto" (use /dev/kvm when it opens), "on" or "off".
 	KVM string
+	// UEFI boots with OVMF instead of SeaBIOS. Images that only boot under
+	// UEFI (a UKI, a GPT disk, an EFI-only ISO, a file named *-efi.*)
+	// turn it on by themselves.
+	UEFI bool
+	// StateDir keeps the UEFI variables, the ESP made for a UKI, and for
+	// Detach the console log and QEMU's pid. Empty: a temporary directory
+	// that Run removes when QEMU exits (Args leaves it for the caller).
+	StateDir string
+	// Detach runs QEMU in the background: Run returns once it has
+	// started, with its pid in StateDir/qemu.pid and the console in
+	// StateDir/console.log.
+	Detach bool
 	// Publish forwards host ports to the guest (user-mode network).
 	Publish []Publish
 	// Disks are attached as virtio block devices, in order (/dev/vda, ...).
@@ -33,6 +52,8 @@ type QEMU struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Binary string // default qemu-system-x86_64
+
+	tempState bool // StateDir was made by Args
 }
 
 // KVMUsable reports whether /dev/kvm can be opened for reading and writing.
@@ -45,22 +66,12 @@ func KVMUsable() bool {
 	return true
 }
 
-// Args returns QEMU's command line for q.
+// Args returns QEMU's command line for q. For UEFI boots it prepares
+// StateDir (the variable store, the ESP for a UKI).
 func (q *QEMU) Args() ([]string, error) {
-	kernel, initrd := q.Prefix+"-kernel", q.Prefix+"-initrd.img"
-	for _, f := range []string{kernel, initrd} {
-		if _, err := os.Stat(f); err != nil {
-			return nil, fmt.Errorf("no kernel+initrd build at %s (want %s and %s; run `keel build` first): %w", q.Prefix, kernel, initrd, err)
-		}
-	}
-	cmdline := ""
-	if b, err := os.ReadFile(q.Prefix + "-cmdline"); err == nil {
-		cmdline = strings.TrimSpace(string(b))
-	} else if !os.IsNotExist(err) {
+	art, err := q.find()
+	if err != nil {
 		return nil, err
-	}
-	if q.ExtraCmdline != "" {
-		cmdline = strings.TrimSpace(cmdline + " " + q.ExtraCmdline)
 	}
 	mem, cpus := q.Mem, q.CPUs
 	if mem == 0 {
@@ -69,12 +80,32 @@ func (q *QEMU) Args() ([]string, error) {
 	if cpus == 0 {
 		cpus = 1
 	}
-	args := []string{
-		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
-		"-nographic", "-no-reboot",
-		"-kernel", kernel, "-initrd", initrd, "-append", cmdline,
-		"-device", "virtio-rng-pci",
+	args := []string{"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus), "-no-reboot"}
+	if q.ExtraCmdline != "" && art.kind != kindKernel {
+		return nil, fmt.Errorf("--cmdline works with kernel+initrd builds only: %s carries its command line inside; rebuild it with the spec's kernel cmdline changed", art.path)
 	}
+	uefi := q.UEFI || art.efi
+	if uefi || q.Detach || art.kind == kindUKI {
+		if err := q.ensureState(); err != nil {
+			return nil, err
+		}
+	}
+	if q.Detach {
+		args = append(args, "-display", "none", "-serial", "file:"+filepath.Join(q.StateDir, "console.log"),
+			"-daemonize", "-pidfile", filepath.Join(q.StateDir, "qemu.pid"))
+	} else {
+		args = append(args, "-nographic")
+	}
+	if uefi {
+		fw, err := q.firmware()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, fw...)
+	}
+	// A guest panic is reported through pvpanic and makes QEMU fail, so
+	// the exit status tells a clean power-off from a crash.
+	args = append(args, "-device", "virtio-rng-pci", "-device", "pvpanic", "-action", "panic=exit-failure")
 	netdev := "user,id=net0"
 	for _, p := range q.Publish {
 		netdev += "," + p.hostfwd()
@@ -83,6 +114,11 @@ func (q *QEMU) Args() ([]string, error) {
 	for _, d := range q.Disks {
 		args = append(args, d.args()...)
 	}
+	boot, err := q.bootArgs(art)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, boot...)
 	useKVM := q.KVM == "on" || (q.KVM != "off" && KVMUsable())
 	if useKVM {
 		args = append(args, "-enable-kvm", "-cpu", "host")
@@ -92,8 +128,46 @@ func (q *QEMU) Args() ([]string, error) {
 	return append(args, q.Extra...), nil
 }
 
+// bootArgs attaches what boots. A boot disk is a virtio disk (the BIOS
+// reads it far faster than IDE under TCG) placed after the --disk ones, so
+// they keep their names (/dev/vda, ...); snapshot=on keeps the built image
+// unchanged.
+func (q *QEMU) bootArgs(art artifact) ([]string, error) {
+	bootDisk := func(file, format string) []string {
+		return []string{"-drive", "if=none,id=bootdisk,file=" + file + ",format=" + format + ",snapshot=on",
+			"-device", "virtio-blk-pci,drive=bootdisk,bootindex=0"}
+	}
+	switch art.kind {
+	case kindISO:
+		return []string{"-drive", "file=" + art.path + ",media=cdrom,if=ide,readonly=on", "-boot", "d"}, nil
+	case kindDisk:
+		return bootDisk(art.path, art.format), nil
+	case kindUKI:
+		esp, err := q.espFor(art.path)
+		if err != nil {
+			return nil, err
+		}
+		return bootDisk(esp, "raw"), nil
+	}
+	kernel, initrd := art.path+"-kernel", art.path+"-initrd.img"
+	if _, err := os.Stat(initrd); err != nil {
+		return nil, fmt.Errorf("no kernel+initrd build at %s (want %s and %s; run `keel build` first): %w", art.path, kernel, initrd, err)
+	}
+	cmdline := ""
+	if b, err := os.ReadFile(art.path + "-cmdline"); err == nil {
+		cmdline = strings.TrimSpace(string(b))
+	} else if !os.IsNotExist(err) {
+		return nil, err
+	}
+	if q.ExtraCmdline != "" {
+		cmdline = strings.TrimSpace(cmdline + " " + q.ExtraCmdline)
+	}
+	return []string{"-kernel", kernel, "-initrd", initrd, "-append", cmdline}, nil
+}
+
 // Run boots the image with the console on Stdin/Stdout and returns when
-// QEMU exits. The guest powering itself off is a nil error.
+// QEMU exits, or once it has started with Detach. The guest powering
+// itself off is a nil error; a guest panic or QEMU failing is an error.
 func (q *QEMU) Run(ctx context.Context) error {
 	for _, d := range q.Disks {
 		if err := d.Ensure(ctx); err != nil {
@@ -101,6 +175,9 @@ func (q *QEMU) Run(ctx context.Context) error {
 		}
 	}
 	args, err := q.Args()
+	if q.tempState && !q.Detach {
+		defer os.RemoveAll(q.StateDir)
+	}
 	if err != nil {
 		return err
 	}
@@ -110,8 +187,11 @@ func (q *QEMU) Run(ctx context.Context) error {
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = q.Stdin, q.Stdout, q.Stdout
+	if q.Detach {
+		cmd.Stdin = nil
+	}
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("qemu: %w", err)
+		return fmt.Errorf("qemu: %w (the guest did not power off cleanly)", err)
 	}
 	return nil
 }

@@ -1,7 +1,7 @@
 // Command getty puts a login on every console named on the kernel command
 // line, the way LinuxKit's getty package does: with INSECURE=true a root shell
 // starts directly; otherwise busybox's getty asks for a login, checked against
-// /etc/getty.shadow when the system provides one. Each console's session is
+// the system's /etc/getty.shadow when it has one. Each console's session is
 // started again when it ends.
 package main
 
@@ -80,8 +80,9 @@ func run(dev string, argv []string) error {
 func main() {
 	insecure := os.Getenv("INSECURE") == "true"
 	if !insecure {
-		// As in LinuxKit: a system that ships /etc/getty.shadow sets root's password.
-		if b, err := os.ReadFile("/etc/getty.shadow"); err == nil {
+		// As in LinuxKit: a system that ships /etc/getty.shadow sets root's
+		// password. The system's /etc is bound at /hostroot/etc.
+		if b, err := os.ReadFile("/hostroot/etc/getty.shadow"); err == nil {
 			if err := os.WriteFile("/etc/shadow", b, 0o600); err != nil {
 				fmt.Fprintf(os.Stderr, "getty: installing /etc/getty.shadow: %v\n", err)
 			}

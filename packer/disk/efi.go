@@ -1,0 +1,72 @@
+package disk
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/google/uuid"
+
+	diskfs "github.com/diskfs/go-diskfs"
+	"github.com/diskfs/go-diskfs/partition/gpt"
+)
+
+// BootEFIPath is where UEFI firmware looks for a removable disk's loader.
+const BootEFIPath = "/EFI/BOOT/BOOTX64.EFI"
+
+// gptTail is the room the backup GPT needs at the end of the disk.
+const gptTail = 33 * sector
+
+// RawEFI writes a GPT disk image to path whose one partition, an EFI
+// system partition, holds the UKI at /EFI/BOOT/BOOTX64.EFI. size is the
+// whole disk (0: just large enough); the partition fills it.
+func RawEFI(path, uki string, size int64) error {
+	files := map[string]File{BootEFIPath: {Src: uki}}
+	min, err := fatSize(files)
+	if err != nil {
+		return err
+	}
+	min += firstLBA*sector + mib
+	if size == 0 {
+		size = min
+	}
+	size = roundMiB(size)
+	if size < min {
+		return fmt.Errorf("disk size %d MiB is too small for the UKI: give --size %dM or more", size/mib, (min+mib-1)/mib)
+	}
+	id, err := contentID(files)
+	if err != nil {
+		return err
+	}
+	os.Remove(path)
+	d, err := diskfs.Create(path, size, diskfs.SectorSizeDefault)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", path, err)
+	}
+	defer d.Close()
+	end := uint64(size-gptTail)/sector - 1
+	table := &gpt.Table{
+		LogicalSectorSize:  sector,
+		PhysicalSectorSize: sector,
+		// OVMF ignores a GPT disk without a protective MBR and falls
+		// through to network boot.
+		ProtectiveMBR: true,
+		GUID:          guid(id, 0),
+		Partitions: []*gpt.Partition{{
+			Index: 1, Start: firstLBA, End: end, Type: gpt.EFISystemPartition, Name: "EFI", GUID: guid(id, 1),
+		}},
+	}
+	if err := d.Partition(table); err != nil {
+		return fmt.Errorf("writing the partition table of %s: %w", path, err)
+	}
+	return fillFAT(d, 1, "EFI", files)
+}
+
+// guid derives a version-4-shaped GUID from the content hash and n.
+func guid(id [32]byte, n byte) string {
+	var u uuid.UUID
+	copy(u[:], id[:16])
+	u[15] ^= n
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return u.String()
+}

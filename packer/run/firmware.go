@@ -1,0 +1,85 @@
+package run
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/keel-os/keel/packer/disk"
+)
+
+// OVMF from Debian's ovmf package: the firmware code is shared read-only,
+// the variable store is copied once per state directory.
+const (
+	OVMFCode = "/usr/share/OVMF/OVMF_CODE.fd"
+	OVMFVars = "/usr/share/OVMF/OVMF_VARS.fd"
+)
+
+// ensureState makes StateDir, or a temporary one when none was given.
+func (q *QEMU) ensureState() error {
+	if q.StateDir == "" {
+		d, err := os.MkdirTemp("", "keel-qemu-")
+		if err != nil {
+			return fmt.Errorf("creating state directory: %w", err)
+		}
+		q.StateDir, q.tempState = d, true
+		return nil
+	}
+	if err := os.MkdirAll(q.StateDir, 0o755); err != nil {
+		return fmt.Errorf("creating state directory: %w", err)
+	}
+	return nil
+}
+
+// firmware returns the pflash arguments for OVMF, copying the variable
+// store into StateDir the first time.
+func (q *QEMU) firmware() ([]string, error) {
+	if _, err := os.Stat(OVMFCode); err != nil {
+		return nil, fmt.Errorf("UEFI boot needs OVMF: install Debian's ovmf package (%w)", err)
+	}
+	vars := filepath.Join(q.StateDir, "OVMF_VARS.fd")
+	if _, err := os.Stat(vars); os.IsNotExist(err) {
+		if err := copyFile(OVMFVars, vars); err != nil {
+			return nil, fmt.Errorf("copying the UEFI variable store: %w", err)
+		}
+	}
+	return []string{
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + OVMFCode,
+		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
+	}, nil
+}
+
+// espFor returns a GPT disk in StateDir whose EFI system partition holds
+// the UKI, made again only when the UKI is newer.
+func (q *QEMU) espFor(uki string) (string, error) {
+	esp := filepath.Join(q.StateDir, "esp.img")
+	ui, err := os.Stat(uki)
+	if err != nil {
+		return "", err
+	}
+	if ei, err := os.Stat(esp); err == nil && ei.ModTime().After(ui.ModTime()) {
+		return esp, nil
+	}
+	if err := disk.RawEFI(esp, uki, 0); err != nil {
+		return "", fmt.Errorf("making an EFI system partition for %s: %w", uki, err)
+	}
+	return esp, nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

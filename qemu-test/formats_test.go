@@ -1,0 +1,119 @@
+package qemutest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keel-os/keel/packer/build"
+	"github.com/keel-os/keel/packer/image"
+	"github.com/keel-os/keel/packer/output"
+	"github.com/keel-os/keel/packer/run"
+)
+
+// requireFormatTools fails (under KEEL_E2E=1) or skips when a host package
+// the image formats need is missing.
+func requireFormatTools(t *testing.T) {
+	t.Helper()
+	files := map[string]string{
+		"/usr/lib/ISOLINUX/isolinux.bin":              "isolinux",
+		"/usr/lib/syslinux/modules/bios/ldlinux.c32":  "syslinux-common",
+		"/usr/lib/syslinux/mbr/mbr.bin":               "syslinux-common",
+		"/usr/lib/systemd/boot/efi/linuxx64.efi.stub": "systemd-boot-efi",
+		run.OVMFCode: "ovmf",
+	}
+	var missing []string
+	for f, pkg := range files {
+		if _, err := os.Stat(f); err != nil {
+			missing = append(missing, pkg)
+		}
+	}
+	for cmd, pkg := range map[string]string{"syslinux": "syslinux", "mcopy": "mtools", "qemu-img": "qemu-utils"} {
+		if _, err := exec.LookPath(cmd); err != nil {
+			missing = append(missing, pkg)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	why := "missing Debian packages " + strings.Join(missing, " ") + ": run scripts/ensure-deps.sh"
+	if os.Getenv("KEEL_E2E") == "1" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}
+
+// buildFormat builds examples/minimal.yml plus the check service in format
+// into dir, with the same code path as `keel build -format`.
+func buildFormat(t *testing.T, dir, format string) string {
+	t.Helper()
+	root := repoRoot(t)
+	cache, err := image.Open(cacheDir(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	start := time.Now()
+	var log strings.Builder
+	res, err := build.Run(ctx, build.Options{
+		Files:  []string{filepath.Join(root, "examples/minimal.yml"), filepath.Join(root, "qemu-test/testdata/check.yml")},
+		Format: format, Dir: dir, Name: "sys", Cache: cache,
+		DebCache: filepath.Join(cacheDir(root), "debs"), Log: &log,
+	})
+	if err != nil {
+		t.Fatalf("building %s: %v\n%s", format, err, log.String())
+	}
+	fi, err := os.Stat(res.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built %s in %s: %s, %d MiB", format, time.Since(start).Round(time.Millisecond), filepath.Base(res.Output), fi.Size()>>20)
+	return res.Output
+}
+
+// TestFormatsBoot boots one image of each format family to the check
+// service and a clean power-off: ISO and MBR disk under SeaBIOS, the GPT
+// disk with its UKI under OVMF, and qcow2 (which boots like raw).
+func TestFormatsBoot(t *testing.T) {
+	require(t)
+	requireFormatTools(t)
+	for _, format := range []string{output.FormatISOBIOS, output.FormatRawBIOS, output.FormatRawEFI, output.FormatQCOW2BIOS} {
+		t.Run(format, func(t *testing.T) {
+			img := buildFormat(t, t.TempDir(), format)
+			bootToPowerOff(t, &run.QEMU{Image: img, Mem: 1024, StateDir: t.TempDir()})
+		})
+	}
+}
+
+// bootToPowerOff boots q and follows the console to the check service's
+// marker and QEMU exiting 0 after the guest's power-off.
+func bootToPowerOff(t *testing.T, q *run.QEMU) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	c, err := Boot(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Kill()
+	for _, s := range []step{
+		{"check passed", regexp.MustCompile(`KEEL-CHECK-OK`)},
+		{"svcd shut down", regexp.MustCompile(`svcd: shutdown complete`)},
+	} {
+		_, at, err := c.Expect(ctx, 0, s.re)
+		if err != nil {
+			t.Fatalf("%s: %v\nlast console lines:\n%s", s.what, err, c.Tail(60))
+		}
+		t.Logf("%6.2fs  %s", at.Seconds(), s.what)
+	}
+	if err := c.Wait(ctx); err != nil {
+		t.Fatalf("qemu did not exit cleanly after power-off: %v\nlast console lines:\n%s", err, c.Tail(40))
+	}
+	t.Logf("%6.2fs  qemu exited 0", c.Elapsed().Seconds())
+}
