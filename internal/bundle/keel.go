@@ -52,6 +52,9 @@ type Keel struct {
 	// service is not up for its dependents, and when it keeps failing the
 	// service is stopped and its restart policy applies.
 	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
+	// Console echoes the container's output to the console as
+	// "<name>: <line>" (svcd keeps it in the log ring either way).
+	Console bool `json:"console,omitempty"`
 
 	// Runtime is LinuxKit's runtime section, applied around container creation.
 	Runtime *Runtime `json:"runtime,omitempty"`

@@ -106,6 +106,9 @@ type Image struct {
 	Timeout string `yaml:"timeout"`
 	// Healthcheck probes a running service (services only).
 	Healthcheck *Healthcheck `yaml:"healthcheck"`
+	// Console echoes the container's output to the console (default: yes
+	// for onboot and onshutdown, no for services).
+	Console *bool `yaml:"console"`
 	// Seccomp is "default" (the default: containerd's default profile,
 	// unless the container has every capability) or "unconfined".
 	Seccomp string `yaml:"seccomp"`
