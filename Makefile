@@ -10,7 +10,7 @@ EXAMPLE     ?= examples/minimal.yml
 IMAGES      := build/images
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all deps binaries keel image run test unit vet bench bench-build clean FORCE
+.PHONY: all deps binaries keel image run test unit vet bench bench-build soak clean FORCE
 
 all: binaries keel
 
@@ -71,3 +71,11 @@ bench: deps binaries keel image
 # the initrd's size per container (packer/build/testdata/linuxkit-shaped.yml).
 bench-build: deps
 	$(GO) test -run '^$$' -bench BuildLinuxKitShaped -benchtime 1x -v -timeout 30m ./packer/build
+
+# Fault injection at length: kill -9 a service, its shim, containerd and
+# svcd $(SOAK_ROUNDS) times each inside a booted system (make test does one
+# round), checking recovery, zombies and PID 1 after every kill.
+SOAK_ROUNDS ?= 50
+soak: deps binaries keel
+	bin/keel pkg build pkgs/kernel >/dev/null
+	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 KEEL_CHAOS_ROUNDS=$(SOAK_ROUNDS) $(GO) test -run 'TestChaos' -v -timeout 120m ./qemu-test
