@@ -65,6 +65,13 @@ func buildImageB(t testing.TB, specs ...string) string {
 // buildImageC builds with the given initrd compression ("" for the default).
 func buildImageC(t testing.TB, compress string, specs ...string) string {
 	t.Helper()
+	_, prefix := buildImageR(t, compress, specs...)
+	return prefix
+}
+
+// buildImageR is buildImageC that also returns what the build wrote.
+func buildImageR(t testing.TB, compress string, specs ...string) (*build.Result, string) {
+	t.Helper()
 	root := repoRoot(t)
 	cache, err := image.Open(cacheDir(root))
 	if err != nil {
@@ -79,13 +86,13 @@ func buildImageC(t testing.TB, compress string, specs ...string) string {
 	defer cancel()
 	start := time.Now()
 	var log strings.Builder
-	_, err = build.Run(ctx, build.Options{Files: files, Dir: dir, Name: "sys", Cache: cache, Compress: compress,
+	res, err := build.Run(ctx, build.Options{Files: files, Dir: dir, Name: "sys", Cache: cache, Compress: compress,
 		DebCache: filepath.Join(cacheDir(root), "debs"), Log: &log})
 	if err != nil {
 		t.Fatalf("building %v: %v\n%s", specs, err, log.String())
 	}
 	t.Logf("built %v in %s", specs, time.Since(start).Round(time.Millisecond))
-	return filepath.Join(dir, "sys")
+	return res, filepath.Join(dir, "sys")
 }
 
 type step struct {
