@@ -10,7 +10,7 @@ EXAMPLE     ?= examples/minimal.yml
 IMAGES      := build/images
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all deps binaries keel image run test unit vet bench bench-build clean FORCE
+.PHONY: all deps binaries keel image run test unit vet fuzz bench bench-build soak clean FORCE
 
 all: binaries keel
 
@@ -51,6 +51,19 @@ vet:
 test: deps binaries keel vet
 	bin/keel pkg build pkgs/kernel >/dev/null
 	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 $(GO) test -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=4s
+
+# Fuzz targets over hostile input (spec decoding, layer extraction, cpio,
+# keel.json, metadata JSON): a few seconds each in `make test`, longer here.
+FUZZTIME ?= 2m
+FUZZ := ./packer/spec:FuzzParse ./packer/rootfs:FuzzWrite ./packer/output:FuzzCPIO \
+	./internal/bundle:FuzzParse ./metadata:FuzzExpandJSON
+fuzz:
+	@set -e; for t in $(FUZZ); do \
+		echo "fuzz $${t%%:*} $${t##*:} for $(FUZZTIME)"; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) $${t%%:*} 2>&1) || \
+		{ echo "$$out"; exit 1; }; \
+	done
 
 unit:
 	$(GO) test -short ./...
@@ -58,16 +71,35 @@ unit:
 clean:
 	rm -rf build bin
 
-# Boot figures next to the bare-kernel floor, measured in the same run.
+# One report (build/bench/report.md and .json): build times and sizes, boot
+# phases next to the bare-kernel floor measured in the same run, memory after
+# boot, the smallest -m that runs every service, restart latency.
 FLOOR ?= ../shared/tools/boot-floor/boot-floor
 BENCH_RUNS ?= 3
+BENCH_DIR := $(CURDIR)/build/bench
 bench: deps binaries keel image
+	@mkdir -p $(BENCH_DIR)
 	@echo "== bare-kernel floor ($(BENCH_RUNS) boots)"
-	@if [ -x $(FLOOR) ]; then $(FLOOR) $(IMAGES)/minimal-kernel $(BENCH_RUNS); else echo "no $(FLOOR): floor not measured"; fi
-	@echo "== minimal example ($(BENCH_RUNS) boots)"
-	KEEL_E2E=1 $(GO) test -run '^$$' -bench BootMinimal -benchtime $(BENCH_RUNS)x -timeout 30m ./qemu-test
+	@if [ -x $(FLOOR) ]; then $(FLOOR) $(IMAGES)/minimal-kernel $(BENCH_RUNS) | tee $(BENCH_DIR)/floor.txt; else echo "no $(FLOOR): floor not measured" | tee $(BENCH_DIR)/floor.txt; fi
+	@echo "== builds of a LinuxKit-shaped spec"
+	$(GO) test -run '^$$' -bench BuildLinuxKitShaped -benchtime 1x -timeout 30m ./packer/build > $(BENCH_DIR)/build.txt; \
+		s=$$?; cat $(BENCH_DIR)/build.txt; exit $$s
+	@echo "== restart latency (real containerd)"
+	$(GO) test -run '^$$' -bench RestartLatency -benchtime 20x -timeout 10m ./svcd/ > $(BENCH_DIR)/restart.txt; \
+		s=$$?; cat $(BENCH_DIR)/restart.txt; exit $$s
+	@echo "== boots"
+	KEEL_BENCH_DIR=$(BENCH_DIR) KEEL_BENCH_RUNS=$(BENCH_RUNS) KEEL_E2E=1 KEEL_BUILD_DIR=$(CURDIR)/build \
+		$(GO) test -run '^TestBenchReport$$' -v -timeout 60m ./qemu-test
 
 # Cold, warm and one-service-changed builds of a LinuxKit-shaped spec, with
 # the initrd's size per container (packer/build/testdata/linuxkit-shaped.yml).
 bench-build: deps
 	$(GO) test -run '^$$' -bench BuildLinuxKitShaped -benchtime 1x -v -timeout 30m ./packer/build
+
+# Fault injection at length: kill -9 a service, its shim, containerd and
+# svcd $(SOAK_ROUNDS) times each inside a booted system (make test does one
+# round), checking recovery, zombies and PID 1 after every kill.
+SOAK_ROUNDS ?= 50
+soak: deps binaries keel
+	bin/keel pkg build pkgs/kernel >/dev/null
+	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 KEEL_CHAOS_ROUNDS=$(SOAK_ROUNDS) $(GO) test -run 'TestChaos' -v -timeout 120m ./qemu-test

@@ -52,6 +52,9 @@ type Keel struct {
 	// service is not up for its dependents, and when it keeps failing the
 	// service is stopped and its restart policy applies.
 	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
+	// Console echoes the container's output to the console as
+	// "<name>: <line>" (svcd keeps it in the log ring either way).
+	Console bool `json:"console,omitempty"`
 
 	// Runtime is LinuxKit's runtime section, applied around container creation.
 	Runtime *Runtime `json:"runtime,omitempty"`
@@ -149,12 +152,21 @@ func Read(dir string) (*Keel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading bundle metadata: %w", err)
 	}
+	k, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, FileName), err)
+	}
+	return k, nil
+}
+
+// Parse decodes and checks the content of a keel.json file.
+func Parse(b []byte) (*Keel, error) {
 	var k Keel
 	if err := json.Unmarshal(b, &k); err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", filepath.Join(dir, FileName), err)
+		return nil, fmt.Errorf("parsing keel.json: %w", err)
 	}
 	if k.Version != Version {
-		return nil, fmt.Errorf("%s: keel.json version %d, this build understands %d", dir, k.Version, Version)
+		return nil, fmt.Errorf("keel.json version %d, this build understands %d", k.Version, Version)
 	}
 	return &k, nil
 }

@@ -159,15 +159,14 @@ func (b *builder) oci() (*specs.Spec, error) {
 	oci := &specs.Spec{
 		Version: specs.Version,
 		Process: &specs.Process{
-			Terminal:        false,
-			User:            user,
-			Args:            args,
-			Env:             env,
-			Cwd:             cwd,
-			Capabilities:    caps,
-			Rlimits:         rlimits,
-			NoNewPrivileges: boolean(img.NoNewPrivileges, label.NoNewPrivileges),
-			OOMScoreAdj:     firstPtr(img.OOMScoreAdj, label.OOMScoreAdj),
+			Terminal:     false,
+			User:         user,
+			Args:         args,
+			Env:          env,
+			Cwd:          cwd,
+			Capabilities: caps,
+			Rlimits:      rlimits,
+			OOMScoreAdj:  firstPtr(img.OOMScoreAdj, label.OOMScoreAdj),
 		},
 		// Relative: runc resolves it against the bundle directory.
 		Root:        &specs.Root{Path: "rootfs", Readonly: readonly},
@@ -183,9 +182,10 @@ func (b *builder) oci() (*specs.Spec, error) {
 			Namespaces:        namespaces,
 			Devices:           devices,
 			RootfsPropagation: deref(firstPtr(img.RootfsPropagation, label.RootfsPropagation)),
-			MaskedPaths:       strs(img.MaskedPaths, label.MaskedPaths, nil),
-			ReadonlyPaths:     strs(img.ReadonlyPaths, label.ReadonlyPaths, nil),
 		},
+	}
+	if err := b.confine(oci); err != nil {
+		return nil, err
 	}
 	return oci, nil
 }

@@ -52,6 +52,10 @@ func (b *builder) keel(phase kbundle.Phase) (*kbundle.Keel, error) {
 			return nil, err
 		}
 	}
+	k.Console = phase != kbundle.PhaseService
+	if c := firstPtr(img.Console, label.Console); c != nil {
+		k.Console = *c
+	}
 	k.Runtime = runtime(label.Runtime, img.Runtime)
 	return k, nil
 }

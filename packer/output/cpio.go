@@ -8,6 +8,7 @@ import (
 	"archive/tar"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/cavaliergopher/cpio"
@@ -19,9 +20,9 @@ type CPIO struct {
 	z   io.WriteCloser
 	cw  *cpio.Writer
 	ino int64
-	// inodes maps each regular file written to its inode number, so a
+	// inodes maps each regular file written to its header, so a
 	// later hard link can name it.
-	inodes map[string]int64
+	inodes map[string]cpio.Header
 }
 
 // NewCPIO returns a writer producing a gzip'd newc cpio stream on w. Close
@@ -36,7 +37,7 @@ func NewCPIOCompressed(w io.Writer, c Compression) (*CPIO, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting %s compression: %w", c, err)
 	}
-	return &CPIO{z: z, cw: cpio.NewWriter(z), inodes: map[string]int64{}}, nil
+	return &CPIO{z: z, cw: cpio.NewWriter(z), inodes: map[string]cpio.Header{}}, nil
 }
 
 // linkCount is the link count written for every regular file. The kernel's
@@ -50,8 +51,7 @@ const linkCount = 2
 // WriteEntry adds one entry. Only regular files read body. A hard link
 // (tar.TypeLink) must name a regular file written earlier.
 func (c *CPIO) WriteEntry(h *tar.Header, body io.Reader) error {
-	name := strings.TrimPrefix(h.Name, "/")
-	name = strings.TrimSuffix(name, "/")
+	name := cleanName(h.Name)
 	if name == "" {
 		return nil
 	}
@@ -70,20 +70,27 @@ func (c *CPIO) WriteEntry(h *tar.Header, body io.Reader) error {
 		hdr.Mode = cpio.TypeReg | perm
 		hdr.Size = h.Size
 		hdr.Links = linkCount
-		c.inodes[name] = hdr.Inode
+		c.inodes[name] = *hdr
 		data = body
 	case tar.TypeLink:
-		target := strings.Trim(h.Linkname, "/")
-		ino, ok := c.inodes[target]
+		target := cleanName(h.Linkname)
+		t, ok := c.inodes[target]
 		if !ok {
 			return fmt.Errorf("hard link %s: target %s is not a regular file written before it", name, target)
 		}
-		hdr.Mode = cpio.TypeReg | perm
-		hdr.Inode, hdr.Links = ino, linkCount
+		// The kernel links the name to the earlier file and then applies
+		// this entry's mode and owner to the shared inode: repeat the
+		// target's, whatever the link's own header says.
+		hdr.Mode, hdr.Uid, hdr.Guid = t.Mode, t.Uid, t.Guid
+		hdr.Inode, hdr.Links = t.Inode, linkCount
 	case tar.TypeDir:
 		hdr.Mode = cpio.TypeDir | perm
 		hdr.Links = 2
 	case tar.TypeSymlink:
+		if h.Linkname == "" {
+			// The kernel cannot create it and readers reject the entry.
+			return fmt.Errorf("symlink %s has an empty target", name)
+		}
 		hdr.Mode = cpio.TypeSymlink | 0o777
 		hdr.Size = int64(len(h.Linkname))
 		data = strings.NewReader(h.Linkname)
@@ -107,6 +114,12 @@ func (c *CPIO) WriteEntry(h *tar.Header, body io.Reader) error {
 		}
 	}
 	return nil
+}
+
+// cleanName is name as the archive holds it: relative to the root,
+// without "//", "." or a trailing slash.
+func cleanName(name string) string {
+	return strings.TrimPrefix(path.Clean("/"+name), "/")
 }
 
 // Close ends the cpio archive and the compressed stream.

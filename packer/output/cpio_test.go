@@ -109,7 +109,9 @@ func TestCPIOHardLink(t *testing.T) {
 		body string
 	}{
 		{tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: 2}, "bb"},
-		{tar.Header{Name: "bin/sh", Typeflag: tar.TypeLink, Linkname: "bin/busybox", Mode: 0o755}, ""},
+		// A link header without a mode (as some layer tars write them) must
+		// not reset the shared file's mode: the kernel applies each entry's.
+		{tar.Header{Name: "bin/sh", Typeflag: tar.TypeLink, Linkname: "bin/busybox"}, ""},
 	}
 	for _, e := range entries {
 		h := e.h
@@ -131,6 +133,9 @@ func TestCPIOHardLink(t *testing.T) {
 		}
 		if h.Links != 2 {
 			t.Errorf("%s: links %d, want 2 (so the kernel remembers the name)", h.Name, h.Links)
+		}
+		if h.Mode.Perm() != 0o755 {
+			t.Errorf("%s: mode %o, want 0755 (the target's)", h.Name, h.Mode.Perm())
 		}
 		inos = append(inos, h.Inode)
 	}

@@ -91,6 +91,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`f.yml:6:18: services[0].stopTimeout: invalid duration "10" (add a unit, e.g. "10s")`}},
 		{"timeout on a service", head + "services:\n  - name: a\n    image: b\n    timeout: 5s\n",
 			[]string{`f.yml:6:14: services[0].timeout: only applies to onboot and onshutdown (for services see stopTimeout)`}},
+		{"bad seccomp", head + "services:\n  - name: a\n    image: b\n    seccomp: off\n",
+			[]string{`f.yml:6:14: services[0].seccomp: "off": want default or unconfined`}},
 		{"bad stop signal", head + "services:\n  - name: a\n    image: b\n    stopSignal: SIGTREM\n",
 			[]string{`f.yml:6:17: services[0].stopSignal: unknown signal "SIGTREM" (did you mean "SIGTERM"?)`}},
 		{"unknown dependency", head + "services:\n  - name: a\n    image: b\n    dependsOn: [db]\n  - name: dbs\n    image: c\n",

@@ -104,8 +104,14 @@ type Image struct {
 	StopTimeout string `yaml:"stopTimeout"`
 	// Timeout bounds an onboot or onshutdown run (Go duration).
 	Timeout string `yaml:"timeout"`
-	// Healthcheck is parsed and checked but not acted on yet.
+	// Healthcheck probes a running service (services only).
 	Healthcheck *Healthcheck `yaml:"healthcheck"`
+	// Console echoes the container's output to the console (default: yes
+	// for onboot and onshutdown, no for services).
+	Console *bool `yaml:"console"`
+	// Seccomp is "default" (the default: containerd's default profile,
+	// unless the container has every capability) or "unconfined".
+	Seccomp string `yaml:"seccomp"`
 
 	// Pos is where the entry starts, for error messages.
 	Pos Position `yaml:"-"`
@@ -151,7 +157,7 @@ type Interface struct {
 	CreateInRoot bool   `yaml:"createInRoot"`
 }
 
-// Healthcheck describes how to probe a running service (parse-only for now).
+// Healthcheck describes how to probe a running service.
 type Healthcheck struct {
 	Test        []string `yaml:"test"`
 	Interval    string   `yaml:"interval"`

@@ -364,6 +364,11 @@ func (v *validator) keel(img *Image, n *yaml.Node, p, section string) {
 			v.errorf(node(hn, "retries"), hn, sub("healthcheck.retries"), "must not be negative")
 		}
 	}
+	switch img.Seccomp {
+	case "", SeccompDefault, SeccompUnconfined:
+	default:
+		v.errorf(at("seccomp"), n, sub("seccomp"), "%q: want %s or %s", img.Seccomp, SeccompDefault, SeccompUnconfined)
+	}
 	if img.StopSignal != "" {
 		if _, err := NormalizeSignal(img.StopSignal); err != nil {
 			v.errorf(at("stopSignal"), n, sub("stopSignal"), "%v", err)

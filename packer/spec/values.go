@@ -219,6 +219,12 @@ func checkNamespace(kind, v string) error {
 
 var restartRE = regexp.MustCompile(`^(no|always|unless-stopped|on-failure(:[1-9][0-9]{0,8})?)$`)
 
+// Values of an image entry's seccomp field.
+const (
+	SeccompDefault    = "default"
+	SeccompUnconfined = "unconfined"
+)
+
 // checkRestart accepts the restart policies keel.json knows.
 func checkRestart(v string) error {
 	if v == "" || restartRE.MatchString(v) {

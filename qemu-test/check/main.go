@@ -78,6 +78,12 @@ func main() {
 		time.Sleep(250 * time.Millisecond)
 	}
 	fmt.Printf("KEEL-CHECK-LIST-BEGIN\n%sKEEL-CHECK-LIST-END\n", table)
+	// Services' output stays off the console unless marked: show what
+	// svcd kept for the ones asked about.
+	for _, name := range strings.FieldsFunc(os.Getenv("CHECK_LOGS"), func(r rune) bool { return r == ',' }) {
+		out, err := svcctl("logs", "--tail", "5", name)
+		fmt.Printf("KEEL-CHECK-LOGS-BEGIN %s (err %v)\n%sKEEL-CHECK-LOGS-END %s\n", name, err, out, name)
+	}
 	fmt.Println("KEEL-CHECK-OK")
 	if os.Getenv("CHECK_POWEROFF") == "true" {
 		if out, err := svcctl("poweroff"); err != nil {

@@ -225,3 +225,21 @@ func TestReadKmsg(t *testing.T) {
 		}
 	}
 }
+
+func TestStoreQuiet(t *testing.T) {
+	var console strings.Builder
+	s := NewStore(&console)
+	s.Quiet("hello", true)
+	s.Add("hello", "stdout", "heartbeat")
+	s.Printf("hello", "exited with status 1")
+	s.Add("sysctl", "stdout", "applied")
+	s.Quiet("sysctl", false)
+	s.Add("sysctl", "stdout", "again")
+	want := "hello: exited with status 1\nsysctl: applied\nsysctl: again\n"
+	if got := console.String(); got != want {
+		t.Errorf("console got %q, want %q", got, want)
+	}
+	if lines, _ := s.Lines("hello"); len(lines) != 2 {
+		t.Errorf("hello's ring holds %d lines, want 2 (quiet only stops the echo)", len(lines))
+	}
+}

@@ -28,6 +28,7 @@ type Store struct {
 
 	mu    sync.Mutex
 	rings map[string]*Ring
+	quiet map[string]bool
 
 	consoleMu sync.Mutex
 	console   io.Writer
@@ -49,7 +50,24 @@ func (s *Store) ring(name string) *Ring {
 	return r
 }
 
-// Add records one line for name and echoes it.
+// Quiet stops echoing name's output to the console (its lines are still
+// kept); svcd's own lines about name are still echoed.
+func (s *Store) Quiet(name string, quiet bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.quiet == nil {
+		s.quiet = map[string]bool{}
+	}
+	s.quiet[name] = quiet
+}
+
+func (s *Store) isQuiet(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.quiet[name]
+}
+
+// Add records one line for name and echoes it unless name is quiet.
 func (s *Store) Add(name, stream, text string) {
 	now := time.Now
 	if s.Now != nil {
@@ -60,7 +78,7 @@ func (s *Store) Add(name, stream, text string) {
 	if s.Files != nil {
 		s.Files.Write(name, l)
 	}
-	if s.console == nil {
+	if s.console == nil || (stream != "svcd" && s.isQuiet(name)) {
 		return
 	}
 	s.consoleMu.Lock()

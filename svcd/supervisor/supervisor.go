@@ -119,6 +119,11 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, err
 	}
 	nameUnits(map[string]bool{ContainerdName: true, Self: true}, s.services, s.onboot, s.onshutdown)
+	for _, list := range [][]Unit{s.onboot, s.services, s.onshutdown} {
+		for _, u := range list {
+			cfg.Logs.Quiet(u.Name, u.Keel != nil && !u.Keel.Console)
+		}
+	}
 	for _, u := range s.onboot {
 		s.table.Add(u.Name, u.Phase)
 	}

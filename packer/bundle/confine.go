@@ -1,0 +1,67 @@
+package bundle
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/containerd/containerd/v2/contrib/seccomp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/keel-os/keel/packer/spec"
+)
+
+// Paths hidden from or read-only in a container unless its entry or label
+// lists its own (an empty list clears them), as Docker and containerd do:
+// kernel memory, keys, timers and firmware tables are none of a service's
+// business, and /proc/sys is the host's. A container holding CAP_SYS_ADMIN
+// does not get them: it could unmount them in its own mount namespace, and
+// LinuxKit's system containers (sysctl, mount, metadata) hold it and write
+// /proc/sys or read /sys/firmware, as LinuxKit never masked anything.
+var (
+	defaultMaskedPaths = []string{
+		"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+		"/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+		"/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
+	}
+	defaultReadonlyPaths = []string{
+		"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+	}
+)
+
+// privileged reports whether the container holds every capability: like
+// `docker run --privileged`, such a container (a console login, a system
+// shell) gets no default seccomp profile, masked paths or
+// no-new-privileges, since it could undo them anyway.
+func privileged(caps *specs.LinuxCapabilities) bool {
+	return caps != nil && len(caps.Bounding) == len(spec.ExpandCapabilities([]string{"all"}))
+}
+
+// confine applies Keel's default confinement to oci: no-new-privileges,
+// masked and read-only /proc and /sys paths, and containerd's default
+// seccomp profile (which allows what the container's capabilities need).
+// Each can be turned off per container: noNewPrivileges: false,
+// maskedPaths: [], readonlyPaths: [], seccomp: unconfined.
+func (b *builder) confine(oci *specs.Spec) error {
+	img, label := b.img, b.label
+	priv := privileged(oci.Process.Capabilities)
+	oci.Process.NoNewPrivileges = !priv
+	if nnp := firstPtr(img.NoNewPrivileges, label.NoNewPrivileges); nnp != nil {
+		oci.Process.NoNewPrivileges = *nnp
+	}
+	var masked, readonly []string
+	if !priv && !slices.Contains(oci.Process.Capabilities.Bounding, "CAP_SYS_ADMIN") {
+		masked, readonly = defaultMaskedPaths, defaultReadonlyPaths
+	}
+	oci.Linux.MaskedPaths = strs(img.MaskedPaths, label.MaskedPaths, masked)
+	oci.Linux.ReadonlyPaths = strs(img.ReadonlyPaths, label.ReadonlyPaths, readonly)
+	mode := firstNonEmpty(img.Seccomp, label.Seccomp, spec.SeccompDefault)
+	switch {
+	case mode == spec.SeccompUnconfined || (priv && img.Seccomp == "" && label.Seccomp == ""):
+		oci.Linux.Seccomp = nil
+	case mode == spec.SeccompDefault:
+		oci.Linux.Seccomp = seccomp.DefaultProfile(oci)
+	default:
+		return fmt.Errorf("seccomp %q: want %s or %s", mode, spec.SeccompDefault, spec.SeccompUnconfined)
+	}
+	return nil
+}

@@ -1,0 +1,197 @@
+package qemutest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keel-os/keel/packer/run"
+)
+
+// measuredBoot is one boot of the bench image.
+type measuredBoot struct {
+	data       BenchData
+	phases     Phases
+	wallReady  time.Duration // QEMU start to BENCH-DATA
+	wallExit   time.Duration // QEMU start to QEMU's exit
+	cleanPower bool
+}
+
+var benchDataRe = regexp.MustCompile(`BENCH-DATA (\{.*\})\s*$`)
+
+// bootBench boots prefix once with the bench check service and reads what
+// it reported. A boot that does not report within the context fails.
+func bootBench(ctx context.Context, prefix string, mem int, cmdline string) (*measuredBoot, error) {
+	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: mem, ExtraCmdline: cmdline})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Kill()
+	i, at, err := c.Expect(ctx, 0, regexp.MustCompile(`BENCH-DATA |BENCH-FAIL`))
+	if err != nil {
+		return nil, err
+	}
+	line := c.Lines(i, i+1)[0]
+	m := benchDataRe.FindStringSubmatch(line)
+	if m == nil {
+		return nil, fmt.Errorf("benchcheck: %s", line)
+	}
+	b := &measuredBoot{wallReady: at}
+	if err := json.Unmarshal([]byte(m[1]), &b.data); err != nil {
+		return nil, fmt.Errorf("benchcheck's data: %w", err)
+	}
+	if b.phases, err = GuestPhases(b.data.Boot, "benchcheck"); err != nil {
+		return nil, err
+	}
+	b.cleanPower = c.Wait(ctx) == nil
+	b.wallExit = c.Elapsed()
+	return b, nil
+}
+
+// TestBenchReport is `make bench`: one markdown table (and JSON) with the
+// build times and sizes, boot phases next to the bare-kernel floor measured
+// in the same run, memory after boot, the smallest memory the example boots
+// in, and restart latency. The Makefile runs the floor and the build and
+// restart benchmarks first and leaves their output in $KEEL_BENCH_DIR.
+func TestBenchReport(t *testing.T) {
+	dir := os.Getenv("KEEL_BENCH_DIR")
+	if dir == "" {
+		t.Skip("make bench runs this (set KEEL_BENCH_DIR)")
+	}
+	require(t)
+	runs := 3
+	if v, err := strconv.Atoi(os.Getenv("KEEL_BENCH_RUNS")); err == nil && v > 0 {
+		runs = v
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Logf("no %s: %v (its rows are left out)", name, err)
+		}
+		return string(b)
+	}
+	floorPID1, floorExit, err := ParseFloor(read("floor.txt"))
+	if err != nil {
+		t.Logf("floor: %v", err)
+		floorPID1, floorExit = math.NaN(), math.NaN()
+	}
+	var rows []BenchRow
+	add := func(what string, v float64, unit string, floor float64) {
+		r := BenchRow{What: what, Value: round(v, 2), Unit: unit}
+		if x := v / floor; !math.IsNaN(x) && !math.IsInf(x, 0) {
+			r.Floor = round(x, 1)
+		}
+		rows = append(rows, r)
+	}
+
+	if m := ParseBenchMetrics(read("build.txt"), "BuildLinuxKitShaped"); m != nil {
+		add("build, cold (LinuxKit-shaped spec)", m["cold-s"], "s", math.NaN())
+		add("build, warm (all cached)", m["warm-s"], "s", math.NaN())
+		add("build, one service changed", m["rebuild-s"], "s", math.NaN())
+	}
+
+	var last *measuredBoot
+	var gzipPrefix string
+	for _, comp := range []string{"gzip", "lz4"} {
+		res, prefix := buildImageR(t, comp, "examples/minimal.yml", "qemu-test/testdata/bench-check.yml")
+		if comp == "gzip" {
+			gzipPrefix = prefix
+			for _, f := range []struct{ what, path string }{{"kernel", res.Kernel}, {"initrd (gzip)", res.Initrd}} {
+				if st, err := os.Stat(f.path); err == nil {
+					add("size: "+f.what, float64(st.Size())/1e6, "MB", math.NaN())
+				}
+			}
+			for _, s := range res.Segments {
+				add("size: initrd part "+s.What, float64(s.Size)/1e6, "MB", math.NaN())
+			}
+		}
+		var ready, exit, init, svcd, ctrd, svcs []float64
+		for i := 0; i < runs; i++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			b, err := bootBench(ctx, prefix, 1024, "")
+			cancel()
+			if err != nil {
+				t.Fatalf("%s boot %d: %v", comp, i+1, err)
+			}
+			if !b.cleanPower {
+				t.Errorf("%s boot %d: qemu did not exit cleanly", comp, i+1)
+			}
+			ready = append(ready, b.wallReady.Seconds())
+			exit = append(exit, b.wallExit.Seconds())
+			init = append(init, b.phases.Init)
+			svcd = append(svcd, b.phases.Svcd)
+			ctrd = append(ctrd, b.phases.ContainerdReady)
+			svcs = append(svcs, b.phases.ServicesReady)
+			last = b
+		}
+		add(comp+": wall, QEMU start to every service ready", median(ready), "s", floorPID1)
+		add(comp+": wall, QEMU start to exit after poweroff", median(exit), "s", floorExit)
+		add(comp+": guest clock, kernel to init", median(init), "s", math.NaN())
+		add(comp+": guest clock, kernel to svcd", median(svcd), "s", math.NaN())
+		add(comp+": guest clock, kernel to containerd ready", median(ctrd), "s", math.NaN())
+		add(comp+": guest clock, kernel to every service ready", median(svcs), "s", math.NaN())
+	}
+	if !math.IsNaN(floorPID1) {
+		add("floor: wall, QEMU start to bare PID 1", floorPID1, "s", floorPID1)
+		add("floor: wall, QEMU start to exit", floorExit, "s", floorExit)
+	}
+	add("memory: MemAvailable after boot (of "+strconv.FormatInt(last.data.MemTotalKB/1024, 10)+" MB)", float64(last.data.MemAvailableKB)/1024, "MB", math.NaN())
+	for _, n := range []string{"init", "svcd", "containerd"} {
+		add("memory: RSS of "+n, float64(last.data.RSSKB[n])/1024, "MB", math.NaN())
+	}
+
+	// The smallest -m that still boots every service, by bisection.
+	lo, hi := 64, 1024 // lo fails (assumed), hi boots (measured above)
+	limit := time.Duration(2*median(exitsOf(rows))*float64(time.Second)) + 90*time.Second
+	for hi-lo > 16 {
+		mid := (lo + hi) / 2
+		ctx, cancel := context.WithTimeout(context.Background(), limit)
+		_, err := bootBench(ctx, gzipPrefix, mid, "panic=-1")
+		cancel()
+		t.Logf("-m %d: booted=%v", mid, err == nil)
+		if err == nil {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	add("memory: smallest -m that runs every service (±16)", float64(hi), "MB", math.NaN())
+
+	if m := ParseBenchMetrics(read("restart.txt"), "RestartLatency"); m != nil {
+		add("restart: exit to replacement requested", m["exit-to-request-ms"], "ms", math.NaN())
+		add("restart: exit to running again", m["exit-to-running-ms"], "ms", math.NaN())
+	}
+
+	md := Markdown(rows)
+	js, err := JSON(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.md"), []byte(md), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), js, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("\n%s\n(%d boots per compression; %s/report.json)\n", md, runs, dir)
+}
+
+// exitsOf picks the wall-clock exit times out of the rows, to size the
+// time limit of a bisection boot.
+func exitsOf(rows []BenchRow) []float64 {
+	var out []float64
+	for _, r := range rows {
+		if strings.Contains(r.What, "to exit after poweroff") {
+			out = append(out, r.Value)
+		}
+	}
+	return out
+}
