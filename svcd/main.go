@@ -61,7 +61,11 @@ func main() {
 	flag.StringVar(&lo.dir, "log-dir", "", "also write each container's output to `dir`/<name>.log (e.g. /var/log); empty: memory only")
 	flag.Int64Var(&lo.fileBytes, "log-file-bytes", logs.DefaultFileMaxBytes, "size at which a log file is rotated")
 	flag.IntVar(&lo.files, "log-files", logs.DefaultFileKeep, "rotated log files kept per container besides the current one")
-	flag.Parse()
+	args, err := withConfigFile(layout.SvcdConfig, os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "svcd: %v (going on without it)\n", err)
+	}
+	flag.CommandLine.Parse(args) //nolint:errcheck // ExitOnError
 	if cfg.StateDir == "" {
 		cfg.StateDir = filepath.Dir(*socket)
 	}

@@ -23,7 +23,9 @@ const (
 	ModulesLoad = "/etc/modules"
 
 	// SvcdSocket is svcd's API socket (HTTP+JSON, mode 0600).
-	SvcdSocket       = "/run/svcd/svcd.sock"
+	SvcdSocket = "/run/svcd/svcd.sock"
+	// SvcdConfig holds extra svcd flags, one per line (from a spec's files).
+	SvcdConfig       = "/etc/svcd.conf"
 	ContainerdSocket = "/run/containerd/containerd.sock"
 	// BootLog records init's boot steps as JSON for `svcctl boot`.
 	BootLog = "/run/keel/boot.json"
