@@ -135,17 +135,22 @@ func (c *Console) Expect(ctx context.Context, from int, re *regexp.Regexp) (int,
 	}
 }
 
-// Lines returns lines [from, to) of the console (to < 0 means all).
+// Lines returns lines [from, to) of the console (to < 0 means all). The
+// unfinished last line counts as line len(lines), as Expect numbers it.
 func (c *Console) Lines(from, to int) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if to < 0 || to > len(c.lines) {
-		to = len(c.lines)
+	all := c.lines
+	if c.partial != "" {
+		all = append(all[:len(all):len(all)], c.partial)
+	}
+	if to < 0 || to > len(all) {
+		to = len(all)
 	}
 	if from > to {
 		return nil
 	}
-	return append([]string(nil), c.lines[from:to]...)
+	return append([]string(nil), all[from:to]...)
 }
 
 // Tail returns the last n console lines, for failure messages.

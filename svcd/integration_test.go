@@ -199,7 +199,9 @@ func TestSvcdIntegration(t *testing.T) {
 	build, tmp, bin := env.build, env.tmp, env.buildSvcd(t, "./svcctl")
 
 	cdir := filepath.Join(tmp, "containers")
-	makeBundle(t, filepath.Join(cdir, "onboot", "000-hello"), bundle.Keel{Name: "hello", Phase: bundle.PhaseOnboot},
+	// Console: what the packer sets for onboot and onshutdown, and for web
+	// as a service marked console: true; crashy stays off the console.
+	makeBundle(t, filepath.Join(cdir, "onboot", "000-hello"), bundle.Keel{Name: "hello", Phase: bundle.PhaseOnboot, Console: true},
 		"echo hello from onboot; echo to stderr >&2")
 	makeBundle(t, filepath.Join(cdir, "onboot", "010-fails"), bundle.Keel{Name: "fails", Phase: bundle.PhaseOnboot},
 		"exit 3")
@@ -209,7 +211,7 @@ func TestSvcdIntegration(t *testing.T) {
 		"echo crashing; exit 7")
 	makeBundle(t, filepath.Join(cdir, "services", "sleepy"), bundle.Keel{Name: "sleepy", Phase: bundle.PhaseService,
 		StopTimeout: bundle.Duration(time.Second)}, "exec sleep 1000")
-	makeBundle(t, filepath.Join(cdir, "services", "web"), bundle.Keel{Name: "web", Phase: bundle.PhaseService},
+	makeBundle(t, filepath.Join(cdir, "services", "web"), bundle.Keel{Name: "web", Phase: bundle.PhaseService, Console: true},
 		"trap 'echo web got TERM; exit 0' TERM; echo web up; while true; do sleep 0.1; done")
 	// db becomes healthy a second after it starts; app must wait for that.
 	makeBundle(t, filepath.Join(cdir, "services", "db"), bundle.Keel{Name: "db", Phase: bundle.PhaseService,
@@ -218,7 +220,7 @@ func TestSvcdIntegration(t *testing.T) {
 		"sleep 1; echo ok > /tmp/ready; exec sleep 1000")
 	makeBundle(t, filepath.Join(cdir, "services", "app"), bundle.Keel{Name: "app", Phase: bundle.PhaseService,
 		DependsOn: []string{"db"}, StopTimeout: bundle.Duration(time.Second)}, "exec sleep 1000")
-	makeBundle(t, filepath.Join(cdir, "onshutdown", "000-bye"), bundle.Keel{Name: "bye", Phase: bundle.PhaseOnshutdown},
+	makeBundle(t, filepath.Join(cdir, "onshutdown", "000-bye"), bundle.Keel{Name: "bye", Phase: bundle.PhaseOnshutdown, Console: true},
 		"echo bye")
 
 	ctrdConf := filepath.Join(tmp, "containerd.toml")
@@ -361,6 +363,9 @@ func TestSvcdIntegration(t *testing.T) {
 		})
 		if n := strings.Count(logText("crashy"), "crashing"); n < 2 {
 			t.Errorf("crashy logs: got %d runs, want >= 2", n)
+		}
+		if strings.Contains(console.String(), "crashy: crashing") {
+			t.Errorf("crashy's output reached the console; a service without console: true is kept off it")
 		}
 	})
 	t.Run("containerd is restarted when it dies", func(t *testing.T) {
