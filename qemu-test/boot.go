@@ -102,6 +102,17 @@ func (c *Console) read(r io.Reader) {
 // Expect waits for a console line matching re, searching from line index
 // from on, and returns the index of the match and when it was printed.
 func (c *Console) Expect(ctx context.Context, from int, re *regexp.Regexp) (int, time.Duration, error) {
+	return c.expect(ctx, from, re, false)
+}
+
+// ExpectPrompt is Expect that also matches the unfinished last line, where
+// a prompt such as "login: " waits for input. (Expect does not: a long
+// line arrives in pieces, and a match on its first piece would cut it.)
+func (c *Console) ExpectPrompt(ctx context.Context, from int, re *regexp.Regexp) (int, time.Duration, error) {
+	return c.expect(ctx, from, re, true)
+}
+
+func (c *Console) expect(ctx context.Context, from int, re *regexp.Regexp, prompt bool) (int, time.Duration, error) {
 	for {
 		c.mu.Lock()
 		for i := from; i < len(c.lines); i++ {
@@ -112,7 +123,7 @@ func (c *Console) Expect(ctx context.Context, from int, re *regexp.Regexp) (int,
 			}
 		}
 		// The unfinished line will be line len(c.lines) once it ends.
-		if from <= len(c.lines) && c.partial != "" && re.MatchString(c.partial) {
+		if prompt && from <= len(c.lines) && c.partial != "" && re.MatchString(c.partial) {
 			i, at := len(c.lines), c.partialAt
 			c.mu.Unlock()
 			return i, at, nil

@@ -29,7 +29,7 @@ func TestGettyPasswordLogin(t *testing.T) {
 	at := 0
 	step := func(what, re, send string) {
 		t.Helper()
-		i, when, err := c.Expect(ctx, at, regexp.MustCompile(re))
+		i, when, err := c.ExpectPrompt(ctx, at, regexp.MustCompile(re))
 		if err != nil {
 			t.Fatalf("%s: %v\nlast console lines:\n%s", what, err, c.Tail(40))
 		}
