@@ -83,6 +83,9 @@ func spool(l Layer) (*os.File, *linkPlan, error) {
 			f.Close()
 			return nil, nil, fmt.Errorf("%s: %w", l.What, err)
 		}
+		if n == "" {
+			continue // the layer's own root: never a file or a link (Write skips it too)
+		}
 		switch h.Typeflag {
 		case tar.TypeReg, tar.TypeRegA:
 			plan.regular[n] = true
