@@ -51,10 +51,11 @@ vet:
 test: deps binaries keel vet
 	bin/keel pkg build pkgs/kernel >/dev/null
 	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 $(GO) test -timeout $(TEST_TIMEOUT) ./...
-	$(MAKE) --no-print-directory fuzz FUZZTIME=4s
 
 # Fuzz targets over hostile input (spec decoding, layer extraction, cpio,
-# keel.json, metadata JSON): a few seconds each in `make test`, longer here.
+# keel.json, metadata JSON). `make test` runs their seed corpora only: a
+# time-bounded fuzz run can end with a spurious "context deadline exceeded"
+# from the go command itself, which must not turn a test run red.
 FUZZTIME ?= 2m
 FUZZ := ./packer/spec:FuzzParse ./packer/rootfs:FuzzWrite ./packer/output:FuzzCPIO \
 	./internal/bundle:FuzzParse ./metadata:FuzzExpandJSON
