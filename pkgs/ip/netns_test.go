@@ -4,41 +4,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-)
 
-// inNetns runs f in a new network namespace holding a veth pair eth0 /
-// peer0, on a thread of its own that is never handed back: the thread,
-// and the namespace with it, end when f returns. f must report with
-// t.Error, not t.Fatal, as it runs off the test's goroutine.
-func inNetns(t *testing.T, f func()) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates a network namespace")
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		ns, err := netns.New()
-		if err != nil {
-			t.Errorf("new network namespace: %v", err)
-			return
-		}
-		defer ns.Close()
-		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "peer0"}); err != nil {
-			t.Errorf("add veth pair: %v", err)
-			return
-		}
-		f()
-	}()
-	<-done
-}
+	"github.com/keel-os/keel/internal/netnstest"
+)
 
 // state lists eth0's IPv4 addresses and main-table routes as ip prints them.
 func state(t *testing.T) (up bool, mtu int, addrs, routes []string) {
@@ -67,7 +39,7 @@ func state(t *testing.T) (up bool, mtu int, addrs, routes []string) {
 }
 
 func TestBatchInNetns(t *testing.T) {
-	inNetns(t, func() {
+	netnstest.Run(t, func() {
 		dir := t.TempDir()
 		write := func(name, content string) string {
 			p := filepath.Join(dir, name)
