@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/partition/mbr"
 )
 
@@ -41,22 +40,16 @@ func RawBIOS(ctx context.Context, path, kernel, initrd, cmdline string, size int
 	}
 	// ldlinux.sys and ldlinux.c32, which the installer adds.
 	fat += 2 * mib
-	min := firstLBA*sector + fat
-	if size == 0 {
-		size = min
-	}
-	size = roundMiB(size)
-	if size < min {
-		return fmt.Errorf("disk size %d MiB is too small for the kernel and initrd: give --size %dM or more", size/mib, (min+mib-1)/mib)
+	if size, err = diskSize(size, firstLBA*sector+fat, "the kernel and initrd"); err != nil {
+		return err
 	}
 	id, err := contentID(files)
 	if err != nil {
 		return err
 	}
-	os.Remove(path)
-	d, err := diskfs.Create(path, size, diskfs.SectorSizeDefault)
+	d, err := create(path, size)
 	if err != nil {
-		return fmt.Errorf("creating %s: %w", path, err)
+		return err
 	}
 	table := &mbr.Table{
 		LogicalSectorSize:  sector,

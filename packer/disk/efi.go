@@ -2,11 +2,9 @@ package disk
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/google/uuid"
 
-	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 )
 
@@ -25,22 +23,16 @@ func RawEFI(path, uki string, size int64) error {
 	if err != nil {
 		return err
 	}
-	min += firstLBA*sector + mib
-	if size == 0 {
-		size = min
-	}
-	size = roundMiB(size)
-	if size < min {
-		return fmt.Errorf("disk size %d MiB is too small for the UKI: give --size %dM or more", size/mib, (min+mib-1)/mib)
+	if size, err = diskSize(size, min+firstLBA*sector+mib, "the UKI"); err != nil {
+		return err
 	}
 	id, err := contentID(files)
 	if err != nil {
 		return err
 	}
-	os.Remove(path)
-	d, err := diskfs.Create(path, size, diskfs.SectorSizeDefault)
+	d, err := create(path, size)
 	if err != nil {
-		return fmt.Errorf("creating %s: %w", path, err)
+		return err
 	}
 	defer d.Close()
 	end := uint64(size-gptTail)/sector - 1

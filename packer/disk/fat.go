@@ -76,6 +76,29 @@ func fatSize(files map[string]File) (int64, error) {
 // that take VHDs want whole MiB.
 func roundMiB(n int64) int64 { return (n + mib - 1) / mib * mib }
 
+// diskSize is the size of a disk image asked to be size bytes (0: just
+// large enough) that needs min bytes for what it holds.
+func diskSize(size, min int64, what string) (int64, error) {
+	if size == 0 {
+		size = min
+	}
+	size = roundMiB(size)
+	if size < min {
+		return 0, fmt.Errorf("disk size %d MiB is too small for %s: give --size %dM or more", size/mib, what, (min+mib-1)/mib)
+	}
+	return size, nil
+}
+
+// create makes a fresh image file of size bytes at path.
+func create(path string, size int64) (*disk.Disk, error) {
+	os.Remove(path)
+	d, err := diskfs.Create(path, size, diskfs.SectorSizeDefault)
+	if err != nil {
+		return nil, fmt.Errorf("creating %s: %w", path, err)
+	}
+	return d, nil
+}
+
 // fillFAT creates a FAT32 file system on partition part of d (0: the whole
 // image) and copies files into it, in name order so the layout is the same
 // on every build.
@@ -136,10 +159,9 @@ func FATImage(path, label string, files map[string]File) error {
 	if err != nil {
 		return err
 	}
-	os.Remove(path)
-	d, err := diskfs.Create(path, size, diskfs.SectorSizeDefault)
+	d, err := create(path, size)
 	if err != nil {
-		return fmt.Errorf("creating %s: %w", path, err)
+		return err
 	}
 	defer d.Close()
 	return fillFAT(d, 0, label, files)
