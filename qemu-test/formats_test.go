@@ -14,6 +14,7 @@ import (
 	"github.com/keel-os/keel/packer/image"
 	"github.com/keel-os/keel/packer/output"
 	"github.com/keel-os/keel/packer/run"
+	"github.com/keel-os/keel/packer/uki"
 )
 
 // requireFormatTools fails (under KEEL_E2E=1) or skips when a host package
@@ -49,8 +50,9 @@ func requireFormatTools(t *testing.T) {
 }
 
 // buildFormat builds examples/minimal.yml plus the check service in format
-// into dir, with the same code path as `keel build -format`.
-func buildFormat(t *testing.T, dir, format string) string {
+// into dir, with the same code path as `keel build -format`; a non-nil
+// signer signs its UKI for Secure Boot.
+func buildFormat(t *testing.T, dir, format string, signer *uki.Signer) string {
 	t.Helper()
 	root := repoRoot(t)
 	cache, err := image.Open(cacheDir(root))
@@ -63,7 +65,7 @@ func buildFormat(t *testing.T, dir, format string) string {
 	var log strings.Builder
 	res, err := build.Run(ctx, build.Options{
 		Files:  []string{filepath.Join(root, "examples/minimal.yml"), filepath.Join(root, "qemu-test/testdata/check.yml")},
-		Format: format, Dir: dir, Name: "sys", Cache: cache,
+		Format: format, Dir: dir, Name: "sys", Cache: cache, Signer: signer,
 		DebCache: filepath.Join(cacheDir(root), "debs"), Log: &log,
 	})
 	if err != nil {
@@ -79,16 +81,56 @@ func buildFormat(t *testing.T, dir, format string) string {
 
 // TestFormatsBoot boots one image of each format family to the check
 // service and a clean power-off: ISO and MBR disk under SeaBIOS, the GPT
-// disk with its UKI under OVMF, and qcow2 (which boots like raw).
+// disk with its UKI under OVMF, and qcow2 (which boots like raw). The GPT
+// disk's UKI is signed and OVMF enforces Secure Boot with the signing key
+// enrolled, so the same boot proves the signature; an unsigned UKI must
+// then be refused by the firmware.
 func TestFormatsBoot(t *testing.T) {
 	require(t)
 	requireFormatTools(t)
+	signer := testKeysSigner(t)
 	for _, format := range []string{output.FormatISOBIOS, output.FormatRawBIOS, output.FormatRawEFI, output.FormatQCOW2BIOS} {
 		t.Run(format, func(t *testing.T) {
-			img := buildFormat(t, t.TempDir(), format)
-			bootToPowerOff(t, &run.QEMU{Image: img, Mem: 1024, StateDir: t.TempDir()})
+			q := &run.QEMU{Mem: 1024, StateDir: t.TempDir()}
+			var s *uki.Signer
+			if format == output.FormatRawEFI {
+				s, q.SecureBoot = signer, true
+			}
+			q.Image = buildFormat(t, t.TempDir(), format, s)
+			bootToPowerOff(t, q)
 		})
 	}
+	t.Run("unsigned UKI refused under Secure Boot", func(t *testing.T) {
+		img := buildFormat(t, t.TempDir(), output.FormatUKI, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		c, err := Boot(ctx, &run.QEMU{Image: img, Mem: 1024, StateDir: t.TempDir(), SecureBoot: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Kill()
+		if _, _, err := c.Expect(ctx, 0, regexp.MustCompile(`Access Denied`)); err != nil {
+			t.Fatalf("OVMF did not refuse the unsigned UKI: %v\nlast console lines:\n%s", err, c.Tail(30))
+		}
+	})
+}
+
+// testKeysSigner is the signer for Debian's test key store that
+// run.QEMU{SecureBoot: true} enrolls by default: the "snakeoil" key the
+// ovmf package ships, decrypted with its published password.
+func testKeysSigner(t *testing.T) *uki.Signer {
+	t.Helper()
+	const key, cert = "/usr/share/ovmf/PkKek-1-snakeoil.key", "/usr/share/ovmf/PkKek-1-snakeoil.pem"
+	plain := filepath.Join(t.TempDir(), "snakeoil.key")
+	out, err := exec.Command("openssl", "pkcs8", "-in", key, "-passin", "pass:snakeoil", "-out", plain).CombinedOutput()
+	if err != nil {
+		t.Fatalf("decrypting Debian's test Secure Boot key (packages ovmf, openssl): %v\n%s", err, out)
+	}
+	s, err := uki.LoadSigner(cert, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // bootToPowerOff boots q and follows the console to the check service's

@@ -18,6 +18,10 @@ have_cmd mcopy || need+=(mtools)                # what the syslinux installer wr
 [ -e /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] || need+=(systemd-boot-efi)
 [ -e /usr/share/OVMF/OVMF_CODE.fd ] || need+=(ovmf)
 have_cmd qemu-img || need+=(qemu-utils)
+# Secure Boot tests: sbverify checks our signatures independently; openssl
+# decrypts Debian's test key for the OVMF store that enrolls it.
+have_cmd sbverify || need+=(sbsigntool)
+have_cmd openssl || need+=(openssl)
 # Disk package tests compare with the real tools (mke2fs, mkswap, swaplabel).
 have_cmd mke2fs || need+=(e2fsprogs)
 have_cmd swaplabel || need+=(util-linux)

@@ -26,6 +26,7 @@ import (
 	"github.com/keel-os/keel/packer/pkgbuild"
 	"github.com/keel-os/keel/packer/rootfs"
 	"github.com/keel-os/keel/packer/spec"
+	"github.com/keel-os/keel/packer/uki"
 )
 
 // Options says what to build and where.
@@ -42,6 +43,8 @@ type Options struct {
 	Size int64
 	// Stdout receives `-o -` output; nil means os.Stdout.
 	Stdout io.Writer
+	// Signer signs the UKI of an EFI format for Secure Boot (nil: unsigned).
+	Signer *uki.Signer
 	// Compress is the initrd's compression (output.ParseCompression);
 	// empty means gzip.
 	Compress string
@@ -160,6 +163,9 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	}
 	if _, err := output.ParseCompression(opt.Compress); err != nil {
 		return nil, err
+	}
+	if opt.Signer != nil && !output.Signable(opt.Format) {
+		return nil, fmt.Errorf("Secure Boot signing applies to a UKI, but format %s has none: use uki, iso-efi, raw-efi or qcow2-efi, or drop --sign-key", opt.Format)
 	}
 	if opt.Size != 0 && !output.SizedFormat(opt.Format) {
 		return nil, fmt.Errorf("--size sets the size of a disk image, but format %s is not a disk: drop --size or use raw-bios, raw-efi, qcow2-bios, qcow2-efi, vhd, vmdk, gcp or aws", opt.Format)

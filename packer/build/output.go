@@ -272,7 +272,7 @@ func writeImage(ctx context.Context, opt Options, suffix string, res *Result, cm
 		return fmt.Errorf("creating scratch directory: %w", err)
 	}
 	defer os.RemoveAll(work)
-	b := output.Boot{Kernel: filepath.Join(work, "kernel"), Initrd: filepath.Join(work, "initrd.img"), Cmdline: cmdline}
+	b := output.Boot{Kernel: filepath.Join(work, "kernel"), Initrd: filepath.Join(work, "initrd.img"), Cmdline: cmdline, Signer: opt.Signer}
 	for _, s := range []struct {
 		path string
 		body func(io.Writer) error

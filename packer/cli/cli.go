@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/keel-os/keel/packer/image"
 	"github.com/keel-os/keel/packer/pkgbuild"
 	"github.com/keel-os/keel/packer/run"
+	"github.com/keel-os/keel/packer/uki"
 )
 
 // Run executes the keel command line args (without the program name) and
@@ -91,7 +93,7 @@ func defaultCache() string {
 func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 	var opt build.Options
 	var dryRun bool
-	var size string
+	var size, signKey, signCert string
 	c := &cobra.Command{
 		Use:   "build [flags] SPEC.yml [SPEC.yml...]",
 		Short: "Build a bootable image from one or more spec files (merged in order; - reads stdin)",
@@ -106,6 +108,16 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 					return fmt.Errorf("--size: %w", err)
 				}
 				opt.Size = n
+			}
+			if (signKey == "") != (signCert == "") {
+				return errors.New("Secure Boot signing needs both --sign-key and --sign-cert")
+			}
+			if signKey != "" {
+				s, err := uki.LoadSigner(signCert, signKey)
+				if err != nil {
+					return fmt.Errorf("--sign-key/--sign-cert: %w", err)
+				}
+				opt.Signer = s
 			}
 			cache, err := g.openCache()
 			if err != nil {
@@ -159,6 +171,8 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 	c.Flags().StringVar(&opt.Name, "name", "", "output name (default: the first spec's base name)")
 	c.Flags().StringVar(&opt.Pull, "pull", image.PullMissing, "when to fetch registry images: missing, always (re-check tags) or never")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the merged spec (with @pkg: resolved to tags) and build nothing")
+	c.Flags().StringVar(&signKey, "sign-key", "", "PEM private key that signs the UKI of uki, iso-efi, raw-efi and qcow2-efi for Secure Boot (with --sign-cert)")
+	c.Flags().StringVar(&signCert, "sign-cert", "", "PEM certificate of --sign-key, embedded in the signature")
 	return c
 }
 
@@ -267,6 +281,8 @@ guest powered itself off cleanly.`,
 	qc.Flags().StringVar(&dataFile, "data-file", "", "a cidata ISO (attached as a disk) or a userdata file (passed through fw_cfg)")
 	qc.Flags().StringArrayVar(&publish, "publish", nil, "forward a host port to the guest: host:guest[/tcp|udp] (repeatable)")
 	qc.Flags().BoolVar(&q.UEFI, "uefi", false, "boot with UEFI firmware (OVMF, Debian's ovmf package)")
+	qc.Flags().BoolVar(&q.SecureBoot, "secure-boot", false, "boot with UEFI Secure Boot enforced (implies --uefi); the keys are Debian's test keys unless --secure-boot-vars names another store")
+	qc.Flags().StringVar(&q.SecureBootVars, "secure-boot-vars", "", "OVMF variable store (4M) with your PK, KEK and db enrolled, for --secure-boot")
 	qc.Flags().StringVar(&q.StateDir, "state", "", "directory for the UEFI variables, the ESP made for a UKI, and with --detach the console log and pid (default: temporary; PREFIX-state with --detach)")
 	qc.Flags().BoolVar(&q.Detach, "detach", false, "run in the background: console in STATE/console.log, pid in STATE/qemu.pid")
 	qc.Flags().StringArrayVar(&disks, "disk", nil, "attach a disk: file[,size=1G][,format=raw|qcow2] (created if missing; repeatable)")

@@ -2,6 +2,7 @@ package output
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -67,6 +68,17 @@ func SizedFormat(format string) bool {
 // Boot is a kernel+initrd build on disk.
 type Boot struct {
 	Kernel, Initrd, Cmdline string
+	// Signer, when set, signs the UKI of an EFI format for Secure Boot.
+	Signer *uki.Signer
+}
+
+// Signable says whether a format boots a UKI that --sign-key can sign.
+func Signable(format string) bool {
+	switch format {
+	case FormatUKI, FormatISOEFI, FormatRawEFI, FormatQCOW2EFI:
+		return true
+	}
+	return false
 }
 
 // converted are the formats qemu-img makes from a raw disk: the raw
@@ -133,15 +145,20 @@ func writeUKI(dst string, b Boot) error {
 		return err
 	}
 	defer initrd.Close()
-	out, err := os.Create(dst)
-	if err != nil {
+	var img bytes.Buffer
+	if err := uki.Write(&img, stub, uki.Parts{OSRel: []byte(uki.OSRelease), Cmdline: strings.TrimSpace(b.Cmdline), Linux: kernel, Initrd: initrd}); err != nil {
 		return err
 	}
-	if err := uki.Write(out, stub, uki.Parts{OSRel: []byte(uki.OSRelease), Cmdline: strings.TrimSpace(b.Cmdline), Linux: kernel, Initrd: initrd}); err != nil {
-		out.Close()
-		return err
+	data := img.Bytes()
+	if b.Signer != nil {
+		if data, err = uki.Sign(data, b.Signer); err != nil {
+			return err
+		}
 	}
-	return out.Close()
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
+		return fmt.Errorf("writing the UKI: %w", err)
+	}
+	return nil
 }
 
 // writeGCP packs raw as disk.raw in a gzip-compressed GNU tar, the layout

@@ -14,6 +14,12 @@ import (
 const (
 	OVMFCode = "/usr/share/OVMF/OVMF_CODE.fd"
 	OVMFVars = "/usr/share/OVMF/OVMF_VARS.fd"
+	// OVMFSecureCode enforces Secure Boot; it needs QEMU's SMM emulation.
+	OVMFSecureCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	// OVMFTestKeysVars has Debian's test ("snakeoil") key enrolled as PK,
+	// KEK and db, with Secure Boot on: images signed with
+	// /usr/share/ovmf/PkKek-1-snakeoil.{key,pem} boot, others are refused.
+	OVMFTestKeysVars = "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd"
 )
 
 // ensureState makes StateDir, or a temporary one when none was given.
@@ -34,20 +40,32 @@ func (q *QEMU) ensureState() error {
 
 // firmware returns the pflash arguments for OVMF, copying the variable
 // store into StateDir the first time.
+// With SecureBoot the variable store comes from SecureBootVars (Debian's
+// test keys when empty) and is kept apart from a plain UEFI one, so one
+// state directory can serve both.
 func (q *QEMU) firmware() ([]string, error) {
-	if _, err := os.Stat(OVMFCode); err != nil {
+	code, template, vars := OVMFCode, OVMFVars, filepath.Join(q.StateDir, "OVMF_VARS.fd")
+	var machine []string
+	if q.SecureBoot {
+		code, template, vars = OVMFSecureCode, q.SecureBootVars, filepath.Join(q.StateDir, "OVMF_VARS.secboot.fd")
+		if template == "" {
+			template = OVMFTestKeysVars
+		}
+		// The secure variable store is writable only from SMM.
+		machine = []string{"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on"}
+	}
+	if _, err := os.Stat(code); err != nil {
 		return nil, fmt.Errorf("UEFI boot needs OVMF: install Debian's ovmf package (%w)", err)
 	}
-	vars := filepath.Join(q.StateDir, "OVMF_VARS.fd")
 	if _, err := os.Stat(vars); os.IsNotExist(err) {
-		if err := copyFile(OVMFVars, vars); err != nil {
+		if err := copyFile(template, vars); err != nil {
 			return nil, fmt.Errorf("copying the UEFI variable store: %w", err)
 		}
 	}
-	return []string{
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + OVMFCode,
-		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
-	}, nil
+	return append(machine,
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
+		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
+	), nil
 }
 
 // espFor returns a GPT disk in StateDir whose EFI system partition holds

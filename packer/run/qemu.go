@@ -33,6 +33,11 @@ type QEMU struct {
 	// UEFI (a UKI, a GPT disk, an EFI-only ISO, a file named *-efi.*)
 	// turn it on by themselves.
 	UEFI bool
+	// SecureBoot boots with OVMF enforcing Secure Boot (implies UEFI).
+	// SecureBootVars is the variable store with the enrolled keys to start
+	// from; empty means Debian's test keys (OVMFTestKeysVars).
+	SecureBoot     bool
+	SecureBootVars string
 	// StateDir keeps the UEFI variables, the ESP made for a UKI, and for
 	// Detach the console log and QEMU's pid. Empty: a temporary directory
 	// that Run removes when QEMU exits (Args leaves it for the caller).
@@ -84,7 +89,7 @@ func (q *QEMU) Args() ([]string, error) {
 	if q.ExtraCmdline != "" && art.kind != kindKernel {
 		return nil, fmt.Errorf("--cmdline works with kernel+initrd builds only: %s carries its command line inside; rebuild it with the spec's kernel cmdline changed", art.path)
 	}
-	uefi := q.UEFI || art.efi
+	uefi := q.UEFI || q.SecureBoot || art.efi
 	if uefi || q.Detach || art.kind == kindUKI {
 		if err := q.ensureState(); err != nil {
 			return nil, err

@@ -94,12 +94,16 @@ func Write(w io.Writer, stub []byte, p Parts) error {
 		va = max(va, s.VirtualAddress+s.VirtualSize)
 		fileEnd = max(fileEnd, s.Offset+s.Size)
 	}
-	fileEnd = max(fileEnd, uint32(len(stub)))
+	// Whatever the stub carries after its last section (a COFF symbol
+	// table) is never loaded; dropping it keeps the sections contiguous,
+	// which Authenticode hashing (Secure Boot) needs to be unambiguous.
 	va = align(va, opt.SectionAlignment)
 	fileEnd = align(fileEnd, opt.FileAlignment)
 
 	out := make([]byte, fileEnd, int(fileEnd)+len(linux)+len(initrd)+4*int(opt.FileAlignment))
-	copy(out, stub)
+	copy(out, stub[:min(int(fileEnd), len(stub))])
+	binary.LittleEndian.PutUint32(out[peOff+4+8:], 0)  // PointerToSymbolTable
+	binary.LittleEndian.PutUint32(out[peOff+4+12:], 0) // NumberOfSymbols
 	var headers bytes.Buffer
 	for _, a := range add {
 		h := pe.SectionHeader32{
