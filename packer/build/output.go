@@ -135,7 +135,23 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 	for _, s := range res.Segments {
 		initrdSize += s.Size
 	}
-	kernel, err := member(l.kernel, "kernel", false)
+	ucode, err := l.kernel.microcode()
+	if err != nil {
+		return nil, err
+	}
+	// The microcode goes first and uncompressed: the kernel looks for it
+	// nowhere else.
+	bootInitrd := initrd
+	if ucode != nil {
+		res.Segments = append([]Segment{{What: "microcode " + l.kernel.ucode, Size: int64(len(ucode))}}, res.Segments...)
+		bootInitrd = func(w io.Writer) error {
+			if _, err := w.Write(ucode); err != nil {
+				return fmt.Errorf("writing initrd: %w", err)
+			}
+			return initrd(w)
+		}
+	}
+	kernel, err := l.kernel.kernel()
 	if err != nil {
 		return nil, err
 	}
@@ -160,13 +176,20 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 			if err := file("cmdline", int64(len(l.cmdline)), func(w io.Writer) error { _, err := io.WriteString(w, l.cmdline); return err }); err != nil {
 				return err
 			}
+			if ucode != nil {
+				// LinuxKit's layout: the microcode beside initrd.img, for
+				// loaders that take several initrds.
+				if err := file("ucode.cpio", int64(len(ucode)), func(w io.Writer) error { _, err := w.Write(ucode); return err }); err != nil {
+					return err
+				}
+			}
 			return tw.Close()
 		})
 		return res, err
 	}
 
 	if suffix, ok := output.ImageSuffixes[opt.Format]; ok {
-		return res, writeImage(ctx, opt, suffix, res, l.cmdline, kernel, initrd)
+		return res, writeImage(ctx, opt, suffix, res, l.cmdline, kernel, bootInitrd)
 	}
 
 	o := &outputs{}
@@ -178,7 +201,7 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 		body  func(io.Writer) error
 	}{
 		{res.Kernel, func(w io.Writer) error { _, err := io.Copy(w, kernel); return err }},
-		{res.Initrd, initrd},
+		{res.Initrd, bootInitrd},
 		{res.Cmdline, func(w io.Writer) error { _, err := io.WriteString(w, l.cmdline); return err }},
 	}
 	for _, s := range steps {
@@ -226,7 +249,7 @@ func single(opt Options, suffix string, res *Result, body func(io.Writer) error)
 // writeTar streams the whole root filesystem as a tar, with the kernel and
 // command line in /boot as LinuxKit's tar output has them.
 func writeTar(w io.Writer, l *layout) error {
-	kernel, err := member(l.kernel, "kernel", false)
+	kernel, err := l.kernel.kernel()
 	if err != nil {
 		return err
 	}
@@ -235,11 +258,18 @@ func writeTar(w io.Writer, l *layout) error {
 	if err != nil {
 		return fmt.Errorf("reading kernel: %w", err)
 	}
+	ucode, err := l.kernel.microcode()
+	if err != nil {
+		return err
+	}
 	boot := &rootfs.System{Files: []rootfs.Entry{
 		{Hdr: tar.Header{Name: "boot", Typeflag: tar.TypeDir, Mode: 0o755}},
 		{Hdr: tar.Header{Name: "boot/kernel", Typeflag: tar.TypeReg, Mode: 0o644}, Body: kdata},
 		{Hdr: tar.Header{Name: "boot/cmdline", Typeflag: tar.TypeReg, Mode: 0o644}, Body: []byte(l.cmdline)},
 	}}
+	if ucode != nil {
+		boot.Files = append(boot.Files, rootfs.Entry{Hdr: tar.Header{Name: "boot/ucode.cpio", Typeflag: tar.TypeReg, Mode: 0o644}, Body: ucode})
+	}
 	systems := []*rootfs.System{}
 	for _, p := range l.parts {
 		systems = append(systems, p.sys)
