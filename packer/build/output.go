@@ -18,11 +18,13 @@ const (
 	FormatKernelInitrd    = "kernel+initrd"
 	FormatTarKernelInitrd = "tar-kernel-initrd"
 	FormatTar             = "tar"
+	// FormatDocker is the tar with a Dockerfile: a Docker build context.
+	FormatDocker = "docker"
 )
 
 // Formats lists the supported output formats: LinuxKit's kernel and tar
 // ones, then the images made from kernel+initrd (output.ImageFormats).
-var Formats = append([]string{FormatKernelInitrd, FormatTarKernelInitrd, FormatTar}, output.ImageFormats...)
+var Formats = append([]string{FormatKernelInitrd, FormatTarKernelInitrd, FormatTar, FormatDocker}, output.ImageFormats...)
 
 // singleFile says whether a format is one file, which `-o` can name
 // (or send to standard output with `-o -`).
@@ -84,9 +86,14 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opt.Format == FormatTar {
+	if opt.Format == FormatTar || opt.Format == FormatDocker {
 		// No initrd: the parts are streamed as one tar.
-		err := single(opt, ".tar", res, func(w io.Writer) error { return writeTar(w, l) })
+		docker := opt.Format == FormatDocker
+		suffix := ".tar"
+		if docker {
+			suffix = ".docker"
+		}
+		err := single(opt, suffix, res, func(w io.Writer) error { return writeTar(w, l, docker) })
 		return res, err
 	}
 	segDir := opt.SegmentDir
@@ -247,8 +254,9 @@ func single(opt Options, suffix string, res *Result, body func(io.Writer) error)
 }
 
 // writeTar streams the whole root filesystem as a tar, with the kernel and
-// command line in /boot as LinuxKit's tar output has them.
-func writeTar(w io.Writer, l *layout) error {
+// command line in /boot as LinuxKit's tar output has them; with docker set,
+// ending with a Dockerfile that makes it a Docker build context.
+func writeTar(w io.Writer, l *layout, docker bool) error {
 	kernel, err := l.kernel.kernel()
 	if err != nil {
 		return err
@@ -278,6 +286,11 @@ func writeTar(w io.Writer, l *layout) error {
 	tw := output.NewTar(w)
 	if err := rootfs.WriteAll(tw, systems...); err != nil {
 		return err
+	}
+	if docker {
+		if err := tw.AddDockerContext(); err != nil {
+			return err
+		}
 	}
 	return tw.Close()
 }
