@@ -20,6 +20,7 @@ import (
 	"github.com/keel-os/keel/packer/image"
 	"github.com/keel-os/keel/packer/output"
 	"github.com/keel-os/keel/packer/pkgbuild"
+	"github.com/keel-os/keel/packer/progress"
 	"github.com/keel-os/keel/packer/rootfs"
 	"github.com/keel-os/keel/packer/spec"
 )
@@ -58,6 +59,9 @@ type Options struct {
 	// Puller fetches images; nil means a Puller on Cache with the Docker
 	// config's credentials.
 	Puller *image.Puller
+	// Progress receives pulls, segment builds and written files as they
+	// happen; nil reports nothing.
+	Progress progress.Reporter
 	// TagsOnly makes Load resolve `@pkg:` references to their tags without
 	// building the packages (`keel build --dry-run`).
 	TagsOnly bool
@@ -166,6 +170,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if opt.Pull == "" {
 		opt.Pull = image.PullMissing
 	}
+	opt.Progress = progress.Or(opt.Progress)
 	if err := image.CheckPullPolicy(opt.Pull); err != nil {
 		return nil, err
 	}
@@ -175,7 +180,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	}
 	p := opt.Puller
 	if p == nil {
-		p = &image.Puller{Cache: opt.Cache, Log: opt.Log}
+		p = &image.Puller{Cache: opt.Cache, Progress: opt.Progress}
 	}
 	var remote []string
 	for _, r := range s.ImageRefs() {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/keel-os/keel/packer/output"
+	"github.com/keel-os/keel/packer/progress"
 	"github.com/keel-os/keel/packer/rootfs"
 )
 
@@ -34,9 +35,10 @@ func singleFile(format string) bool { return format != FormatKernelInitrd }
 // once every one is complete, so a failed build never leaves a partial
 // artifact behind.
 type outputs struct {
-	dir    string
 	temps  []*os.File
 	finals []string
+	// rep hears of each file once it is in place.
+	rep progress.Reporter
 }
 
 func (o *outputs) create(final string) (*os.File, error) {
@@ -76,7 +78,19 @@ func (o *outputs) commit() error {
 			return fmt.Errorf("placing %s: %w", o.finals[i], err)
 		}
 	}
+	for _, f := range o.finals {
+		reportFile(o.rep, f)
+	}
 	return nil
+}
+
+// reportFile tells rep that file is written, with its size.
+func reportFile(rep progress.Reporter, file string) {
+	size := int64(-1)
+	if st, err := os.Stat(file); err == nil {
+		size = st.Size()
+	}
+	progress.Or(rep).Step(progress.Step{Kind: progress.Wrote, Name: file, Size: size})
 }
 
 // write produces opt.Format's artifacts from l.
@@ -100,7 +114,7 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 	if segDir == "" {
 		segDir = filepath.Join(opt.Cache.Dir(), SegmentDir)
 	}
-	paths, report, err := segments(segDir, l.parts, comp)
+	paths, report, err := segments(segDir, l.parts, comp, opt.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("writing initrd: %w", err)
 	}
@@ -199,7 +213,7 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 		return res, writeImage(ctx, opt, suffix, res, l.cmdline, kernel, bootInitrd)
 	}
 
-	o := &outputs{}
+	o := &outputs{rep: opt.Progress}
 	res.Kernel = filepath.Join(opt.Dir, opt.Name+"-kernel")
 	res.Initrd = filepath.Join(opt.Dir, opt.Name+"-initrd.img")
 	res.Cmdline = filepath.Join(opt.Dir, opt.Name+"-cmdline")
@@ -234,13 +248,18 @@ func single(opt Options, suffix string, res *Result, body func(io.Writer) error)
 			out = os.Stdout
 		}
 		res.Output = "-"
-		return body(out)
+		var n int64
+		err := body(&countingWriter{w: out, count: func(k int64) { n += k }})
+		if err == nil {
+			progress.Or(opt.Progress).Step(progress.Step{Kind: progress.Wrote, Name: "standard output", Size: n})
+		}
+		return err
 	}
 	final := opt.Output
 	if final == "" {
 		final = filepath.Join(opt.Dir, opt.Name+suffix)
 	}
-	o := &outputs{}
+	o := &outputs{rep: opt.Progress}
 	f, err := o.create(final)
 	if err != nil {
 		return err
@@ -356,6 +375,7 @@ func writeImage(ctx context.Context, opt Options, suffix string, res *Result, cm
 		if err := os.Rename(img, final); err != nil {
 			return fmt.Errorf("placing %s: %w", final, err)
 		}
+		reportFile(opt.Progress, final)
 		res.Output = final
 		return nil
 	}

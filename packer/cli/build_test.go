@@ -120,3 +120,60 @@ func TestCacheImportLs(t *testing.T) {
 		t.Errorf("rm of a missing image succeeded")
 	}
 }
+
+func TestBuildOutputLevels(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		// wantErr are fragments stderr must hold; nil means stderr must be
+		// empty.
+		wantErr    []string
+		notErr     []string
+		wantStdout bool // stdout carries the artifact (-o -)
+	}{
+		{name: "quiet", args: []string{"-q"}},
+		{name: "quiet to stdout", args: []string{"-q", "-format", "tar", "-o", "-"}, wantStdout: true},
+		{name: "default", wantErr: []string{"built "}, notErr: []string{"unpacked", "wrote"}},
+		{name: "verbose", args: []string{"-v"}, wantErr: []string{"unpacked service svc into a new segment (", "wrote ", "keel-initrd.img (", "built "}},
+		{name: "verbose to stdout", args: []string{"-v", "-format", "tar", "-o", "-"}, wantErr: []string{"wrote standard output ("}, wantStdout: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cache, out := cacheWith(t), t.TempDir()
+			args := append([]string{"--cache", cache, "build", "-pull", "never", "-dir", out}, tt.args...)
+			var stdout, stderr bytes.Buffer
+			if code := Run(context.Background(), append(args, "-"), strings.NewReader(stdinSpec), &stdout, &stderr); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			if tt.wantErr == nil && stderr.Len() != 0 {
+				t.Errorf("got stderr %q, want nothing", stderr.String())
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("got stderr %q, want it to hold %q", stderr.String(), w)
+				}
+			}
+			for _, w := range tt.notErr {
+				if strings.Contains(stderr.String(), w) {
+					t.Errorf("got stderr %q, want no %q", stderr.String(), w)
+				}
+			}
+			// Stdout is the artifact's alone: a tar archive, or nothing.
+			if tt.wantStdout {
+				if len(stdout.Bytes()) < 1024 || !strings.Contains(stdout.String(), "boot/kernel") {
+					t.Errorf("got %d bytes on stdout, want the tar", stdout.Len())
+				}
+			} else if stdout.Len() != 0 {
+				t.Errorf("got stdout %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
+
+func TestQuietAndVerboseConflict(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := Run(context.Background(), []string{"--cache", t.TempDir(), "-q", "-v", "build", "x.yml"}, nil, &stdout, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "contradict") {
+		t.Errorf("exit %d, stderr %q; want an error saying -q and -v contradict", code, stderr.String())
+	}
+}
