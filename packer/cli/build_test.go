@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,5 +177,64 @@ func TestQuietAndVerboseConflict(t *testing.T) {
 	code := Run(context.Background(), []string{"--cache", t.TempDir(), "-q", "-v", "build", "x.yml"}, nil, &stdout, &stderr)
 	if code == 0 || !strings.Contains(stderr.String(), "contradict") {
 		t.Errorf("exit %d, stderr %q; want an error saying -q and -v contradict", code, stderr.String())
+	}
+}
+
+// TestBuildMergesFilesAndResolvesPkg builds two spec files, the first
+// naming a package folder with `@pkg:`: --dry-run must print the tag
+// `keel pkg show-tag` gives, and the real build must hold the package's
+// files and the second file's additions.
+func TestBuildMergesFilesAndResolvesPkg(t *testing.T) {
+	cache, out, src := cacheWith(t), t.TempDir(), t.TempDir()
+	pkg := filepath.Join(src, "pkgs", "tiny")
+	os.MkdirAll(pkg, 0o755)
+	os.WriteFile(filepath.Join(pkg, "build.yml"), []byte("image: tiny\norg: keeltest\nfiles:\n  - path: /etc/tiny\n    contents: \"tiny\\n\"\nentrypoint: [/bin/true]\n"), 0o644)
+	a := filepath.Join(src, "specs", "a.yml")
+	os.MkdirAll(filepath.Dir(a), 0o755)
+	os.WriteFile(a, []byte(stdinSpec+"  - name: tiny\n    image: \"@pkg:../pkgs/tiny\"\n"), 0o644)
+	b := filepath.Join(src, "b.yml")
+	os.WriteFile(b, []byte("kernel:\n  cmdline: console=ttyS1\nfiles:\n  - path: etc/from-b\n    contents: b\n"), 0o644)
+
+	run := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := Run(context.Background(), append([]string{"--cache", cache}, args...), nil, &stdout, &stderr); code != 0 {
+			t.Fatalf("keel %s: exit %d: %s", strings.Join(args, " "), code, stderr.String())
+		}
+		return stdout.String()
+	}
+	tag := strings.TrimSpace(run("pkg", "show-tag", pkg))
+	s, err := spec.Parse("dry-run output", []byte(run("build", "--dry-run", a, b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Services) != 2 || s.Services[1].Image != tag {
+		t.Errorf("dry-run: got services %+v, want the second from %s", s.Services, tag)
+	}
+
+	run("build", "-pull", "never", "-format", "tar", "-o", filepath.Join(out, "sys.tar"), a, b)
+	f, err := os.Open(filepath.Join(out, "sys.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := map[string]string{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		data, _ := io.ReadAll(tr)
+		got[h.Name] = string(data)
+	}
+	for name, want := range map[string]string{
+		"containers/services/tiny/rootfs/etc/tiny": "tiny\n",
+		"etc/from-b":   "b",
+		"boot/cmdline": "console=ttyS1",
+	} {
+		if got[name] != want {
+			t.Errorf("tar entry %s = %q, want %q", name, got[name], want)
+		}
 	}
 }
