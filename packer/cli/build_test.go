@@ -134,6 +134,8 @@ func TestBuildOutputLevels(t *testing.T) {
 		wantStdout bool // stdout carries the artifact (-o -)
 	}{
 		{name: "quiet", args: []string{"-q"}},
+		// -o without -format means tar, as in LinuxKit.
+		{name: "output without format", args: []string{"-q", "-o", "-"}, wantStdout: true},
 		{name: "quiet to stdout", args: []string{"-q", "-format", "tar", "-o", "-"}, wantStdout: true},
 		{name: "default", wantErr: []string{"built "}, notErr: []string{"unpacked", "wrote"}},
 		{name: "verbose", args: []string{"-v"}, wantErr: []string{"unpacked service svc into a new segment (", "wrote ", "keel-initrd.img (", "built "}},
