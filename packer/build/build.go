@@ -202,8 +202,10 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 // layout is the system to write: its parts in order, the kernel image
 // and the command line.
 type layout struct {
-	parts   []part
-	kernel  kernelFiles
+	parts  []part
+	kernel kernelFiles
+	// ucode is the early microcode archive, nil for none.
+	ucode   []byte
 	cmdline string
 	fl      *flattener
 }
@@ -237,7 +239,13 @@ func plan(s *spec.Spec, cache *image.Cache) (*layout, error) {
 		return nil, fmt.Errorf("kernel: %w", err)
 	}
 	kf := newKernelFiles(s.Kernel, kimg)
-	l := &layout{kernel: kf, cmdline: s.Kernel.Cmdline, fl: newFlattener()}
+	// Read now, so that a missing microcode file fails the build before
+	// any unpacking.
+	ucode, err := kf.microcode()
+	if err != nil {
+		return nil, err
+	}
+	l := &layout{kernel: kf, ucode: ucode, cmdline: s.Kernel.Cmdline, fl: newFlattener()}
 	known := baseDirNames()
 	l.parts = append(l.parts, part{
 		What:   "kernel modules",

@@ -156,10 +156,7 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 	for _, s := range res.Segments {
 		initrdSize += s.Size
 	}
-	ucode, err := l.kernel.microcode()
-	if err != nil {
-		return nil, err
-	}
+	ucode := l.ucode
 	// The microcode goes first and uncompressed: the kernel looks for it
 	// nowhere else.
 	bootInitrd := initrd
@@ -285,17 +282,13 @@ func writeTar(w io.Writer, l *layout, docker bool) error {
 	if err != nil {
 		return fmt.Errorf("reading kernel: %w", err)
 	}
-	ucode, err := l.kernel.microcode()
-	if err != nil {
-		return err
-	}
 	boot := &rootfs.System{Files: []rootfs.Entry{
 		{Hdr: tar.Header{Name: "boot", Typeflag: tar.TypeDir, Mode: 0o755}},
 		{Hdr: tar.Header{Name: "boot/kernel", Typeflag: tar.TypeReg, Mode: 0o644}, Body: kdata},
 		{Hdr: tar.Header{Name: "boot/cmdline", Typeflag: tar.TypeReg, Mode: 0o644}, Body: []byte(l.cmdline)},
 	}}
-	if ucode != nil {
-		boot.Files = append(boot.Files, rootfs.Entry{Hdr: tar.Header{Name: "boot/ucode.cpio", Typeflag: tar.TypeReg, Mode: 0o644}, Body: ucode})
+	if l.ucode != nil {
+		boot.Files = append(boot.Files, rootfs.Entry{Hdr: tar.Header{Name: "boot/ucode.cpio", Typeflag: tar.TypeReg, Mode: 0o644}, Body: l.ucode})
 	}
 	systems := []*rootfs.System{}
 	for _, p := range l.parts {
