@@ -7,23 +7,20 @@ package build
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	kbundle "github.com/keel-os/keel/internal/bundle"
 	"github.com/keel-os/keel/packer/bundle"
 	"github.com/keel-os/keel/packer/image"
 	"github.com/keel-os/keel/packer/output"
 	"github.com/keel-os/keel/packer/pkgbuild"
+	"github.com/keel-os/keel/packer/progress"
 	"github.com/keel-os/keel/packer/rootfs"
 	"github.com/keel-os/keel/packer/spec"
 	"github.com/keel-os/keel/packer/uki"
@@ -65,6 +62,9 @@ type Options struct {
 	// Puller fetches images; nil means a Puller on Cache with the Docker
 	// config's credentials.
 	Puller *image.Puller
+	// Progress receives pulls, segment builds and written files as they
+	// happen; nil reports nothing.
+	Progress progress.Reporter
 	// TagsOnly makes Load resolve `@pkg:` references to their tags without
 	// building the packages (`keel build --dry-run`).
 	TagsOnly bool
@@ -176,6 +176,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if opt.Pull == "" {
 		opt.Pull = image.PullMissing
 	}
+	opt.Progress = progress.Or(opt.Progress)
 	if err := image.CheckPullPolicy(opt.Pull); err != nil {
 		return nil, err
 	}
@@ -185,7 +186,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	}
 	p := opt.Puller
 	if p == nil {
-		p = &image.Puller{Cache: opt.Cache, Log: opt.Log}
+		p = &image.Puller{Cache: opt.Cache, Progress: opt.Progress}
 	}
 	var remote []string
 	for _, r := range s.ImageRefs() {
@@ -207,8 +208,10 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 // layout is the system to write: its parts in order, the kernel image
 // and the command line.
 type layout struct {
-	parts   []part
-	kernel  v1.Image
+	parts  []part
+	kernel kernelFiles
+	// ucode is the early microcode archive, nil for none.
+	ucode   []byte
 	cmdline string
 	fl      *flattener
 }
@@ -241,14 +244,21 @@ func plan(s *spec.Spec, cache *image.Cache) (*layout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kernel: %w", err)
 	}
-	l := &layout{kernel: kimg, cmdline: s.Kernel.Cmdline, fl: newFlattener()}
+	kf := newKernelFiles(s.Kernel, kimg)
+	// Read now, so that a missing microcode file fails the build before
+	// any unpacking.
+	ucode, err := kf.microcode()
+	if err != nil {
+		return nil, err
+	}
+	l := &layout{kernel: kf, ucode: ucode, cmdline: s.Kernel.Cmdline, fl: newFlattener()}
 	known := baseDirNames()
 	l.parts = append(l.parts, part{
 		What:   "kernel modules",
-		inputs: []string{"modules", kd.String()},
+		inputs: []string{"modules", kd.String(), kf.tar, fmt.Sprint(kf.tarOptional)},
 		sys: &rootfs.System{Dirs: rootfs.BaseDirs(), Layers: []rootfs.Layer{{
 			What: "kernel modules of " + s.Kernel.Image,
-			Open: func() (io.ReadCloser, error) { return member(kimg, "kernel.tar", true) },
+			Open: kf.modules,
 		}}},
 	})
 	if len(s.Init) > 0 {
@@ -362,39 +372,5 @@ func containerPart(fl *flattener, cache *image.Cache, e *spec.Image, phase kbund
 	}, nil
 }
 
-// memberFile is one file of an image's filesystem, being read.
-type memberFile struct {
-	io.Reader
-	io.Closer
-	size int64
-}
-
 // epoch is the time of every entry Keel writes.
 var epoch = image.Epoch
-
-// member returns the content of one file of img's filesystem ("kernel",
-// "kernel.tar"). With optional set, a missing member is an empty tar stream
-// (a kernel image without modules).
-func member(img v1.Image, name string, optional bool) (*memberFile, error) {
-	rc := image.Flatten(img)
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			rc.Close()
-			if optional {
-				return &memberFile{bytes.NewReader(make([]byte, 1024)), io.NopCloser(nil), 1024}, nil
-			}
-			return nil, fmt.Errorf("the kernel image has no /%s (LinuxKit's kernel layout has /kernel and /kernel.tar)", name)
-		}
-		if err != nil {
-			rc.Close()
-			return nil, fmt.Errorf("reading kernel image: %w", err)
-		}
-		if strings.TrimPrefix(filepathClean(h.Name), "/") == name && h.Typeflag == tar.TypeReg {
-			return &memberFile{tr, rc, h.Size}, nil
-		}
-	}
-}
-
-func filepathClean(n string) string { return filepath.Clean("/" + n) }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/keel-os/keel/packer/output"
+	"github.com/keel-os/keel/packer/progress"
 	"github.com/keel-os/keel/packer/rootfs"
 )
 
@@ -18,11 +19,13 @@ const (
 	FormatKernelInitrd    = "kernel+initrd"
 	FormatTarKernelInitrd = "tar-kernel-initrd"
 	FormatTar             = "tar"
+	// FormatDocker is the tar with a Dockerfile: a Docker build context.
+	FormatDocker = "docker"
 )
 
 // Formats lists the supported output formats: LinuxKit's kernel and tar
 // ones, then the images made from kernel+initrd (output.ImageFormats).
-var Formats = append([]string{FormatKernelInitrd, FormatTarKernelInitrd, FormatTar}, output.ImageFormats...)
+var Formats = append([]string{FormatKernelInitrd, FormatTarKernelInitrd, FormatTar, FormatDocker}, output.ImageFormats...)
 
 // singleFile says whether a format is one file, which `-o` can name
 // (or send to standard output with `-o -`).
@@ -32,9 +35,10 @@ func singleFile(format string) bool { return format != FormatKernelInitrd }
 // once every one is complete, so a failed build never leaves a partial
 // artifact behind.
 type outputs struct {
-	dir    string
 	temps  []*os.File
 	finals []string
+	// rep hears of each file once it is in place.
+	rep progress.Reporter
 }
 
 func (o *outputs) create(final string) (*os.File, error) {
@@ -74,7 +78,19 @@ func (o *outputs) commit() error {
 			return fmt.Errorf("placing %s: %w", o.finals[i], err)
 		}
 	}
+	for _, f := range o.finals {
+		reportFile(o.rep, f)
+	}
 	return nil
+}
+
+// reportFile tells rep that file is written, with its size.
+func reportFile(rep progress.Reporter, file string) {
+	size := int64(-1)
+	if st, err := os.Stat(file); err == nil {
+		size = st.Size()
+	}
+	progress.Or(rep).Step(progress.Step{Kind: progress.Wrote, Name: file, Size: size})
 }
 
 // write produces opt.Format's artifacts from l.
@@ -84,16 +100,21 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opt.Format == FormatTar {
+	if opt.Format == FormatTar || opt.Format == FormatDocker {
 		// No initrd: the parts are streamed as one tar.
-		err := single(opt, ".tar", res, func(w io.Writer) error { return writeTar(w, l) })
+		docker := opt.Format == FormatDocker
+		suffix := ".tar"
+		if docker {
+			suffix = ".docker"
+		}
+		err := single(opt, suffix, res, func(w io.Writer) error { return writeTar(w, l, docker) })
 		return res, err
 	}
 	segDir := opt.SegmentDir
 	if segDir == "" {
 		segDir = filepath.Join(opt.Cache.Dir(), SegmentDir)
 	}
-	paths, report, err := segments(segDir, l.parts, comp)
+	paths, report, err := segments(segDir, l.parts, comp, opt.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("writing initrd: %w", err)
 	}
@@ -135,7 +156,20 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 	for _, s := range res.Segments {
 		initrdSize += s.Size
 	}
-	kernel, err := member(l.kernel, "kernel", false)
+	ucode := l.ucode
+	// The microcode goes first and uncompressed: the kernel looks for it
+	// nowhere else.
+	bootInitrd := initrd
+	if ucode != nil {
+		res.Segments = append([]Segment{{What: "microcode " + l.kernel.ucode, Size: int64(len(ucode))}}, res.Segments...)
+		bootInitrd = func(w io.Writer) error {
+			if _, err := w.Write(ucode); err != nil {
+				return fmt.Errorf("writing initrd: %w", err)
+			}
+			return initrd(w)
+		}
+	}
+	kernel, err := l.kernel.kernel()
 	if err != nil {
 		return nil, err
 	}
@@ -160,16 +194,23 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 			if err := file("cmdline", int64(len(l.cmdline)), func(w io.Writer) error { _, err := io.WriteString(w, l.cmdline); return err }); err != nil {
 				return err
 			}
+			if ucode != nil {
+				// LinuxKit's layout: the microcode beside initrd.img, for
+				// loaders that take several initrds.
+				if err := file("ucode.cpio", int64(len(ucode)), func(w io.Writer) error { _, err := w.Write(ucode); return err }); err != nil {
+					return err
+				}
+			}
 			return tw.Close()
 		})
 		return res, err
 	}
 
 	if suffix, ok := output.ImageSuffixes[opt.Format]; ok {
-		return res, writeImage(ctx, opt, suffix, res, l.cmdline, kernel, initrd)
+		return res, writeImage(ctx, opt, suffix, res, l.cmdline, kernel, bootInitrd)
 	}
 
-	o := &outputs{}
+	o := &outputs{rep: opt.Progress}
 	res.Kernel = filepath.Join(opt.Dir, opt.Name+"-kernel")
 	res.Initrd = filepath.Join(opt.Dir, opt.Name+"-initrd.img")
 	res.Cmdline = filepath.Join(opt.Dir, opt.Name+"-cmdline")
@@ -178,7 +219,7 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 		body  func(io.Writer) error
 	}{
 		{res.Kernel, func(w io.Writer) error { _, err := io.Copy(w, kernel); return err }},
-		{res.Initrd, initrd},
+		{res.Initrd, bootInitrd},
 		{res.Cmdline, func(w io.Writer) error { _, err := io.WriteString(w, l.cmdline); return err }},
 	}
 	for _, s := range steps {
@@ -204,13 +245,18 @@ func single(opt Options, suffix string, res *Result, body func(io.Writer) error)
 			out = os.Stdout
 		}
 		res.Output = "-"
-		return body(out)
+		var n int64
+		err := body(&countingWriter{w: out, count: func(k int64) { n += k }})
+		if err == nil {
+			progress.Or(opt.Progress).Step(progress.Step{Kind: progress.Wrote, Name: "standard output", Size: n})
+		}
+		return err
 	}
 	final := opt.Output
 	if final == "" {
 		final = filepath.Join(opt.Dir, opt.Name+suffix)
 	}
-	o := &outputs{}
+	o := &outputs{rep: opt.Progress}
 	f, err := o.create(final)
 	if err != nil {
 		return err
@@ -224,9 +270,10 @@ func single(opt Options, suffix string, res *Result, body func(io.Writer) error)
 }
 
 // writeTar streams the whole root filesystem as a tar, with the kernel and
-// command line in /boot as LinuxKit's tar output has them.
-func writeTar(w io.Writer, l *layout) error {
-	kernel, err := member(l.kernel, "kernel", false)
+// command line in /boot as LinuxKit's tar output has them; with docker set,
+// ending with a Dockerfile that makes it a Docker build context.
+func writeTar(w io.Writer, l *layout, docker bool) error {
+	kernel, err := l.kernel.kernel()
 	if err != nil {
 		return err
 	}
@@ -240,6 +287,9 @@ func writeTar(w io.Writer, l *layout) error {
 		{Hdr: tar.Header{Name: "boot/kernel", Typeflag: tar.TypeReg, Mode: 0o644}, Body: kdata},
 		{Hdr: tar.Header{Name: "boot/cmdline", Typeflag: tar.TypeReg, Mode: 0o644}, Body: []byte(l.cmdline)},
 	}}
+	if l.ucode != nil {
+		boot.Files = append(boot.Files, rootfs.Entry{Hdr: tar.Header{Name: "boot/ucode.cpio", Typeflag: tar.TypeReg, Mode: 0o644}, Body: l.ucode})
+	}
 	systems := []*rootfs.System{}
 	for _, p := range l.parts {
 		systems = append(systems, p.sys)
@@ -248,6 +298,11 @@ func writeTar(w io.Writer, l *layout) error {
 	tw := output.NewTar(w)
 	if err := rootfs.WriteAll(tw, systems...); err != nil {
 		return err
+	}
+	if docker {
+		if err := tw.AddDockerContext(); err != nil {
+			return err
+		}
 	}
 	return tw.Close()
 }
@@ -313,6 +368,7 @@ func writeImage(ctx context.Context, opt Options, suffix string, res *Result, cm
 		if err := os.Rename(img, final); err != nil {
 			return fmt.Errorf("placing %s: %w", final, err)
 		}
+		reportFile(opt.Progress, final)
 		res.Output = final
 		return nil
 	}

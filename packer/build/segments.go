@@ -15,6 +15,7 @@ import (
 
 	"github.com/keel-os/keel/packer/image"
 	"github.com/keel-os/keel/packer/output"
+	"github.com/keel-os/keel/packer/progress"
 	"github.com/keel-os/keel/packer/rootfs"
 )
 
@@ -63,7 +64,7 @@ func segmentKey(p part, c output.Compression) string {
 // segments makes sure every cached part has its segment in dir, building
 // the missing ones concurrently, and returns the path of each part's
 // segment ("" for uncached parts) and a report.
-func segments(dir string, parts []part, c output.Compression) ([]string, []Segment, error) {
+func segments(dir string, parts []part, c output.Compression, rep progress.Reporter) ([]string, []Segment, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("creating segment cache: %w", err)
 	}
@@ -83,6 +84,7 @@ func segments(dir string, parts []part, c output.Compression) ([]string, []Segme
 			// Touch it, so `keel cache clean` can keep recent segments.
 			now := time.Now()
 			_ = os.Chtimes(paths[i], now, now)
+			rep.Step(progress.Step{Kind: progress.Cached, Name: p.What, Size: report[i].Size})
 			continue
 		}
 		wg.Add(1)
@@ -90,7 +92,12 @@ func segments(dir string, parts []part, c output.Compression) ([]string, []Segme
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			report[i].Size, errs[i] = writeSegment(paths[i], p, c)
+			task := rep.Start(progress.Unpack, p.What, 0)
+			report[i].Size, errs[i] = writeSegment(paths[i], p, c, task.Add)
+			task.Done(errs[i])
+			if errs[i] == nil {
+				rep.Step(progress.Step{Kind: progress.Unpack, Name: p.What, Size: report[i].Size})
+			}
 		}()
 	}
 	wg.Wait()
@@ -105,14 +112,14 @@ func segments(dir string, parts []part, c output.Compression) ([]string, []Segme
 // writeSegment builds p's compressed archive into a temporary file next to
 // final and renames it into place, so an interrupted build never leaves a
 // partial segment under a valid key.
-func writeSegment(final string, p part, c output.Compression) (int64, error) {
+func writeSegment(final string, p part, c output.Compression, count func(int64)) (int64, error) {
 	f, err := os.CreateTemp(filepath.Dir(final), ".seg-*")
 	if err != nil {
 		return 0, fmt.Errorf("creating segment: %w", err)
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	if err := encodePart(f, p, c); err != nil {
+	if err := encodePart(&countingWriter{w: f, count: count}, p, c); err != nil {
 		return 0, err
 	}
 	st, err := f.Stat()
@@ -138,6 +145,18 @@ func encodePart(w io.Writer, p part, c output.Compression) error {
 		return err
 	}
 	return cw.Close()
+}
+
+// countingWriter reports the bytes written through it.
+type countingWriter struct {
+	w     io.Writer
+	count func(int64)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.count(int64(n))
+	return n, err
 }
 
 // flattener gives each image's flattened filesystem to every part that

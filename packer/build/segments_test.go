@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keel-os/keel/packer/output"
 )
 
 func reused(r *Result) map[string]bool {
@@ -100,6 +102,8 @@ func TestOneFileFormats(t *testing.T) {
 		{FormatTar, map[string]string{"boot/kernel": "KERNEL", "boot/cmdline": "console=ttyS0", "init": "#!/bin/sh\n",
 			"containers/services/svc/rootfs/bin/svc": "svc", "etc/motd": "hi\n", "lib/modules/6.1.0/a.ko": "module", "proc/": ""}},
 		{FormatTarKernelInitrd, map[string]string{"kernel": "KERNEL", "cmdline": "console=ttyS0", "initrd.img": ""}},
+		{FormatDocker, map[string]string{"boot/kernel": "KERNEL", "init": "#!/bin/sh\n", "containers/services/svc/rootfs/bin/svc": "svc",
+			"etc/motd": "hi\n", "Dockerfile": output.Dockerfile, ".dockerignore": "Dockerfile\n.dockerignore\n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.format, func(t *testing.T) {
@@ -108,6 +112,9 @@ func TestOneFileFormats(t *testing.T) {
 			r1, err := f.run(t, dir, func(o *Options) { o.Format = tt.format })
 			if err != nil {
 				t.Fatal(err)
+			}
+			if want := map[string]string{FormatTar: "sys.tar", FormatTarKernelInitrd: "sys-initrd.tar", FormatDocker: "sys.docker"}[tt.format]; filepath.Base(r1.Output) != want {
+				t.Errorf("got output %s, want %s", filepath.Base(r1.Output), want)
 			}
 			a, err := os.ReadFile(r1.Output)
 			if err != nil {

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,5 +120,123 @@ func TestCacheImportLs(t *testing.T) {
 	}
 	if code := Run(context.Background(), []string{"--cache", dst, "cache", "rm", "test/svc:1"}, nil, &stdout, &stderr); code == 0 {
 		t.Errorf("rm of a missing image succeeded")
+	}
+}
+
+func TestBuildOutputLevels(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		// wantErr are fragments stderr must hold; nil means stderr must be
+		// empty.
+		wantErr    []string
+		notErr     []string
+		wantStdout bool // stdout carries the artifact (-o -)
+	}{
+		{name: "quiet", args: []string{"-q"}},
+		// -o without -format means tar, as in LinuxKit.
+		{name: "output without format", args: []string{"-q", "-o", "-"}, wantStdout: true},
+		{name: "quiet to stdout", args: []string{"-q", "-format", "tar", "-o", "-"}, wantStdout: true},
+		{name: "default", wantErr: []string{"built "}, notErr: []string{"unpacked", "wrote"}},
+		{name: "verbose", args: []string{"-v"}, wantErr: []string{"unpacked service svc into a new segment (", "wrote ", "keel-initrd.img (", "built "}},
+		{name: "verbose to stdout", args: []string{"-v", "-format", "tar", "-o", "-"}, wantErr: []string{"wrote standard output ("}, wantStdout: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cache, out := cacheWith(t), t.TempDir()
+			args := append([]string{"--cache", cache, "build", "-pull", "never", "-dir", out}, tt.args...)
+			var stdout, stderr bytes.Buffer
+			if code := Run(context.Background(), append(args, "-"), strings.NewReader(stdinSpec), &stdout, &stderr); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			if tt.wantErr == nil && stderr.Len() != 0 {
+				t.Errorf("got stderr %q, want nothing", stderr.String())
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("got stderr %q, want it to hold %q", stderr.String(), w)
+				}
+			}
+			for _, w := range tt.notErr {
+				if strings.Contains(stderr.String(), w) {
+					t.Errorf("got stderr %q, want no %q", stderr.String(), w)
+				}
+			}
+			// Stdout is the artifact's alone: a tar archive, or nothing.
+			if tt.wantStdout {
+				if len(stdout.Bytes()) < 1024 || !strings.Contains(stdout.String(), "boot/kernel") {
+					t.Errorf("got %d bytes on stdout, want the tar", stdout.Len())
+				}
+			} else if stdout.Len() != 0 {
+				t.Errorf("got stdout %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
+
+func TestQuietAndVerboseConflict(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := Run(context.Background(), []string{"--cache", t.TempDir(), "-q", "-v", "build", "x.yml"}, nil, &stdout, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "contradict") {
+		t.Errorf("exit %d, stderr %q; want an error saying -q and -v contradict", code, stderr.String())
+	}
+}
+
+// TestBuildMergesFilesAndResolvesPkg builds two spec files, the first
+// naming a package folder with `@pkg:`: --dry-run must print the tag
+// `keel pkg show-tag` gives, and the real build must hold the package's
+// files and the second file's additions.
+func TestBuildMergesFilesAndResolvesPkg(t *testing.T) {
+	cache, out, src := cacheWith(t), t.TempDir(), t.TempDir()
+	pkg := filepath.Join(src, "pkgs", "tiny")
+	os.MkdirAll(pkg, 0o755)
+	os.WriteFile(filepath.Join(pkg, "build.yml"), []byte("image: tiny\norg: keeltest\nfiles:\n  - path: /etc/tiny\n    contents: \"tiny\\n\"\nentrypoint: [/bin/true]\n"), 0o644)
+	a := filepath.Join(src, "specs", "a.yml")
+	os.MkdirAll(filepath.Dir(a), 0o755)
+	os.WriteFile(a, []byte(stdinSpec+"  - name: tiny\n    image: \"@pkg:../pkgs/tiny\"\n"), 0o644)
+	b := filepath.Join(src, "b.yml")
+	os.WriteFile(b, []byte("kernel:\n  cmdline: console=ttyS1\nfiles:\n  - path: etc/from-b\n    contents: b\n"), 0o644)
+
+	run := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := Run(context.Background(), append([]string{"--cache", cache}, args...), nil, &stdout, &stderr); code != 0 {
+			t.Fatalf("keel %s: exit %d: %s", strings.Join(args, " "), code, stderr.String())
+		}
+		return stdout.String()
+	}
+	tag := strings.TrimSpace(run("pkg", "show-tag", pkg))
+	s, err := spec.Parse("dry-run output", []byte(run("build", "--dry-run", a, b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Services) != 2 || s.Services[1].Image != tag {
+		t.Errorf("dry-run: got services %+v, want the second from %s", s.Services, tag)
+	}
+
+	run("build", "-pull", "never", "-format", "tar", "-o", filepath.Join(out, "sys.tar"), a, b)
+	f, err := os.Open(filepath.Join(out, "sys.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := map[string]string{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		data, _ := io.ReadAll(tr)
+		got[h.Name] = string(data)
+	}
+	for name, want := range map[string]string{
+		"containers/services/tiny/rootfs/etc/tiny": "tiny\n",
+		"etc/from-b":   "b",
+		"boot/cmdline": "console=ttyS1",
+	} {
+		if got[name] != want {
+			t.Errorf("tar entry %s = %q, want %q", name, got[name], want)
+		}
 	}
 }

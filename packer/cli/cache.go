@@ -46,7 +46,9 @@ func cacheCmd(g *globals, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p := &image.Puller{Cache: cache, Jobs: jobs, Log: stdout}
+			rep, _, done := g.reporter(cmd.ErrOrStderr())
+			defer done()
+			p := &image.Puller{Cache: cache, Jobs: jobs, Progress: rep}
 			return p.Ensure(cmd.Context(), args, image.PullAlways)
 		},
 	}

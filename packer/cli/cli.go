@@ -17,6 +17,7 @@ import (
 	"github.com/keel-os/keel/packer/build"
 	"github.com/keel-os/keel/packer/image"
 	"github.com/keel-os/keel/packer/pkgbuild"
+	"github.com/keel-os/keel/packer/progress"
 	"github.com/keel-os/keel/packer/run"
 	"github.com/keel-os/keel/packer/uki"
 )
@@ -53,7 +54,23 @@ func longFlags(args []string) []string {
 }
 
 type globals struct {
-	cache string
+	cache          string
+	quiet, verbose bool
+}
+
+// reporter picks how progress shows on stderr: nothing with -q; progress
+// bars when stderr is a terminal; else a line per pull, or per step with
+// -v. It also returns the writer for other messages (nothing but errors
+// with -q) and what to call when the command is done.
+func (g *globals) reporter(stderr io.Writer) (progress.Reporter, io.Writer, func()) {
+	switch {
+	case g.quiet:
+		return progress.Nop{}, io.Discard, func() {}
+	case progress.IsTerminal(stderr):
+		b := progress.NewBars(stderr, g.verbose)
+		return b, b, b.Close
+	}
+	return &progress.Lines{W: stderr, Verbose: g.verbose}, stderr, func() {}
 }
 
 func (g *globals) openCache() (*image.Cache, error) {
@@ -73,6 +90,14 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.cache, "cache", defaultCache(), "image cache directory (OCI layout); $KEEL_CACHE")
+	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "print nothing but errors")
+	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "print every step: pulls, segments built or cached, files written")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if g.quiet && g.verbose {
+			return fmt.Errorf("-q (print nothing) and -v (print every step) contradict each other: give one of them")
+		}
+		return nil
+	}
 	root.AddCommand(buildCmd(g, stdin, stdout), pkgCmd(g, stdout), runCmd(stdin, stdout), cacheCmd(g, stdout), metadataCmd(stdout))
 	return root
 }
@@ -102,6 +127,10 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 			if err := image.CheckPullPolicy(opt.Pull); err != nil {
 				return err
 			}
+			if opt.Output != "" && !cmd.Flags().Changed("format") {
+				// LinuxKit's default when -o names a file: the tar.
+				opt.Format = build.FormatTar
+			}
 			if size != "" {
 				n, err := run.ParseSize(size)
 				if err != nil {
@@ -123,15 +152,14 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opt.Files, opt.Cache, opt.DebCache, opt.Log, opt.Stdin = args, cache, g.debCache(), stdout, stdin
-			if opt.Output == "-" {
-				// The artifact owns stdout: progress goes to stderr.
-				opt.Stdout, opt.Log = stdout, cmd.ErrOrStderr()
-			}
+			// Messages go to stderr: stdout is for the artifact (`-o -`)
+			// or the merged spec (--dry-run).
+			rep, log, done := g.reporter(cmd.ErrOrStderr())
+			defer done()
+			opt.Files, opt.Cache, opt.DebCache, opt.Stdin = args, cache, g.debCache(), stdin
+			opt.Stdout, opt.Log, opt.Progress = stdout, log, rep
 			if dryRun {
-				// Only the YAML goes to stdout, so it can be piped back
-				// into `keel build -`.
-				opt.TagsOnly, opt.Log = true, cmd.ErrOrStderr()
+				opt.TagsOnly = true
 				s, err := build.Load(cmd.Context(), opt)
 				if err != nil {
 					return err
@@ -165,7 +193,7 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 	}
 	c.Flags().StringVar(&opt.Format, "format", build.FormatKernelInitrd, "output format: "+strings.Join(build.Formats, ", ")+" (see docs/formats.md)")
 	c.Flags().StringVar(&size, "size", "", "disk size of a disk image format, e.g. 1G (default: just large enough)")
-	c.Flags().StringVarP(&opt.Output, "output", "o", "", "file for a one-file format (every format but kernel+initrd); - writes it to stdout")
+	c.Flags().StringVarP(&opt.Output, "output", "o", "", "file for a one-file format (every format but kernel+initrd; without -format, tar); - writes it to stdout")
 	c.Flags().StringVar(&opt.Compress, "compress", "gzip", "initrd compression: gzip, lz4, zstd or none (lz4 and zstd boot faster)")
 	c.Flags().StringVar(&opt.Dir, "dir", ".", "output directory")
 	c.Flags().StringVar(&opt.Name, "name", "", "output name (default: the first spec's base name)")
@@ -188,8 +216,10 @@ func pkgCmd(g *globals, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			_, log, done := g.reporter(cmd.ErrOrStderr())
+			defer done()
 			for _, d := range args {
-				ref, err := pkgbuild.Build(cmd.Context(), d, pkgbuild.Options{Cache: cache, DebCache: g.debCache(), Stdout: cmd.ErrOrStderr(), Force: force, UpdateLock: updateLock})
+				ref, err := pkgbuild.Build(cmd.Context(), d, pkgbuild.Options{Cache: cache, DebCache: g.debCache(), Stdout: log, Force: force, UpdateLock: updateLock})
 				if err != nil {
 					return fmt.Errorf("%s: %w", d, err)
 				}

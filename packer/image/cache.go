@@ -112,6 +112,12 @@ func (c *Cache) indexPath() string { return filepath.Join(c.dir, "index.json") }
 // An image whose config names no OS or architecture gets linux/amd64 (which
 // changes its digest); one naming another platform is refused.
 func (c *Cache) Put(ref string, img v1.Image) error {
+	return c.put(ref, img, nil)
+}
+
+// put is Put that reports the bytes of each blob it writes to count
+// (when not nil) as they are copied.
+func (c *Cache) put(ref string, img v1.Image, count func(int64)) error {
 	norm, err := Normalize(ref)
 	if err != nil {
 		return err
@@ -122,7 +128,7 @@ func (c *Cache) Put(ref string, img v1.Image) error {
 	}
 	// Blobs are not in the index until the end: hold off Clean meanwhile.
 	return c.gcLocked(syscall.LOCK_SH, func() error {
-		desc, err := c.writeImageBlobs(img)
+		desc, err := c.writeImageBlobs(img, count)
 		if err != nil {
 			return fmt.Errorf("storing %s in the cache %s: %w", norm, c.dir, err)
 		}
@@ -273,7 +279,7 @@ func (c *Cache) locked(fn func() error) error {
 
 // writeImageBlobs stores layers, config and manifest and returns the
 // manifest's descriptor.
-func (c *Cache) writeImageBlobs(img v1.Image) (*v1.Descriptor, error) {
+func (c *Cache) writeImageBlobs(img v1.Image, count func(int64)) (*v1.Descriptor, error) {
 	layers, err := img.Layers()
 	if err != nil {
 		return nil, err
@@ -294,7 +300,11 @@ func (c *Cache) writeImageBlobs(img v1.Image) (*v1.Descriptor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading layer %s: %w", d, err)
 		}
-		err = c.writeBlob(d, rc)
+		var r io.Reader = rc
+		if count != nil {
+			r = &countingReader{r: rc, count: count}
+		}
+		err = c.writeBlob(d, r)
 		rc.Close()
 		if err != nil {
 			return nil, err
@@ -465,4 +475,18 @@ func (c *Cache) Remove(ref string) (bool, error) {
 		return c.writeIndex(m)
 	})
 	return found, err
+}
+
+// countingReader reports the bytes read through it.
+type countingReader struct {
+	r     io.Reader
+	count func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.count(int64(n))
+	}
+	return n, err
 }

@@ -4,16 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/keel-os/keel/packer/progress"
 )
 
 // Pull policies, as `keel build --pull` spells them.
@@ -48,8 +50,9 @@ type Puller struct {
 	Transport http.RoundTripper
 	// Jobs bounds concurrent pulls; 0 means 4.
 	Jobs int
-	// Log, if set, gets one line per image fetched.
-	Log io.Writer
+	// Progress receives each pull's bytes and a step when it is done;
+	// nil reports nothing.
+	Progress progress.Reporter
 }
 
 func (p *Puller) options(ctx context.Context) []remote.Option {
@@ -82,12 +85,26 @@ func (p *Puller) Pull(ctx context.Context, ref string) error {
 	if err != nil {
 		return fmt.Errorf("pulling %s: %w", r.Name(), explain(err))
 	}
-	if err := p.Cache.Put(r.Name(), img); err != nil {
+	// The total is what the manifest lists; layers already in the cache
+	// are not fetched, so the count may end short of it.
+	var total int64
+	if m, err := img.Manifest(); err == nil {
+		for _, l := range m.Layers {
+			total += l.Size
+		}
+	}
+	rep := progress.Or(p.Progress)
+	task := rep.Start(progress.Pull, r.Name(), total)
+	var fetched atomic.Int64
+	err = p.Cache.put(r.Name(), img, func(n int64) {
+		fetched.Add(n)
+		task.Add(n)
+	})
+	task.Done(err)
+	if err != nil {
 		return fmt.Errorf("pulling %s: %w", r.Name(), err)
 	}
-	if p.Log != nil {
-		fmt.Fprintf(p.Log, "pulled %s\n", r.Name())
-	}
+	rep.Step(progress.Step{Kind: progress.Pull, Name: r.Name(), Size: fetched.Load()})
 	return nil
 }
 
