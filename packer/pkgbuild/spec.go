@@ -27,6 +27,7 @@ const DefaultOrg = "keel"
 type Spec struct {
 	Image      string          `yaml:"image"`
 	Org        string          `yaml:"org"`
+	From       string          `yaml:"from"`
 	Go         []GoBinary      `yaml:"go"`
 	Files      []File          `yaml:"files"`
 	Debian     []DebianPackage `yaml:"debian"`
@@ -107,6 +108,12 @@ type Package struct {
 	tag       string
 	debs      []debInfo
 	kernelDeb debInfo
+	base      *Package // from: a package directory, loaded by Tag
+	baseRef   string   // from:'s reference: the base package's or the image's
+
+	// chain holds the directories of the packages that name this one in
+	// from:, to report a cycle instead of recursing forever.
+	chain []string
 }
 
 // shape describes which keys a YAML mapping may hold, so unknown keys are
@@ -117,7 +124,7 @@ type shape struct {
 }
 
 var buildYMLShape = &shape{keys: map[string]*shape{
-	"image": nil, "org": nil, "config": nil,
+	"image": nil, "org": nil, "from": nil, "config": nil,
 	"entrypoint": nil, "cmd": nil, "env": nil, "workdir": nil,
 	"go": {list: &shape{keys: map[string]*shape{
 		"package": nil, "output": nil, "cgo": nil, "tags": nil,
@@ -224,9 +231,12 @@ func (s *Spec) validate() error {
 		if s.Kernel.Debian == "" {
 			return errors.New("kernel: missing 'debian' (the kernel package, e.g. linux-image-cloud-amd64)")
 		}
-		if len(s.Go)+len(s.Files)+len(s.Debian) != 0 || s.Config != nil || len(s.Entrypoint)+len(s.Cmd)+len(s.Env) != 0 || s.Workdir != "" {
-			return errors.New("a kernel package holds only the kernel: remove go, files, debian, config, entrypoint, cmd, env and workdir")
+		if len(s.Go)+len(s.Files)+len(s.Debian) != 0 || s.Config != nil || len(s.Entrypoint)+len(s.Cmd)+len(s.Env) != 0 || s.Workdir != "" || s.From != "" {
+			return errors.New("a kernel package holds only the kernel: remove from, go, files, debian, config, entrypoint, cmd, env and workdir")
 		}
+	}
+	if err := checkFrom(s.From); err != nil {
+		return err
 	}
 	for i, g := range s.Go {
 		if g.Package == "" {
