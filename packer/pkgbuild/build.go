@@ -295,6 +295,32 @@ func (p *Package) build(ctx context.Context, opt Options, progress io.Writer) (v
 	return image.Append(base, tree, cfg)
 }
 
+// concat joins the files of the tree matching pattern, in sorted order,
+// the way Debian's update-ca-certificates builds its bundle at install
+// time: a part without a final newline gets one, so PEM blocks never run
+// together.
+func concat(tree *image.Tree, pattern string) ([]byte, error) {
+	paths, err := tree.Glob(pattern)
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("concat %s matches no file of the image (files come from debian:, go: and earlier files: entries)", pattern)
+	}
+	var buf bytes.Buffer
+	for _, p := range paths {
+		b, err := tree.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("concat %s: %w", pattern, err)
+		}
+		buf.Write(b)
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			buf.WriteByte('\n')
+		}
+	}
+	return buf.Bytes(), nil
+}
+
 func (p *Package) addFile(tree *image.Tree, f File) error {
 	var mode fs.FileMode
 	if f.Mode != "" {
@@ -324,6 +350,21 @@ func (p *Package) addFile(tree *image.Tree, f File) error {
 			mode = 0o755
 		}
 		return tree.AddDir(f.Path, mode)
+	case f.Remove:
+		found, err := tree.Remove(f.Path)
+		if err == nil && !found {
+			err = fmt.Errorf("remove: nothing at %s in the image (files come from debian:, go: and earlier files: entries)", f.Path)
+		}
+		return err
+	case f.Concat != "":
+		if f.Mode == "" {
+			mode = 0o644
+		}
+		data, err := concat(tree, f.Concat)
+		if err != nil {
+			return err
+		}
+		return tree.AddBytes(f.Path, mode, data)
 	default:
 		return tree.AddSymlink(f.Path, f.Symlink)
 	}

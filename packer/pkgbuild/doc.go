@@ -26,6 +26,11 @@
 //	    directory: true
 //	  - path: /bin/sh        # symlink
 //	    symlink: busybox
+//	  - path: /etc/ssl/certs/ca-certificates.crt   # the files already in the
+//	    concat: /usr/share/ca-certificates/*/*.crt # image matching the glob,
+//	                         # joined in sorted order (default mode 0644)
+//	  - path: /usr/share/doc # drops the path and all below it from what
+//	    remove: true         # earlier sources added
 //	debian:                  # files of these Debian packages (no maintainer
 //	  - busybox-static       # scripts; owners become root): a name is the
 //	  - name: e2fsprogs      # package alone; dependencies: true adds its

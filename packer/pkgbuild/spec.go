@@ -50,14 +50,21 @@ type GoBinary struct {
 }
 
 // File is one plain file, directory or symlink in the image. Exactly one
-// of Source, Contents, Directory and Symlink is set.
+// of Source, Contents, Directory, Symlink, Concat and Remove is set.
 type File struct {
 	Source    string  `yaml:"source"`
 	Contents  *string `yaml:"contents"`
 	Directory bool    `yaml:"directory"`
 	Symlink   string  `yaml:"symlink"`
-	Path      string  `yaml:"path"`
-	Mode      string  `yaml:"mode"`
+	// Concat is an absolute glob over the files already in the image
+	// (Debian packages, Go binaries, earlier entries): the file is their
+	// contents in sorted path order, each ending in a newline.
+	Concat string `yaml:"concat"`
+	// Remove deletes Path and everything below it from what earlier
+	// sources put in the image, e.g. a Debian package's documentation.
+	Remove bool   `yaml:"remove"`
+	Path   string `yaml:"path"`
+	Mode   string `yaml:"mode"`
 }
 
 // DebianPackage is one entry of debian:. In build.yml it is either a
@@ -130,7 +137,7 @@ var buildYMLShape = &shape{keys: map[string]*shape{
 		"package": nil, "output": nil, "cgo": nil, "tags": nil,
 	}}},
 	"files": {list: &shape{keys: map[string]*shape{
-		"source": nil, "contents": nil, "directory": nil, "symlink": nil, "path": nil, "mode": nil,
+		"source": nil, "contents": nil, "directory": nil, "symlink": nil, "concat": nil, "remove": nil, "path": nil, "mode": nil,
 	}}},
 	"kernel": {keys: map[string]*shape{"debian": nil}},
 	"debian": {list: &shape{keys: map[string]*shape{"name": nil, "dependencies": nil}}},
@@ -251,20 +258,25 @@ func (s *Spec) validate() error {
 			return fmt.Errorf("files[%d]: 'path' must be an absolute path below /, got %q", i, f.Path)
 		}
 		kinds := 0
-		for _, set := range []bool{f.Source != "", f.Contents != nil, f.Directory, f.Symlink != ""} {
+		for _, set := range []bool{f.Source != "", f.Contents != nil, f.Directory, f.Symlink != "", f.Concat != "", f.Remove} {
 			if set {
 				kinds++
 			}
 		}
 		if kinds != 1 {
-			return fmt.Errorf("files[%d] (%s): set exactly one of source, contents, directory, symlink", i, f.Path)
+			return fmt.Errorf("files[%d] (%s): set exactly one of source, contents, directory, symlink, concat, remove", i, f.Path)
+		}
+		if f.Concat != "" {
+			if _, err := path.Match(f.Concat, ""); err != nil || !strings.HasPrefix(f.Concat, "/") {
+				return fmt.Errorf("files[%d] (%s): concat %q is not an absolute glob pattern like /usr/share/x/*.crt", i, f.Path, f.Concat)
+			}
 		}
 		if f.Mode != "" {
 			if _, err := parseMode(f.Mode); err != nil {
 				return fmt.Errorf("files[%d] (%s): %w", i, f.Path, err)
 			}
-			if f.Symlink != "" {
-				return fmt.Errorf("files[%d] (%s): a symlink has no mode", i, f.Path)
+			if f.Symlink != "" || f.Remove {
+				return fmt.Errorf("files[%d] (%s): a symlink or a removal has no mode", i, f.Path)
 			}
 		}
 	}
