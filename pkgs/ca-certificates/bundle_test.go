@@ -5,8 +5,8 @@ package cacertificates
 import (
 	"bytes"
 	"context"
-	"encoding/pem"
 	"crypto/x509"
+	"encoding/pem"
 	"os/exec"
 	"testing"
 
