@@ -15,7 +15,6 @@ import (
 	"github.com/keel-os/keel/internal/cidata"
 	"github.com/keel-os/keel/packer/build"
 	"github.com/keel-os/keel/packer/image"
-	"github.com/keel-os/keel/packer/pkgbuild"
 	"github.com/keel-os/keel/packer/run"
 )
 
@@ -159,53 +158,6 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 	c.Flags().StringVar(&opt.Name, "name", "", "output name (default: the first spec's base name)")
 	c.Flags().StringVar(&opt.Pull, "pull", image.PullMissing, "when to fetch registry images: missing, always (re-check tags) or never")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the merged spec (with @pkg: resolved to tags) and build nothing")
-	return c
-}
-
-func pkgCmd(g *globals, stdout io.Writer) *cobra.Command {
-	c := &cobra.Command{Use: "pkg", Short: "Build system packages (pkgs/<name>/build.yml) without Docker"}
-	var force, updateLock bool
-	b := &cobra.Command{
-		Use:   "build DIR [DIR...]",
-		Short: "Build each package into the image cache and print its reference",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cache, err := g.openCache()
-			if err != nil {
-				return err
-			}
-			for _, d := range args {
-				ref, err := pkgbuild.Build(cmd.Context(), d, pkgbuild.Options{Cache: cache, DebCache: g.debCache(), Stdout: cmd.ErrOrStderr(), Force: force, UpdateLock: updateLock})
-				if err != nil {
-					return fmt.Errorf("%s: %w", d, err)
-				}
-				fmt.Fprintln(stdout, ref)
-			}
-			return nil
-		},
-	}
-	b.Flags().BoolVar(&force, "force", false, "build even when the tag is already in the cache")
-	b.Flags().BoolVar(&updateLock, "update-lock", false, "take apt's current Debian packages instead of those pinned in "+pkgbuild.LockFile+", and rewrite it")
-	show := &cobra.Command{
-		Use:   "show-tag DIR [DIR...]",
-		Short: "Print each package's reference (its tag is a hash of every input)",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, d := range args {
-				p, err := pkgbuild.Load(d)
-				if err != nil {
-					return err
-				}
-				ref, err := p.Ref()
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(stdout, ref)
-			}
-			return nil
-		},
-	}
-	c.AddCommand(b, show)
 	return c
 }
 
