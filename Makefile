@@ -10,7 +10,7 @@ EXAMPLE     ?= examples/minimal.yml
 IMAGES      := build/images
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all deps binaries keel image run test unit vet fuzz bench bench-build soak clean FORCE
+.PHONY: all deps binaries keel image run test unit vet fuzz bench bench-build repro soak clean FORCE
 
 all: binaries keel
 
@@ -96,6 +96,12 @@ bench: deps binaries keel image
 # the initrd's size per container (packer/build/testdata/linuxkit-shaped.yml).
 bench-build: deps
 	$(GO) test -run '^$$' -bench BuildLinuxKitShaped -benchtime 1x -v -timeout 30m ./packer/build
+
+# Every package in pkgs/ built into two empty image caches: the tag, both
+# digests (equal, or the test fails) and the stored size of each. make test
+# does this for pkgs/hello and pkgs/ca-certificates only.
+repro: deps
+	KEEL_REPRO_ALL=1 $(GO) test -run '^TestReproducible$$' -v -timeout 60m ./packer/pkgbuild
 
 # Fault injection at length: kill -9 a service, its shim, containerd and
 # svcd $(SOAK_ROUNDS) times each inside a booted system (make test does one

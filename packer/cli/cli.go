@@ -16,7 +16,6 @@ import (
 	"github.com/keel-os/keel/internal/cidata"
 	"github.com/keel-os/keel/packer/build"
 	"github.com/keel-os/keel/packer/image"
-	"github.com/keel-os/keel/packer/pkgbuild"
 	"github.com/keel-os/keel/packer/progress"
 	"github.com/keel-os/keel/packer/run"
 	"github.com/keel-os/keel/packer/uki"
@@ -201,55 +200,6 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the merged spec (with @pkg: resolved to tags) and build nothing")
 	c.Flags().StringVar(&signKey, "sign-key", "", "PEM private key that signs the UKI of uki, iso-efi, raw-efi and qcow2-efi for Secure Boot (with --sign-cert)")
 	c.Flags().StringVar(&signCert, "sign-cert", "", "PEM certificate of --sign-key, embedded in the signature")
-	return c
-}
-
-func pkgCmd(g *globals, stdout io.Writer) *cobra.Command {
-	c := &cobra.Command{Use: "pkg", Short: "Build system packages (pkgs/<name>/build.yml) without Docker"}
-	var force, updateLock bool
-	b := &cobra.Command{
-		Use:   "build DIR [DIR...]",
-		Short: "Build each package into the image cache and print its reference",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cache, err := g.openCache()
-			if err != nil {
-				return err
-			}
-			_, log, done := g.reporter(cmd.ErrOrStderr())
-			defer done()
-			for _, d := range args {
-				ref, err := pkgbuild.Build(cmd.Context(), d, pkgbuild.Options{Cache: cache, DebCache: g.debCache(), Stdout: log, Force: force, UpdateLock: updateLock})
-				if err != nil {
-					return fmt.Errorf("%s: %w", d, err)
-				}
-				fmt.Fprintln(stdout, ref)
-			}
-			return nil
-		},
-	}
-	b.Flags().BoolVar(&force, "force", false, "build even when the tag is already in the cache")
-	b.Flags().BoolVar(&updateLock, "update-lock", false, "take apt's current Debian packages instead of those pinned in "+pkgbuild.LockFile+", and rewrite it")
-	show := &cobra.Command{
-		Use:   "show-tag DIR [DIR...]",
-		Short: "Print each package's reference (its tag is a hash of every input)",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, d := range args {
-				p, err := pkgbuild.Load(d)
-				if err != nil {
-					return err
-				}
-				ref, err := p.Ref()
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(stdout, ref)
-			}
-			return nil
-		},
-	}
-	c.AddCommand(b, show)
 	return c
 }
 

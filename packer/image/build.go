@@ -12,6 +12,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -54,6 +55,33 @@ func NewImage(t *Tree, cfg v1.Config) (v1.Image, error) {
 		return nil, fmt.Errorf("encoding image manifest: %w", err)
 	}
 	return partial.CompressedToImage(&builtImage{config: rawCfg, manifest: rawManifest, layer: l})
+}
+
+// Append returns base with one more layer holding the tree and with cfg as
+// its runtime config, created at Epoch: deterministic like NewImage when
+// base is. Base's layers are referenced, not copied.
+func Append(base v1.Image, t *Tree, cfg v1.Config) (v1.Image, error) {
+	l, err := newLayer(t)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := partial.CompressedToLayer(l)
+	if err != nil {
+		return nil, err
+	}
+	img, err := mutate.Append(base, mutate.Addendum{Layer: layer})
+	if err != nil {
+		return nil, fmt.Errorf("adding a layer to the base image: %w", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading the base image config: %w", err)
+	}
+	cf = cf.DeepCopy()
+	cf.Config = cfg
+	cf.Created = v1.Time{Time: Epoch}
+	cf.OS, cf.Architecture = OS, Architecture
+	return mutate.ConfigFile(img, cf)
 }
 
 type builtImage struct {

@@ -86,3 +86,21 @@ func ReadFiles(img v1.Image, paths ...string) (map[string][]byte, error) {
 	}
 	return res, nil
 }
+
+// StoredSize is what the image takes in a registry or the cache: its
+// manifest, config and compressed layers.
+func StoredSize(img v1.Image) (int64, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return 0, fmt.Errorf("reading the image manifest: %w", err)
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		return 0, fmt.Errorf("reading the image manifest: %w", err)
+	}
+	n := int64(len(raw)) + m.Config.Size
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	return n, nil
+}

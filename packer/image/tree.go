@@ -141,6 +141,74 @@ func (t *Tree) Paths() []string {
 	return out
 }
 
+// Remove deletes p and everything below it. It reports whether anything
+// was there.
+func (t *Tree) Remove(p string) (bool, error) {
+	c, err := cleanPath(p)
+	if err != nil {
+		return false, err
+	}
+	found := false
+	for k := range t.nodes {
+		if k == c || strings.HasPrefix(k, c+"/") {
+			delete(t.nodes, k)
+			found = true
+		}
+	}
+	if !found {
+		return false, nil
+	}
+	// Rebuild from what is left: a parent may have had only removed
+	// entries below it.
+	t.parents = map[string]bool{}
+	for k := range t.nodes {
+		for dir := path.Dir(k); dir != "." && !t.parents[dir]; dir = path.Dir(dir) {
+			t.parents[dir] = true
+		}
+	}
+	return true, nil
+}
+
+// Glob returns the absolute paths of the regular files whose path matches
+// pattern (path.Match syntax, absolute), sorted.
+func (t *Tree) Glob(pattern string) ([]string, error) {
+	if !strings.HasPrefix(pattern, "/") {
+		return nil, fmt.Errorf("pattern %q must be absolute", pattern)
+	}
+	if _, err := path.Match(pattern, ""); err != nil {
+		return nil, fmt.Errorf("pattern %q: %w", pattern, err)
+	}
+	var out []string
+	for k, n := range t.nodes {
+		if n.typ != tar.TypeReg {
+			continue
+		}
+		if ok, _ := path.Match(pattern, "/"+k); ok {
+			out = append(out, "/"+k)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// ReadFile returns the content of the regular file at p.
+func (t *Tree) ReadFile(p string) ([]byte, error) {
+	c, err := cleanPath(p)
+	if err != nil {
+		return nil, err
+	}
+	n, ok := t.nodes[c]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("%s: not in the tree", p)
+	case n.typ != tar.TypeReg:
+		return nil, fmt.Errorf("%s: not a regular file", p)
+	case n.src != "":
+		return os.ReadFile(n.src)
+	}
+	return n.data, nil
+}
+
 // WriteTar writes the tree as an uncompressed tar stream. Directory names
 // end in "/", as other image builders write them.
 func (t *Tree) WriteTar(w io.Writer) error {

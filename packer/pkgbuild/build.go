@@ -69,6 +69,14 @@ func (p *Package) tagCtx(ctx context.Context) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\nbuild.yml %d\n", formatVersion, len(p.raw))
 	h.Write(p.raw)
+	if p.Spec.From != "" {
+		ref, err := p.resolveBase(ctx)
+		if err != nil {
+			return "", err
+		}
+		p.baseRef = ref
+		fmt.Fprintf(h, "from %s\n", ref)
+	}
 
 	for i, f := range p.Spec.Files {
 		if f.Source == "" {
@@ -161,7 +169,8 @@ func hashFile(h io.Writer, p, label string) error {
 
 // Build builds the package in dir into opt.Cache and returns its reference.
 // When the reference is already cached it does nothing unless opt.Force.
-// The cache only changes when the whole build succeeded.
+// A from: base package missing from the cache is built first. The cache
+// only changes when the whole build succeeded.
 func Build(ctx context.Context, dir string, opt Options) (string, error) {
 	if opt.Cache == nil {
 		return "", errors.New("pkgbuild: no image cache given")
@@ -178,6 +187,10 @@ func Build(ctx context.Context, dir string, opt Options) (string, error) {
 		return "", err
 	}
 	p.UpdateLock = opt.UpdateLock
+	return buildLoaded(ctx, p, opt, progress)
+}
+
+func buildLoaded(ctx context.Context, p *Package, opt Options, progress io.Writer) (string, error) {
 	ref, err := p.refCtx(ctx)
 	if err != nil {
 		return "", err
@@ -260,15 +273,52 @@ func (p *Package) build(ctx context.Context, opt Options, progress io.Writer) (v
 		}
 	}
 
-	cfg := v1.Config{Entrypoint: p.Spec.Entrypoint, Cmd: p.Spec.Cmd, Env: p.Spec.Env, WorkingDir: p.Spec.Workdir}
-	label, ok, err := p.Spec.mobyConfig()
+	if p.Spec.From == "" {
+		cfg, err := p.imageConfig(nil)
+		if err != nil {
+			return nil, err
+		}
+		return image.NewImage(tree, cfg)
+	}
+	base, err := p.baseImage(ctx, opt, progress)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
-	if ok {
-		cfg.Labels = map[string]string{image.MobyConfigLabel: label}
+	baseCfg, err := image.Config(base)
+	if err != nil {
+		return nil, fmt.Errorf("from %s: %w", p.Spec.From, err)
 	}
-	return image.NewImage(tree, cfg)
+	cfg, err := p.imageConfig(&baseCfg)
+	if err != nil {
+		return nil, err
+	}
+	return image.Append(base, tree, cfg)
+}
+
+// concat joins the files of the tree matching pattern, in sorted order,
+// the way Debian's update-ca-certificates builds its bundle at install
+// time: a part without a final newline gets one, so PEM blocks never run
+// together.
+func concat(tree *image.Tree, pattern string) ([]byte, error) {
+	paths, err := tree.Glob(pattern)
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("concat %s matches no file of the image (files come from debian:, go: and earlier files: entries)", pattern)
+	}
+	var buf bytes.Buffer
+	for _, p := range paths {
+		b, err := tree.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("concat %s: %w", pattern, err)
+		}
+		buf.Write(b)
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			buf.WriteByte('\n')
+		}
+	}
+	return buf.Bytes(), nil
 }
 
 func (p *Package) addFile(tree *image.Tree, f File) error {
@@ -300,6 +350,21 @@ func (p *Package) addFile(tree *image.Tree, f File) error {
 			mode = 0o755
 		}
 		return tree.AddDir(f.Path, mode)
+	case f.Remove:
+		found, err := tree.Remove(f.Path)
+		if err == nil && !found {
+			err = fmt.Errorf("remove: nothing at %s in the image (files come from debian:, go: and earlier files: entries)", f.Path)
+		}
+		return err
+	case f.Concat != "":
+		if f.Mode == "" {
+			mode = 0o644
+		}
+		data, err := concat(tree, f.Concat)
+		if err != nil {
+			return err
+		}
+		return tree.AddBytes(f.Path, mode, data)
 	default:
 		return tree.AddSymlink(f.Path, f.Symlink)
 	}

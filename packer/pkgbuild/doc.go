@@ -6,6 +6,10 @@
 //
 //	image: init              # required; the reference is <org>/<image>:<tag>
 //	org: keel                # default "keel"
+//	from: ../base            # optional base: a package directory (relative to
+//	                         # build.yml, starting with . or /) or an image
+//	                         # pinned by digest (name@sha256:...); this
+//	                         # package's layer goes on top of its layers
 //	go:                      # Go main packages, built static for linux/amd64
 //	  - package: ./init      # relative to the module root (the dir with go.mod,
 //	                         # found upward), or an import path required by go.mod
@@ -22,6 +26,11 @@
 //	    directory: true
 //	  - path: /bin/sh        # symlink
 //	    symlink: busybox
+//	  - path: /etc/ssl/certs/ca-certificates.crt   # the files already in the
+//	    concat: /usr/share/ca-certificates/*/*.crt # image matching the glob,
+//	                         # joined in sorted order (default mode 0644)
+//	  - path: /usr/share/doc # drops the path and all below it from what
+//	    remove: true         # earlier sources added
 //	debian:                  # files of these Debian packages (no maintainer
 //	  - busybox-static       # scripts; owners become root): a name is the
 //	  - name: e2fsprogs      # package alone; dependencies: true adds its
@@ -46,7 +55,12 @@
 // build.yml, each file source's bytes and mode, the Go version, each Go
 // binary's options and the content of every main-module source file in its
 // dependency closure plus go.mod and go.sum, and the exact Debian package
-// versions (name, version, architecture, SHA-256), kernel included. Computing
-// it compiles and downloads nothing. The image itself is deterministic (see
+// versions (name, version, architecture, SHA-256), kernel included, and
+// from:'s reference (a base package's own tag, so a change there changes
+// this tag). Computing
+// it compiles and downloads nothing. Building builds a missing base package
+// first (or pulls a pinned base image); the config is the base's with each
+// key this package sets replacing it (Env by variable, the config: label as
+// a whole). The image itself is deterministic (see
 // image.NewImage), so the same inputs give the same digest.
 package pkgbuild

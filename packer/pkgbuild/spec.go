@@ -27,6 +27,7 @@ const DefaultOrg = "keel"
 type Spec struct {
 	Image      string          `yaml:"image"`
 	Org        string          `yaml:"org"`
+	From       string          `yaml:"from"`
 	Go         []GoBinary      `yaml:"go"`
 	Files      []File          `yaml:"files"`
 	Debian     []DebianPackage `yaml:"debian"`
@@ -49,14 +50,21 @@ type GoBinary struct {
 }
 
 // File is one plain file, directory or symlink in the image. Exactly one
-// of Source, Contents, Directory and Symlink is set.
+// of Source, Contents, Directory, Symlink, Concat and Remove is set.
 type File struct {
 	Source    string  `yaml:"source"`
 	Contents  *string `yaml:"contents"`
 	Directory bool    `yaml:"directory"`
 	Symlink   string  `yaml:"symlink"`
-	Path      string  `yaml:"path"`
-	Mode      string  `yaml:"mode"`
+	// Concat is an absolute glob over the files already in the image
+	// (Debian packages, Go binaries, earlier entries): the file is their
+	// contents in sorted path order, each ending in a newline.
+	Concat string `yaml:"concat"`
+	// Remove deletes Path and everything below it from what earlier
+	// sources put in the image, e.g. a Debian package's documentation.
+	Remove bool   `yaml:"remove"`
+	Path   string `yaml:"path"`
+	Mode   string `yaml:"mode"`
 }
 
 // DebianPackage is one entry of debian:. In build.yml it is either a
@@ -107,6 +115,12 @@ type Package struct {
 	tag       string
 	debs      []debInfo
 	kernelDeb debInfo
+	base      *Package // from: a package directory, loaded by Tag
+	baseRef   string   // from:'s reference: the base package's or the image's
+
+	// chain holds the directories of the packages that name this one in
+	// from:, to report a cycle instead of recursing forever.
+	chain []string
 }
 
 // shape describes which keys a YAML mapping may hold, so unknown keys are
@@ -117,13 +131,13 @@ type shape struct {
 }
 
 var buildYMLShape = &shape{keys: map[string]*shape{
-	"image": nil, "org": nil, "config": nil,
+	"image": nil, "org": nil, "from": nil, "config": nil,
 	"entrypoint": nil, "cmd": nil, "env": nil, "workdir": nil,
 	"go": {list: &shape{keys: map[string]*shape{
 		"package": nil, "output": nil, "cgo": nil, "tags": nil,
 	}}},
 	"files": {list: &shape{keys: map[string]*shape{
-		"source": nil, "contents": nil, "directory": nil, "symlink": nil, "path": nil, "mode": nil,
+		"source": nil, "contents": nil, "directory": nil, "symlink": nil, "concat": nil, "remove": nil, "path": nil, "mode": nil,
 	}}},
 	"kernel": {keys: map[string]*shape{"debian": nil}},
 	"debian": {list: &shape{keys: map[string]*shape{"name": nil, "dependencies": nil}}},
@@ -224,9 +238,12 @@ func (s *Spec) validate() error {
 		if s.Kernel.Debian == "" {
 			return errors.New("kernel: missing 'debian' (the kernel package, e.g. linux-image-cloud-amd64)")
 		}
-		if len(s.Go)+len(s.Files)+len(s.Debian) != 0 || s.Config != nil || len(s.Entrypoint)+len(s.Cmd)+len(s.Env) != 0 || s.Workdir != "" {
-			return errors.New("a kernel package holds only the kernel: remove go, files, debian, config, entrypoint, cmd, env and workdir")
+		if len(s.Go)+len(s.Files)+len(s.Debian) != 0 || s.Config != nil || len(s.Entrypoint)+len(s.Cmd)+len(s.Env) != 0 || s.Workdir != "" || s.From != "" {
+			return errors.New("a kernel package holds only the kernel: remove from, go, files, debian, config, entrypoint, cmd, env and workdir")
 		}
+	}
+	if err := checkFrom(s.From); err != nil {
+		return err
 	}
 	for i, g := range s.Go {
 		if g.Package == "" {
@@ -241,20 +258,25 @@ func (s *Spec) validate() error {
 			return fmt.Errorf("files[%d]: 'path' must be an absolute path below /, got %q", i, f.Path)
 		}
 		kinds := 0
-		for _, set := range []bool{f.Source != "", f.Contents != nil, f.Directory, f.Symlink != ""} {
+		for _, set := range []bool{f.Source != "", f.Contents != nil, f.Directory, f.Symlink != "", f.Concat != "", f.Remove} {
 			if set {
 				kinds++
 			}
 		}
 		if kinds != 1 {
-			return fmt.Errorf("files[%d] (%s): set exactly one of source, contents, directory, symlink", i, f.Path)
+			return fmt.Errorf("files[%d] (%s): set exactly one of source, contents, directory, symlink, concat, remove", i, f.Path)
+		}
+		if f.Concat != "" {
+			if _, err := path.Match(f.Concat, ""); err != nil || !strings.HasPrefix(f.Concat, "/") {
+				return fmt.Errorf("files[%d] (%s): concat %q is not an absolute glob pattern like /usr/share/x/*.crt", i, f.Path, f.Concat)
+			}
 		}
 		if f.Mode != "" {
 			if _, err := parseMode(f.Mode); err != nil {
 				return fmt.Errorf("files[%d] (%s): %w", i, f.Path, err)
 			}
-			if f.Symlink != "" {
-				return fmt.Errorf("files[%d] (%s): a symlink has no mode", i, f.Path)
+			if f.Symlink != "" || f.Remove {
+				return fmt.Errorf("files[%d] (%s): a symlink or a removal has no mode", i, f.Path)
 			}
 		}
 	}

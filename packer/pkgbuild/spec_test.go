@@ -37,6 +37,9 @@ func TestLoadErrors(t *testing.T) {
 		{"empty", "", "empty file"},
 		{"duplicate key", "image: x\nimage: y\n", "already defined"},
 		{"bad debian name", "image: x\ndebian: [\"a b\"]\n", "not a Debian package name"},
+		{"relative concat", "image: x\nfiles:\n  - path: /a\n    concat: \"*.crt\"\n", "absolute glob"},
+		{"bad concat pattern", "image: x\nfiles:\n  - path: /a\n    concat: \"/[\"\n", "absolute glob"},
+		{"remove with mode", "image: x\nfiles:\n  - path: /a\n    remove: true\n    mode: \"0644\"\n", "has no mode"},
 		{"non-string config key", "image: x\nconfig:\n  a:\n    1: x\n", "keys must be strings"},
 	}
 	for _, tc := range tests {
