@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -54,6 +55,9 @@ type Containerd struct {
 	StopTimeout time.Duration
 	// Hooks, when set, run around creation (the runtime section).
 	Hooks Hooks
+	// CgroupRoot is the cgroup v2 mount, where an OOM kill is looked
+	// for; empty means DefaultCgroupRoot.
+	CgroupRoot string
 
 	// Trace, when set, is called at the points the restart benchmark
 	// measures: TraceExit when the task's exit event arrives, TraceCreate
@@ -315,7 +319,7 @@ func (r *Containerd) Run(ctx context.Context, notify Notify) (code int, err erro
 		// The last lines must be in the log before the run is over.
 		r.closeIO()
 		shared := spec.Linux != nil && spec.Linux.CgroupsPath != ""
-		if exited && err == nil && !shared {
+		if exited && (err == nil || errors.Is(err, ErrOOMKilled)) && !shared {
 			r.deleteLater(c, task)
 			return
 		}
@@ -332,8 +336,16 @@ func (r *Containerd) Run(ctx context.Context, notify Notify) (code int, err erro
 			r.Release()
 		}
 	}()
+	root := r.CgroupRoot
+	if root == "" {
+		root = DefaultCgroupRoot
+	}
+	oom := watchOOM("/proc", int(task.Pid()), root)
 	notify.send(Event{State: StateRunning, Pid: int(task.Pid())})
 	code, err, keep, exited = r.watch(ctx, task, exitC, notify)
+	if exited && err == nil {
+		err = oom.check(code)
+	}
 	return code, err
 }
 

@@ -13,11 +13,12 @@ import (
 type fake struct{ api.Unsupported }
 
 func (fake) Containers() []api.Container {
-	zero, three := 0, 3
+	zero, three, killed := 0, 3, 137
 	return []api.Container{
 		{Name: "sysctl", Phase: "onboot", State: "exited", ExitCode: &zero},
 		{Name: "containerd", Phase: "system", State: "running", Pid: 41},
 		{Name: "getty", Phase: "service", State: "backoff", ExitCode: &three, Restarts: 2},
+		{Name: "hog", Phase: "service", State: "running", Pid: 77, ExitCode: &killed, OOMKilled: true, Restarts: 1},
 	}
 }
 
@@ -50,15 +51,17 @@ func TestCommands(t *testing.T) {
 		wantErrSub string
 	}{
 		{[]string{"list"}, 0, "" +
-			"NAME        PHASE    STATE    HEALTH  PID  UPTIME  EXIT  RESTARTS  IMAGE\n" +
-			"sysctl      onboot   exited   -       -    -       0     0         -\n" +
-			"containerd  system   running  -       41   -       -     0         -\n" +
-			"getty       service  backoff  -       -    -       3     2         -\n", ""},
+			"NAME        PHASE    STATE    HEALTH  PID  UPTIME  EXIT      RESTARTS  IMAGE\n" +
+			"sysctl      onboot   exited   -       -    -       0         0         -\n" +
+			"containerd  system   running  -       41   -       -         0         -\n" +
+			"getty       service  backoff  -       -    -       3         2         -\n" +
+			"hog         service  running  -       77   -       137(oom)  1         -\n", ""},
 		{[]string{"logs", "getty"}, 0, "0001-01-01T00:00:00.000Z stdout login:\n0001-01-01T00:00:00.000Z stdout bye\n", ""},
 		{[]string{"logs", "getty", "--tail", "1"}, 0, "0001-01-01T00:00:00.000Z stdout bye\n", ""},
 		{[]string{"--json", "logs", "getty", "--tail", "1"}, 0, `{"seq":2,"time":"0001-01-01T00:00:00Z","stream":"stdout","text":"bye"}` + "\n", ""},
 		{[]string{"logs", "nope"}, 3, "", `no container named "nope"`},
 		{[]string{"status", "getty"}, 5, "Name:       getty\nPhase:      service\nState:      backoff\nHealth:     -\nPid:        -\nUptime:     -\nLast exit:  3\nRestarts:   2\nRestart:    -\nDepends on: -\nImage:      -\n", ""},
+		{[]string{"status", "hog"}, 0, "Name:       hog\nPhase:      service\nState:      running\nHealth:     -\nPid:        77\nUptime:     -\nLast exit:  137 (oom-killed)\nRestarts:   1\nRestart:    -\nDepends on: -\nImage:      -\n", ""},
 		{[]string{"status", "nope"}, 3, "", `no container named "nope"`},
 		{[]string{"stop", "getty"}, 1, "", "not supported"},
 		{[]string{"logs"}, 2, "", "logs takes 1 argument"},
