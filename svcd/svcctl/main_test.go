@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keel-os/keel/svcd/api"
 )
@@ -98,5 +99,26 @@ func TestUnreachable(t *testing.T) {
 	}
 	if want := "svcctl: cannot reach svcd at " + sock; !strings.HasPrefix(errb.String(), want) {
 		t.Errorf("stderr: got %q, want it to start with %q", errb.String(), want)
+	}
+}
+
+func TestEventLine(t *testing.T) {
+	at := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+	one, killed := 1, 137
+	for _, tc := range []struct {
+		e    api.Event
+		want string
+	}{
+		{api.Event{Time: at, Name: "web", State: "running", Pid: 7}, "12:00:00.000 web running pid=7\n"},
+		{api.Event{Time: at, Name: "web", State: "backoff", ExitCode: &one, Error: "boom"}, "12:00:00.000 web backoff exit=1 error=\"boom\"\n"},
+		{api.Event{Time: at, Name: "hog", State: "backoff", ExitCode: &killed, OOMKilled: true}, "12:00:00.000 hog backoff exit=137 oom-killed\n"},
+	} {
+		var b bytes.Buffer
+		if err := (printer{w: &b}).event(tc.e); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != tc.want {
+			t.Errorf("event %+v: got %q, want %q", tc.e, b.String(), tc.want)
+		}
 	}
 }
