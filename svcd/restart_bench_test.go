@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
-	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/keel-os/keel/internal/bundle"
 	"github.com/keel-os/keel/svcd/runner"
 )
@@ -26,35 +23,7 @@ import (
 func BenchmarkRestartLatency(b *testing.B) {
 	env := newHostEnv(b, "svcd-bench-")
 	build, tmp := env.build, env.tmp
-	var err error
-	conf := filepath.Join(tmp, "containerd.toml")
-	if err := os.WriteFile(conf, containerdConfig(b, tmp), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	sock := filepath.Join(tmp, "c.sock")
-	ctrd := exec.Command(filepath.Join(build, "containerd"), "--config", conf, "--address", sock)
-	ctrd.Env = append(os.Environ(), "PATH="+build+":"+os.Getenv("PATH"))
-	if err := ctrd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ctrd.Process.Kill(); ctrd.Wait() })
-	var client *containerd.Client
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if client, err = containerd.New(sock); err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_, err = client.Version(ctx)
-			cancel()
-			if err == nil {
-				break
-			}
-			client.Close()
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("containerd did not answer: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	client := env.startContainerd(b)
 	defer client.Close()
 
 	dir := filepath.Join(tmp, "svc")

@@ -11,9 +11,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +19,7 @@ import (
 	"time"
 
 	"github.com/keel-os/keel/internal/layout"
+	"github.com/keel-os/keel/qemu-test/guest"
 	"github.com/keel-os/keel/svcd/api"
 )
 
@@ -30,7 +29,7 @@ const victim = "victim"
 const recoverWithin = 90 * time.Second
 
 func main() {
-	rounds := roundsFromCmdline(readFile("/proc/cmdline"), 2)
+	rounds := roundsFromCmdline(guest.ReadFile("/proc/cmdline"), 2)
 	c := api.NewClient(layout.SvcdSocket)
 	ctx := context.Background()
 	if _, err := waitRunning(ctx, c, expect{}); err != nil {
@@ -70,13 +69,13 @@ func inject(ctx context.Context, c *api.Client, kind string) (time.Duration, err
 	case "service":
 		target = before
 	case "shim":
-		if target, err = parentOf(before); err != nil {
+		if target, err = guest.ParentOf(before); err != nil {
 			return 0, err
 		}
 	case "containerd":
-		target, err = findProcess("/usr/bin/containerd")
+		target, err = guest.FindProcess("/usr/bin/containerd")
 	case "svcd":
-		target, err = findProcess("/usr/bin/svcd")
+		target, err = guest.FindProcess("/usr/bin/svcd")
 	}
 	if err != nil {
 		return 0, err
@@ -99,13 +98,10 @@ func inject(ctx context.Context, c *api.Client, kind string) (time.Duration, err
 		return 0, err
 	}
 	d := time.Since(start)
-	if err := noLastingZombies(); err != nil {
+	if err := guest.NoLastingZombies(); err != nil {
 		return d, err
 	}
-	if comm := strings.TrimSpace(readFile("/proc/1/cmdline")); !strings.HasPrefix(comm, "/init") {
-		return d, fmt.Errorf("PID 1 runs %q, want /init", comm)
-	}
-	return d, nil
+	return d, guest.PID1IsInit()
 }
 
 // expect is what recovery means after one kill; zero fields are not
@@ -124,7 +120,7 @@ func waitRunning(ctx context.Context, c *api.Client, want expect) (int, error) {
 	last := "svcd did not answer"
 	for time.Now().Before(deadline) {
 		if want.notSvcd != 0 {
-			if pid, err := findProcess("/usr/bin/svcd"); err != nil || pid == want.notSvcd {
+			if pid, err := guest.FindProcess("/usr/bin/svcd"); err != nil || pid == want.notSvcd {
 				last = "no new svcd yet"
 				time.Sleep(200 * time.Millisecond)
 				continue
@@ -163,95 +159,7 @@ func waitRunning(ctx context.Context, c *api.Client, want expect) (int, error) {
 	return 0, fmt.Errorf("not recovered within %s: %s", recoverWithin, last)
 }
 
-// noLastingZombies fails if a zombie seen now is still there seconds later
-// (a zombie for a moment is normal: its parent has not waited yet).
-func noLastingZombies() error {
-	first := zombies()
-	if len(first) == 0 {
-		return nil
-	}
-	time.Sleep(5 * time.Second)
-	var lasting []string
-	for _, z := range zombies() {
-		for _, f := range first {
-			if z == f {
-				lasting = append(lasting, z)
-			}
-		}
-	}
-	if len(lasting) > 0 {
-		return fmt.Errorf("zombies left behind: %s", strings.Join(lasting, ", "))
-	}
-	return nil
-}
-
-func zombies() []string {
-	var out []string
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if st, err := parseStat(readFile(fmt.Sprintf("/proc/%d/stat", pid))); err == nil && st.state == "Z" {
-			out = append(out, fmt.Sprintf("%d (%s, parent %d)", pid, st.comm, st.ppid))
-		}
-	}
-	return out
-}
-
-type stat struct {
-	comm, state string
-	ppid        int
-}
-
-// parseStat reads /proc/PID/stat; comm may hold spaces and parentheses.
-func parseStat(s string) (stat, error) {
-	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || end < open {
-		return stat{}, errors.New("malformed stat")
-	}
-	f := strings.Fields(s[end+1:])
-	if len(f) < 2 {
-		return stat{}, errors.New("malformed stat")
-	}
-	ppid, err := strconv.Atoi(f[1])
-	if err != nil {
-		return stat{}, err
-	}
-	return stat{comm: s[open+1 : end], state: f[0], ppid: ppid}, nil
-}
-
-func parentOf(pid int) (int, error) {
-	st, err := parseStat(readFile(fmt.Sprintf("/proc/%d/stat", pid)))
-	if err != nil {
-		return 0, fmt.Errorf("parent of %d: %w", pid, err)
-	}
-	return st.ppid, nil
-}
-
-// findProcess returns the pid of the process whose argv[0] is exe.
-func findProcess(exe string) (int, error) {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		argv := strings.Split(readFile(fmt.Sprintf("/proc/%d/cmdline", pid)), "\x00")
-		if argv[0] == exe {
-			return pid, nil
-		}
-	}
-	return 0, fmt.Errorf("no process runs %s", exe)
-}
-
 func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
-
-func readFile(p string) string {
-	b, _ := os.ReadFile(p)
-	return string(b)
-}
 
 // roundsFromCmdline reads keel.chaos=N.
 func roundsFromCmdline(cmdline string, def int) int {

@@ -5,23 +5,6 @@ import (
 	"time"
 )
 
-func TestParseStat(t *testing.T) {
-	for _, tc := range []struct {
-		in    string
-		want  stat
-		fails bool
-	}{
-		{"42 (svcd) S 1 42 42 0", stat{comm: "svcd", state: "S", ppid: 1}, false},
-		{"7 (a (b) c) Z 3 7", stat{comm: "a (b) c", state: "Z", ppid: 3}, false},
-		{"garbage", stat{}, true},
-	} {
-		got, err := parseStat(tc.in)
-		if (err != nil) != tc.fails || got != tc.want {
-			t.Errorf("parseStat(%q) = %+v, %v; want %+v, error %v", tc.in, got, err, tc.want, tc.fails)
-		}
-	}
-}
-
 func TestRoundsFromCmdline(t *testing.T) {
 	for _, tc := range []struct {
 		in   string

@@ -38,7 +38,11 @@ type Container struct {
 	// Pid is the container's main process while it runs, else 0.
 	Pid int `json:"pid,omitempty"`
 	// ExitCode is the last exit code, absent while it has never exited.
-	ExitCode  *int       `json:"exitCode,omitempty"`
+	ExitCode *int `json:"exitCode,omitempty"`
+	// OOMKilled says the kernel's OOM killer ended the last run that
+	// ended (the container reached its memory limit); it stays set while
+	// the next run goes, like ExitCode.
+	OOMKilled bool       `json:"oomKilled,omitempty"`
 	Restarts  int        `json:"restarts"`
 	StartedAt *time.Time `json:"startedAt,omitempty"`
 	// Error says why the last run failed when that was not an exit code
@@ -74,8 +78,11 @@ type Event struct {
 	Health string `json:"health,omitempty"`
 	Pid    int    `json:"pid,omitempty"`
 	// ExitCode is set on exited, failed and backoff.
-	ExitCode *int   `json:"exitCode,omitempty"`
-	Error    string `json:"error,omitempty"`
+	ExitCode *int `json:"exitCode,omitempty"`
+	// OOMKilled is set with ExitCode when the kernel's OOM killer ended
+	// the run.
+	OOMKilled bool   `json:"oomKilled,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // Boot is the body of GET /v1/boot: init's record of its own steps and

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -54,6 +55,9 @@ type Containerd struct {
 	StopTimeout time.Duration
 	// Hooks, when set, run around creation (the runtime section).
 	Hooks Hooks
+	// CgroupRoot is the cgroup v2 mount, where an OOM kill is looked
+	// for; empty means DefaultCgroupRoot.
+	CgroupRoot string
 
 	// Trace, when set, is called at the points the restart benchmark
 	// measures: TraceExit when the task's exit event arrives, TraceCreate
@@ -155,100 +159,6 @@ func (r *Containerd) control() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, controlTimeout)
 }
 
-// removeStale deletes a container (and its task) of id left behind by a
-// previous run or a previous svcd.
-func (r *Containerd) removeStale(id string) error {
-	ctx, cancel := r.control()
-	defer cancel()
-	c, err := r.Client.LoadContainer(ctx, id)
-	if errdefs.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("looking for a stale container %s: %w", id, err)
-	}
-	return r.remove(ctx, c)
-}
-
-// remove deletes c's task, killing it if needed, and then c.
-func (r *Containerd) remove(ctx context.Context, c containerd.Container) error {
-	if t, err := c.Task(ctx, nil); err == nil {
-		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("deleting task %s: %w", c.ID(), err)
-		}
-	}
-	if err := c.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("deleting container %s: %w", c.ID(), err)
-	}
-	return nil
-}
-
-// deleteLater deletes the ended task in the background, keeping its
-// container for reuse, and records it so a run that wants the id again
-// waits for the delete.
-func (r *Containerd) deleteLater(c containerd.Container, task containerd.Task) {
-	done := make(chan struct{})
-	r.mu.Lock()
-	if r.deleting == nil {
-		r.deleting = map[string]chan struct{}{}
-		r.kept = map[string]containerd.Container{}
-	}
-	r.deleting[c.ID()] = done
-	r.kept[c.ID()] = c
-	r.mu.Unlock()
-	go func() {
-		defer close(done)
-		ctx, cancel := r.control()
-		defer cancel()
-		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			r.mu.Lock()
-			delete(r.kept, c.ID())
-			r.mu.Unlock()
-			_ = r.remove(ctx, c)
-		}
-	}()
-}
-
-// takeKept returns the container kept for id, if any, and forgets it.
-func (r *Containerd) takeKept(id string) containerd.Container {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.kept[id]
-	delete(r.kept, id)
-	return c
-}
-
-// Release deletes what the runner keeps in containerd between runs (the
-// containers of ended tasks). The restart decorator calls it once it will
-// not run the service again; a later Run still works.
-func (r *Containerd) Release() {
-	r.waitAllDeleted()
-	ctx, cancel := r.control()
-	defer cancel()
-	for _, id := range r.ids() {
-		if c := r.takeKept(id); c != nil {
-			_ = r.remove(ctx, c)
-		}
-	}
-}
-
-// waitDeleted returns once no background delete of id is going on.
-func (r *Containerd) waitDeleted(id string) {
-	r.mu.Lock()
-	done := r.deleting[id]
-	r.mu.Unlock()
-	if done != nil {
-		<-done
-	}
-}
-
-// waitAllDeleted returns once every background delete is done.
-func (r *Containerd) waitAllDeleted() {
-	for _, id := range r.ids() {
-		r.waitDeleted(id)
-	}
-}
-
 // Hooks run host-side work around a container's creation: LinuxKit's
 // runtime section. Nil Hooks do nothing.
 type Hooks interface {
@@ -315,7 +225,7 @@ func (r *Containerd) Run(ctx context.Context, notify Notify) (code int, err erro
 		// The last lines must be in the log before the run is over.
 		r.closeIO()
 		shared := spec.Linux != nil && spec.Linux.CgroupsPath != ""
-		if exited && err == nil && !shared {
+		if exited && (err == nil || errors.Is(err, ErrOOMKilled)) && !shared {
 			r.deleteLater(c, task)
 			return
 		}
@@ -332,8 +242,16 @@ func (r *Containerd) Run(ctx context.Context, notify Notify) (code int, err erro
 			r.Release()
 		}
 	}()
+	root := r.CgroupRoot
+	if root == "" {
+		root = DefaultCgroupRoot
+	}
+	oom := watchOOM("/proc", int(task.Pid()), root)
 	notify.send(Event{State: StateRunning, Pid: int(task.Pid())})
 	code, err, keep, exited = r.watch(ctx, task, exitC, notify)
+	if exited && err == nil {
+		err = oom.check(code)
+	}
 	return code, err
 }
 
@@ -371,7 +289,15 @@ func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec, sweep b
 			opts = append(opts, containerd.WithRuntime(runcRuntime, &options.Options{BinaryName: r.Runc}))
 		}
 		var err error
-		if c, err = r.Client.NewContainer(cctx, id, opts...); err != nil {
+		c, err = r.Client.NewContainer(cctx, id, opts...)
+		if errdefs.IsAlreadyExists(err) {
+			// The background delete of an earlier run under this id
+			// failed (a shim slow to go under load): sweep, once.
+			if err = r.removeStale(id); err == nil {
+				c, err = r.Client.NewContainer(cctx, id, opts...)
+			}
+		}
+		if err != nil {
 			return nil, nil, nil, fmt.Errorf("creating container %s: %w", id, err)
 		}
 	}

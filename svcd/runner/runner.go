@@ -21,8 +21,8 @@ import (
 // ctx stops it the runner's way (stop signal, then SIGKILL after a timeout)
 // and Run returns once it is gone. The int is the exit code (128+n when
 // killed by signal n); a non-nil error means it could not be started or
-// watched, or was ended by the runner (a timeout). Run may be called again
-// after it returns.
+// watched, or was ended by the runner (a timeout) or the kernel's OOM killer
+// (ErrOOMKilled). Run may be called again after it returns.
 type Runner interface {
 	Run(ctx context.Context, notify Notify) (int, error)
 }

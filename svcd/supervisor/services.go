@@ -154,6 +154,7 @@ func (s *Supervisor) runnerFor(client *containerd.Client, sv *service) (runner.R
 		Stderr:      s.cfg.Logs.Writer(u.Name, "stderr"),
 		StopSignal:  sig,
 		StopTimeout: time.Duration(k.StopTimeout),
+		CgroupRoot:  s.cfg.CgroupRoot,
 	}
 	if k.Runtime != nil {
 		base.Namespace = k.Runtime.Namespace

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keel-os/keel/internal/bootlog"
 	"github.com/keel-os/keel/svcd/api"
+	"github.com/keel-os/keel/svcd/runner"
 )
 
 // Stats reads the cgroup v2 figures of a running container's cgroup,
@@ -24,7 +25,7 @@ func (s *Supervisor) Stats(name string) (api.Stats, error) {
 	}
 	root := s.cfg.CgroupRoot
 	if root == "" {
-		root = "/sys/fs/cgroup"
+		root = runner.DefaultCgroupRoot
 	}
 	return readStats(name, fmt.Sprintf("/proc/%d/cgroup", c.Pid), root)
 }
@@ -33,19 +34,11 @@ func (s *Supervisor) Stats(name string) (api.Stats, error) {
 // reads its cpu.stat, memory.current and pids.current. A controller that is
 // not enabled leaves its figure at 0.
 func readStats(name, procCgroup, root string) (api.Stats, error) {
-	b, err := os.ReadFile(procCgroup)
+	cg, err := runner.CgroupOf(procCgroup)
 	if err != nil {
-		return api.Stats{}, fmt.Errorf("reading %s: %w", procCgroup, err)
+		return api.Stats{}, err
 	}
-	st := api.Stats{Name: name}
-	for _, l := range strings.Split(string(b), "\n") {
-		if p, ok := strings.CutPrefix(l, "0::"); ok {
-			st.Cgroup = p
-		}
-	}
-	if st.Cgroup == "" {
-		return st, fmt.Errorf("%s has no cgroup v2 entry: is cgroup2 mounted at %s?", procCgroup, root)
-	}
+	st := api.Stats{Name: name, Cgroup: cg}
 	dir := filepath.Join(root, st.Cgroup)
 	st.MemoryBytes = readUint(filepath.Join(dir, "memory.current"))
 	st.Pids = readUint(filepath.Join(dir, "pids.current"))

@@ -6,6 +6,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -218,7 +219,9 @@ func (s *Supervisor) notify(name, phase string, also runner.Notify) runner.Notif
 			}
 		case runner.StateBackoff:
 			what := fmt.Sprintf("exited %d", e.ExitCode)
-			if e.Err != nil {
+			if errors.Is(e.Err, runner.ErrOOMKilled) {
+				what = fmt.Sprintf("exited %d, %v", e.ExitCode, e.Err)
+			} else if e.Err != nil {
 				what = fmt.Sprintf("failed: %v", e.Err)
 			}
 			s.logf("%s %s, restarting in %s (restart %d)", label, what, e.Delay, e.Restarts)

@@ -82,6 +82,7 @@ func (t *Table) commit(r *api.Container, at time.Time) {
 	if r.ExitCode != nil && r.State != string(runner.StateRunning) {
 		v := *r.ExitCode
 		e.ExitCode = &v
+		e.OOMKilled = r.OOMKilled
 	}
 	if len(t.history) < maxHistory {
 		t.history = append(t.history, e)
@@ -124,6 +125,7 @@ func (t *Table) Apply(name string, e runner.Event) {
 		r.Health = ""
 		code := e.ExitCode
 		r.ExitCode = &code
+		r.OOMKilled = errors.Is(e.Err, runner.ErrOOMKilled)
 		r.Error = errText(e.Err)
 		next := ts.Add(e.Delay)
 		r.NextStart = &next
@@ -142,6 +144,7 @@ func (t *Table) Finish(name string, code int, err error, stopped bool) {
 	r.NextStart = nil
 	if code >= 0 {
 		r.ExitCode = &code
+		r.OOMKilled = errors.Is(err, runner.ErrOOMKilled)
 	}
 	r.Error = errText(err)
 	switch {

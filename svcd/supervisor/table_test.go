@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 func TestTable(t *testing.T) {
 	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	boom := errors.New("boom")
+	oom := fmt.Errorf("%w: memory limit", runner.ErrOOMKilled)
 	type step struct {
 		event  *runner.Event
 		finish *struct {
@@ -42,23 +44,42 @@ func TestTable(t *testing.T) {
 		wantRestarts int
 		wantErr      string
 		wantStarted  bool
+		wantOOM      bool
 	}{
-		{"pending", nil, "pending", 0, nil, 0, "", false},
-		{"running", []step{ev(runner.Event{State: runner.StateRunning, Pid: 7})}, "running", 7, nil, 0, "", true},
-		{"exited 0", []step{ev(runner.Event{State: runner.StateRunning, Pid: 7}), fin(0, nil, false)}, "exited", 0, ptr(0), 0, "", true},
-		{"non-zero is failed", []step{ev(runner.Event{State: runner.StateRunning, Pid: 7}), fin(2, nil, false)}, "failed", 0, ptr(2), 0, "", true},
-		{"error is failed", []step{fin(-1, boom, false)}, "failed", 0, nil, 0, "boom", false},
-		{"stopped", []step{ev(runner.Event{State: runner.StateRunning, Pid: 7}), fin(143, nil, true)}, "stopped", 0, ptr(143), 0, "", true},
-		{"stopped before start", []step{fin(-1, context.Canceled, true)}, "stopped", 0, nil, 0, "", false},
+		{"pending", nil, "pending", 0, nil, 0, "", false, false},
+		{"running", []step{ev(runner.Event{State: runner.StateRunning, Pid: 7})}, "running", 7, nil, 0, "", true, false},
+		{"exited 0", []step{ev(runner.Event{State: runner.StateRunning, Pid: 7}), fin(0, nil, false)}, "exited", 0, ptr(0), 0, "", true, false},
+		{"non-zero is failed", []step{ev(runner.Event{State: runner.StateRunning, Pid: 7}), fin(2, nil, false)}, "failed", 0, ptr(2), 0, "", true, false},
+		{"error is failed", []step{fin(-1, boom, false)}, "failed", 0, nil, 0, "boom", false, false},
+		{"stopped", []step{ev(runner.Event{State: runner.StateRunning, Pid: 7}), fin(143, nil, true)}, "stopped", 0, ptr(143), 0, "", true, false},
+		{"stopped before start", []step{fin(-1, context.Canceled, true)}, "stopped", 0, nil, 0, "", false, false},
 		{"restarting", []step{
 			ev(runner.Event{State: runner.StateRunning, Pid: 7}),
 			ev(runner.Event{State: runner.StateBackoff, ExitCode: 1, Restarts: 1, Err: boom}),
-		}, "backoff", 0, ptr(1), 1, "boom", true},
+		}, "backoff", 0, ptr(1), 1, "boom", true, false},
 		{"running again after restart", []step{
 			ev(runner.Event{State: runner.StateRunning, Pid: 7}),
 			ev(runner.Event{State: runner.StateBackoff, ExitCode: 1, Restarts: 1, Err: boom}),
 			ev(runner.Event{State: runner.StateRunning, Pid: 9, Restarts: 1}),
-		}, "running", 9, ptr(1), 1, "", true},
+		}, "running", 9, ptr(1), 1, "", true, false},
+		{"OOM-killed, restarting", []step{
+			ev(runner.Event{State: runner.StateRunning, Pid: 7}),
+			ev(runner.Event{State: runner.StateBackoff, ExitCode: 137, Restarts: 1, Err: oom}),
+		}, "backoff", 0, ptr(137), 1, oom.Error(), true, true},
+		{"OOM-killed stays shown while the next run goes", []step{
+			ev(runner.Event{State: runner.StateRunning, Pid: 7}),
+			ev(runner.Event{State: runner.StateBackoff, ExitCode: 137, Restarts: 1, Err: oom}),
+			ev(runner.Event{State: runner.StateRunning, Pid: 9, Restarts: 1}),
+		}, "running", 9, ptr(137), 1, "", true, true},
+		{"a later plain exit clears it", []step{
+			ev(runner.Event{State: runner.StateRunning, Pid: 7}),
+			ev(runner.Event{State: runner.StateBackoff, ExitCode: 137, Restarts: 1, Err: oom}),
+			ev(runner.Event{State: runner.StateRunning, Pid: 9, Restarts: 1}),
+			fin(1, nil, false),
+		}, "failed", 0, ptr(1), 1, "", true, false},
+		{"OOM-killed, given up", []step{
+			ev(runner.Event{State: runner.StateRunning, Pid: 7}), fin(137, oom, false),
+		}, "failed", 0, ptr(137), 0, oom.Error(), true, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,6 +107,15 @@ func TestTable(t *testing.T) {
 			}
 			if (got.ExitCode == nil) != (tc.wantExit == nil) || (got.ExitCode != nil && *got.ExitCode != *tc.wantExit) {
 				t.Errorf("exit code: got %v, want %v", deref(got.ExitCode), deref(tc.wantExit))
+			}
+			if got.OOMKilled != tc.wantOOM {
+				t.Errorf("oomKilled: got %v, want %v", got.OOMKilled, tc.wantOOM)
+			}
+			// The event of an ended run says how it ended too.
+			if h := tb.History(); len(h) > 0 && got.State != "running" {
+				if e := h[len(h)-1]; e.OOMKilled != tc.wantOOM {
+					t.Errorf("last event %+v: oomKilled got %v, want %v", e, e.OOMKilled, tc.wantOOM)
+				}
 			}
 			if (got.StartedAt != nil) != tc.wantStarted {
 				t.Errorf("startedAt: got %v, want set=%v", got.StartedAt, tc.wantStarted)

@@ -243,6 +243,9 @@ func (p printer) event(e api.Event) error {
 	if e.ExitCode != nil {
 		line += " exit=" + strconv.Itoa(*e.ExitCode)
 	}
+	if e.OOMKilled {
+		line += " oom-killed"
+	}
 	if e.Error != "" {
 		line += " error=" + strconv.Quote(e.Error)
 	}

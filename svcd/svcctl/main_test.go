@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keel-os/keel/svcd/api"
 )
@@ -13,11 +14,12 @@ import (
 type fake struct{ api.Unsupported }
 
 func (fake) Containers() []api.Container {
-	zero, three := 0, 3
+	zero, three, killed := 0, 3, 137
 	return []api.Container{
 		{Name: "sysctl", Phase: "onboot", State: "exited", ExitCode: &zero},
 		{Name: "containerd", Phase: "system", State: "running", Pid: 41},
 		{Name: "getty", Phase: "service", State: "backoff", ExitCode: &three, Restarts: 2},
+		{Name: "hog", Phase: "service", State: "running", Pid: 77, ExitCode: &killed, OOMKilled: true, Restarts: 1},
 	}
 }
 
@@ -50,15 +52,17 @@ func TestCommands(t *testing.T) {
 		wantErrSub string
 	}{
 		{[]string{"list"}, 0, "" +
-			"NAME        PHASE    STATE    HEALTH  PID  UPTIME  EXIT  RESTARTS  IMAGE\n" +
-			"sysctl      onboot   exited   -       -    -       0     0         -\n" +
-			"containerd  system   running  -       41   -       -     0         -\n" +
-			"getty       service  backoff  -       -    -       3     2         -\n", ""},
+			"NAME        PHASE    STATE    HEALTH  PID  UPTIME  EXIT      RESTARTS  IMAGE\n" +
+			"sysctl      onboot   exited   -       -    -       0         0         -\n" +
+			"containerd  system   running  -       41   -       -         0         -\n" +
+			"getty       service  backoff  -       -    -       3         2         -\n" +
+			"hog         service  running  -       77   -       137(oom)  1         -\n", ""},
 		{[]string{"logs", "getty"}, 0, "0001-01-01T00:00:00.000Z stdout login:\n0001-01-01T00:00:00.000Z stdout bye\n", ""},
 		{[]string{"logs", "getty", "--tail", "1"}, 0, "0001-01-01T00:00:00.000Z stdout bye\n", ""},
 		{[]string{"--json", "logs", "getty", "--tail", "1"}, 0, `{"seq":2,"time":"0001-01-01T00:00:00Z","stream":"stdout","text":"bye"}` + "\n", ""},
 		{[]string{"logs", "nope"}, 3, "", `no container named "nope"`},
 		{[]string{"status", "getty"}, 5, "Name:       getty\nPhase:      service\nState:      backoff\nHealth:     -\nPid:        -\nUptime:     -\nLast exit:  3\nRestarts:   2\nRestart:    -\nDepends on: -\nImage:      -\n", ""},
+		{[]string{"status", "hog"}, 0, "Name:       hog\nPhase:      service\nState:      running\nHealth:     -\nPid:        77\nUptime:     -\nLast exit:  137 (oom-killed)\nRestarts:   1\nRestart:    -\nDepends on: -\nImage:      -\n", ""},
 		{[]string{"status", "nope"}, 3, "", `no container named "nope"`},
 		{[]string{"stop", "getty"}, 1, "", "not supported"},
 		{[]string{"logs"}, 2, "", "logs takes 1 argument"},
@@ -95,5 +99,26 @@ func TestUnreachable(t *testing.T) {
 	}
 	if want := "svcctl: cannot reach svcd at " + sock; !strings.HasPrefix(errb.String(), want) {
 		t.Errorf("stderr: got %q, want it to start with %q", errb.String(), want)
+	}
+}
+
+func TestEventLine(t *testing.T) {
+	at := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+	one, killed := 1, 137
+	for _, tc := range []struct {
+		e    api.Event
+		want string
+	}{
+		{api.Event{Time: at, Name: "web", State: "running", Pid: 7}, "12:00:00.000 web running pid=7\n"},
+		{api.Event{Time: at, Name: "web", State: "backoff", ExitCode: &one, Error: "boom"}, "12:00:00.000 web backoff exit=1 error=\"boom\"\n"},
+		{api.Event{Time: at, Name: "hog", State: "backoff", ExitCode: &killed, OOMKilled: true}, "12:00:00.000 hog backoff exit=137 oom-killed\n"},
+	} {
+		var b bytes.Buffer
+		if err := (printer{w: &b}).event(tc.e); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != tc.want {
+			t.Errorf("event %+v: got %q, want %q", tc.e, b.String(), tc.want)
+		}
 	}
 }

@@ -21,7 +21,7 @@ func (p printer) list(cs []api.Container, now time.Time) error {
 	fmt.Fprintln(tw, "NAME\tPHASE\tSTATE\tHEALTH\tPID\tUPTIME\tEXIT\tRESTARTS\tIMAGE")
 	for _, c := range cs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.Name, c.Phase, c.State, dash(c.Health),
-			pid(c.Pid), uptime(c, now), exit(c.ExitCode), c.Restarts, dash(c.Image))
+			pid(c.Pid), uptime(c, now), lastExit(c, "(oom)"), c.Restarts, dash(c.Image))
 	}
 	return tw.Flush()
 }
@@ -47,6 +47,15 @@ func exit(c *int) string {
 	return strconv.Itoa(*c)
 }
 
+// lastExit is the last exit code, with mark added when the OOM killer
+// ended that run: a bare 137 would not say why.
+func lastExit(c api.Container, mark string) string {
+	if c.OOMKilled && c.ExitCode != nil {
+		return exit(c.ExitCode) + mark
+	}
+	return exit(c.ExitCode)
+}
+
 func uptime(c api.Container, now time.Time) string {
 	if c.State != "running" || c.StartedAt == nil {
 		return "-"
@@ -66,7 +75,7 @@ func (p printer) status(c *api.Container, now time.Time) error {
 	row("Health", dash(c.Health))
 	row("Pid", pid(c.Pid))
 	row("Uptime", uptime(*c, now))
-	row("Last exit", exit(c.ExitCode))
+	row("Last exit", lastExit(*c, " (oom-killed)"))
 	row("Restarts", strconv.Itoa(c.Restarts))
 	if c.NextStart != nil {
 		row("Next start", fmt.Sprintf("%s (in %s)", c.NextStart.Format(time.RFC3339), c.NextStart.Sub(now).Round(100*time.Millisecond)))
