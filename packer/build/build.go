@@ -65,6 +65,10 @@ type Options struct {
 	// TagsOnly makes Load resolve `@pkg:` references to their tags without
 	// building the packages (`keel build --dry-run`).
 	TagsOnly bool
+	// Arch is the architecture of the system (image.Architectures): every
+	// image resolves to its variant for it, `@pkg:` packages are built for
+	// it. Empty means amd64.
+	Arch string
 }
 
 // Result lists the files written.
@@ -118,13 +122,13 @@ func load(ctx context.Context, opt Options) (*spec.Spec, map[string]bool, error)
 				return ref, nil
 			}
 			if opt.TagsOnly {
-				pkg, err := pkgbuild.Load(p)
+				r, err := pkgbuild.RefFor(ctx, p, opt.Arch)
 				if err != nil {
 					return "", fmt.Errorf("%s: %s: %w", f, ref, err)
 				}
-				return pkg.Ref()
+				return r, nil
 			}
-			r, err := pkgbuild.Build(ctx, p, pkgbuild.Options{Cache: opt.Cache, DebCache: opt.DebCache, Stdout: opt.Log})
+			r, err := pkgbuild.Build(ctx, p, pkgbuild.Options{Cache: opt.Cache, DebCache: opt.DebCache, Stdout: opt.Log, Arch: opt.Arch})
 			if err != nil {
 				return "", fmt.Errorf("%s: building %s: %w", f, ref, err)
 			}
@@ -173,13 +177,22 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if err := image.CheckPullPolicy(opt.Pull); err != nil {
 		return nil, err
 	}
+	if opt.Arch == "" {
+		opt.Arch = image.Architecture
+	}
+	if err := image.CheckArch(opt.Arch); err != nil {
+		return nil, err
+	}
+	if err := checkFormatArch(opt.Format, opt.Arch); err != nil {
+		return nil, err
+	}
 	s, local, err := load(ctx, opt)
 	if err != nil {
 		return nil, err
 	}
 	p := opt.Puller
 	if p == nil {
-		p = &image.Puller{Cache: opt.Cache, Log: opt.Log}
+		p = &image.Puller{Cache: opt.Cache, Log: opt.Log, Arch: opt.Arch}
 	}
 	var remote []string
 	for _, r := range s.ImageRefs() {
@@ -190,13 +203,21 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if err := p.Ensure(ctx, remote, opt.Pull); err != nil {
 		return nil, err
 	}
-	l, err := plan(s, opt.Cache)
+	l, err := plan(s, archCache{opt.Cache, opt.Arch})
 	if err != nil {
 		return nil, err
 	}
 	defer l.close()
 	return write(ctx, opt, l)
 }
+
+// archCache reads the images of one architecture from the cache.
+type archCache struct {
+	c    *image.Cache
+	arch string
+}
+
+func (a archCache) Get(ref string) (v1.Image, error) { return a.c.GetArch(ref, a.arch) }
 
 // layout is the system to write: its parts in order, the kernel image
 // and the command line.
@@ -223,7 +244,7 @@ func baseDirNames() []string {
 // parts: the base directories with the kernel modules, the init images,
 // one part per container, and the spec's files last. Each part's inputs
 // name everything its bytes depend on.
-func plan(s *spec.Spec, cache *image.Cache) (*layout, error) {
+func plan(s *spec.Spec, cache archCache) (*layout, error) {
 	if s.Kernel.Image == "" {
 		return nil, errors.New("the spec has no kernel image: add `kernel: {image: ...}`")
 	}
@@ -297,7 +318,7 @@ func plan(s *spec.Spec, cache *image.Cache) (*layout, error) {
 	return l, nil
 }
 
-func containerPart(fl *flattener, cache *image.Cache, e *spec.Image, phase kbundle.Phase, dir string, ids map[string]uint32) (part, error) {
+func containerPart(fl *flattener, cache archCache, e *spec.Image, phase kbundle.Phase, dir string, ids map[string]uint32) (part, error) {
 	where := fmt.Sprintf("%s %q", phase, e.Name)
 	img, err := cache.Get(e.Image)
 	if err != nil {

@@ -159,23 +159,38 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 	c.Flags().StringVar(&opt.Name, "name", "", "output name (default: the first spec's base name)")
 	c.Flags().StringVar(&opt.Pull, "pull", image.PullMissing, "when to fetch registry images: missing, always (re-check tags) or never")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the merged spec (with @pkg: resolved to tags) and build nothing")
+	c.Flags().StringVar(&opt.Arch, "arch", image.Architecture, "architecture of the system: "+strings.Join(image.Architectures, " or ")+" (images resolve to that variant; @pkg: packages are built for it)")
 	return c
 }
 
 func pkgCmd(g *globals, stdout io.Writer) *cobra.Command {
 	c := &cobra.Command{Use: "pkg", Short: "Build system packages (pkgs/<name>/build.yml) without Docker"}
 	var force, updateLock bool
+	var arch string
+	arches := strings.Join(image.Architectures, ", ") + " or " + pkgbuild.ArchAll
+	checkArch := func() error {
+		if arch == pkgbuild.ArchAll {
+			return nil
+		}
+		if err := image.CheckArch(arch); err != nil {
+			return fmt.Errorf("--arch: %w (or %s)", err, pkgbuild.ArchAll)
+		}
+		return nil
+	}
 	b := &cobra.Command{
 		Use:   "build DIR [DIR...]",
 		Short: "Build each package into the image cache and print its reference",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkArch(); err != nil {
+				return err
+			}
 			cache, err := g.openCache()
 			if err != nil {
 				return err
 			}
 			for _, d := range args {
-				ref, err := pkgbuild.Build(cmd.Context(), d, pkgbuild.Options{Cache: cache, DebCache: g.debCache(), Stdout: cmd.ErrOrStderr(), Force: force, UpdateLock: updateLock})
+				ref, err := pkgbuild.Build(cmd.Context(), d, pkgbuild.Options{Cache: cache, DebCache: g.debCache(), Stdout: cmd.ErrOrStderr(), Force: force, UpdateLock: updateLock, Arch: arch})
 				if err != nil {
 					return fmt.Errorf("%s: %w", d, err)
 				}
@@ -185,18 +200,18 @@ func pkgCmd(g *globals, stdout io.Writer) *cobra.Command {
 		},
 	}
 	b.Flags().BoolVar(&force, "force", false, "build even when the tag is already in the cache")
-	b.Flags().BoolVar(&updateLock, "update-lock", false, "take apt's current Debian packages instead of those pinned in "+pkgbuild.LockFile+", and rewrite it")
+	b.Flags().BoolVar(&updateLock, "update-lock", false, "take apt's current Debian packages instead of those pinned in "+pkgbuild.LockFile+" (debian.<arch>.lock for other architectures), and rewrite it")
+	b.Flags().StringVar(&arch, "arch", image.Architecture, "architecture to build for: "+arches+" (an image index of every architecture)")
 	show := &cobra.Command{
 		Use:   "show-tag DIR [DIR...]",
 		Short: "Print each package's reference (its tag is a hash of every input)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkArch(); err != nil {
+				return err
+			}
 			for _, d := range args {
-				p, err := pkgbuild.Load(d)
-				if err != nil {
-					return err
-				}
-				ref, err := p.Ref()
+				ref, err := pkgbuild.RefFor(cmd.Context(), d, arch)
 				if err != nil {
 					return err
 				}
@@ -205,6 +220,7 @@ func pkgCmd(g *globals, stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
+	show.Flags().StringVar(&arch, "arch", image.Architecture, "architecture whose tag to print: "+arches)
 	c.AddCommand(b, show)
 	return c
 }
@@ -260,6 +276,7 @@ guest powered itself off cleanly.`,
 		},
 	}
 	qc.Flags().IntVar(&q.Mem, "mem", 1024, "guest memory in MiB")
+	qc.Flags().StringVar(&q.Arch, "arch", "", "guest architecture: "+strings.Join(run.Arches(), " or ")+" (default: the kernel's, else amd64; arm64 runs on QEMU's virt board)")
 	qc.Flags().IntVar(&q.CPUs, "cpus", 1, "guest CPUs")
 	qc.Flags().StringVar(&q.KVM, "kvm", "auto", "use KVM: auto, on or off")
 	qc.Flags().StringVar(&q.ExtraCmdline, "cmdline", "", "extra kernel command line")

@@ -32,20 +32,20 @@ func (q *QEMU) ensureState() error {
 	return nil
 }
 
-// firmware returns the pflash arguments for OVMF, copying the variable
-// store into StateDir the first time.
-func (q *QEMU) firmware() ([]string, error) {
-	if _, err := os.Stat(OVMFCode); err != nil {
-		return nil, fmt.Errorf("UEFI boot needs OVMF: install Debian's ovmf package (%w)", err)
+// firmware returns the pflash arguments for m's UEFI firmware (OVMF,
+// AAVMF), copying the variable store into StateDir the first time.
+func (q *QEMU) firmware(m machine) ([]string, error) {
+	if _, err := os.Stat(m.codeFW); err != nil {
+		return nil, fmt.Errorf("UEFI boot needs %s: install Debian's %s package (%w)", filepath.Base(m.codeFW), m.fwPackage, err)
 	}
-	vars := filepath.Join(q.StateDir, "OVMF_VARS.fd")
+	vars := filepath.Join(q.StateDir, filepath.Base(m.varsFW))
 	if _, err := os.Stat(vars); os.IsNotExist(err) {
-		if err := copyFile(OVMFVars, vars); err != nil {
+		if err := copyFile(m.varsFW, vars); err != nil {
 			return nil, fmt.Errorf("copying the UEFI variable store: %w", err)
 		}
 	}
 	return []string{
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + OVMFCode,
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + m.codeFW,
 		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
 	}, nil
 }
