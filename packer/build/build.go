@@ -192,8 +192,11 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	}
 	p := opt.Puller
 	if p == nil {
-		p = &image.Puller{Cache: opt.Cache, Log: opt.Log, Arch: opt.Arch}
+		p = &image.Puller{Cache: opt.Cache, Log: opt.Log}
 	}
+	pa := *p
+	pa.Arch = opt.Arch
+	p = &pa
 	var remote []string
 	for _, r := range s.ImageRefs() {
 		if !local[r] {

@@ -159,7 +159,11 @@ func (p *Puller) Ensure(ctx context.Context, refs []string, policy string) error
 		switch {
 		case has && (policy != PullAlways || pinned):
 		case policy == PullNever:
-			errs = append(errs, fmt.Sprintf("image %s is not in the cache %s and --pull=never forbids fetching it (run `keel cache pull %s` or `keel cache import`)", norm, p.Cache.Dir(), ref))
+			what := "is not in the cache"
+			if other, _ := p.Cache.lookup(norm, ""); other != nil {
+				what = fmt.Sprintf("has no %s/%s variant in the cache", OS, archOr(p.Arch))
+			}
+			errs = append(errs, fmt.Sprintf("image %s %s %s and --pull=never forbids fetching it (run `keel cache pull %s` or `keel cache import`)", norm, what, p.Cache.Dir(), ref))
 		default:
 			todo = append(todo, norm)
 		}
