@@ -11,13 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -139,52 +137,6 @@ func (c *Cache) Put(ref string, img v1.Image) error {
 		}
 		desc.Annotations = map[string]string{RefNameAnnotation: norm}
 		desc.Platform = &v1.Platform{OS: OS, Architecture: cf.Architecture}
-		return c.putIndex(norm, desc)
-	})
-}
-
-// PutIndex stores ii, a multi-platform image index, under ref, replacing
-// every previous entry of that name. Each of its images must be for a
-// platform Keel builds for.
-func (c *Cache) PutIndex(ref string, ii v1.ImageIndex) error {
-	norm, err := Normalize(ref)
-	if err != nil {
-		return err
-	}
-	m, err := ii.IndexManifest()
-	if err != nil {
-		return fmt.Errorf("storing %s: %w", norm, err)
-	}
-	return c.gcLocked(syscall.LOCK_SH, func() error {
-		for _, d := range m.Manifests {
-			if d.Platform == nil || d.Platform.OS != OS || CheckArch(d.Platform.Architecture) != nil {
-				return fmt.Errorf("storing %s: index entry %s is not for a platform Keel builds for", norm, d.Digest)
-			}
-			img, err := ii.Image(d.Digest)
-			if err != nil {
-				return fmt.Errorf("storing %s: %w", norm, err)
-			}
-			if _, err := c.writeImageBlobs(img); err != nil {
-				return fmt.Errorf("storing %s in the cache %s: %w", norm, c.dir, err)
-			}
-		}
-		raw, err := ii.RawManifest()
-		if err != nil {
-			return err
-		}
-		dig, err := ii.Digest()
-		if err != nil {
-			return err
-		}
-		mt, err := ii.MediaType()
-		if err != nil {
-			return err
-		}
-		if err := c.writeBlob(dig, io.NopCloser(bytes.NewReader(raw))); err != nil {
-			return err
-		}
-		desc := &v1.Descriptor{MediaType: mt, Size: int64(len(raw)), Digest: dig,
-			Annotations: map[string]string{RefNameAnnotation: norm}}
 		return c.putIndex(norm, desc)
 	})
 }
@@ -512,38 +464,6 @@ func writeFileAtomic(name string, data []byte) error {
 		d.Close()
 	}
 	return nil
-}
-
-// withPlatform makes sure img's config names linux and an architecture Keel
-// builds for; one naming neither gets linux/amd64.
-func withPlatform(img v1.Image) (v1.Image, error) {
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("reading image config: %w", err)
-	}
-	if (cf.OS != "" && cf.OS != OS) || (cf.Architecture != "" && CheckArch(cf.Architecture) != nil) {
-		return nil, fmt.Errorf("image is for %s/%s; Keel only runs %s images on %s", cf.OS, cf.Architecture, OS, strings.Join(Architectures, ", "))
-	}
-	if cf.OS == OS && cf.Architecture != "" {
-		return img, nil
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = OS, archOr(cf.Architecture)
-	return mutate.ConfigFile(img, cf)
-}
-
-// platformImage picks the linux/arch image from an index.
-func platformImage(ii v1.ImageIndex, ref, arch string) (v1.Image, error) {
-	m, err := ii.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range m.Manifests {
-		if d.Platform != nil && d.Platform.OS == OS && d.Platform.Architecture == arch && d.MediaType.IsImage() {
-			return ii.Image(d.Digest)
-		}
-	}
-	return nil, fmt.Errorf("image %s has no %s/%s variant", ref, OS, arch)
 }
 
 // Remove deletes ref's entry from the index. Its blobs stay until Clean.
