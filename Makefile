@@ -52,6 +52,19 @@ test: deps binaries keel vet
 	bin/keel pkg build pkgs/kernel >/dev/null
 	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 $(GO) test -timeout $(TEST_TIMEOUT) ./...
 
+# arm64 built on this machine and booted under QEMU's emulation: the
+# minimal example with the supervision checks. Emulated arm64 is several
+# times slower than the amd64 boot (about a minute), and the first run
+# cross-builds every package, so it is not part of make test.
+test-arm64: deps keel
+	bin/keel pkg build --arch arm64 pkgs/kernel >/dev/null
+	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 KEEL_ARM64=1 $(GO) test -run 'TestARM64' -v -timeout 40m ./qemu-test
+
+# Boot times per architecture next to each one's bare-kernel floor (a
+# kernel whose PID 1 only prints and powers off), BENCH_RUNS boots each.
+bench-arch: deps keel
+	$(GO) test -run '^$$' -bench 'BootFloor|BootMinimal' -benchtime $(BENCH_RUNS)x -timeout 60m ./qemu-test
+
 # Fuzz targets over hostile input (spec decoding, layer extraction, cpio,
 # keel.json, metadata JSON). `make test` runs their seed corpora only: a
 # time-bounded fuzz run can end with a spurious "context deadline exceeded"

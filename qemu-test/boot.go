@@ -33,13 +33,17 @@ type Console struct {
 	err       error
 }
 
-// Boot starts QEMU on a kernel+initrd build. The context bounds the run.
+// Boot starts QEMU (the one of the build's architecture) on a build. The context bounds the run.
 func Boot(ctx context.Context, q *run.QEMU) (*Console, error) {
 	args, err := q.Args()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	bin, err := q.Program()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdin = q.Stdin // what a person would type on the serial console
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw

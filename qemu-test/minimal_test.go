@@ -1,6 +1,7 @@
 package qemutest
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"os/exec"
@@ -72,6 +73,12 @@ func buildImageC(t testing.TB, compress string, specs ...string) string {
 // buildImageR is buildImageC that also returns what the build wrote.
 func buildImageR(t testing.TB, compress string, specs ...string) (*build.Result, string) {
 	t.Helper()
+	return buildImageO(t, build.Options{Compress: compress}, specs...)
+}
+
+// buildImageO builds specs with opt's Compress and Arch.
+func buildImageO(t testing.TB, opt build.Options, specs ...string) (*build.Result, string) {
+	t.Helper()
 	root := repoRoot(t)
 	cache, err := image.Open(cacheDir(root))
 	if err != nil {
@@ -86,12 +93,12 @@ func buildImageR(t testing.TB, compress string, specs ...string) (*build.Result,
 	defer cancel()
 	start := time.Now()
 	var log strings.Builder
-	res, err := build.Run(ctx, build.Options{Files: files, Dir: dir, Name: "sys", Cache: cache, Compress: compress,
-		DebCache: filepath.Join(cacheDir(root), "debs"), Log: &log})
+	res, err := build.Run(ctx, build.Options{Files: files, Dir: dir, Name: "sys", Cache: cache, Compress: opt.Compress,
+		Arch: opt.Arch, DebCache: filepath.Join(cacheDir(root), "debs"), Log: &log})
 	if err != nil {
 		t.Fatalf("building %v: %v\n%s", specs, err, log.String())
 	}
-	t.Logf("built %v in %s", specs, time.Since(start).Round(time.Millisecond))
+	t.Logf("built %v for %s in %s", specs, cmp.Or(opt.Arch, "amd64"), time.Since(start).Round(time.Millisecond))
 	return res, filepath.Join(dir, "sys")
 }
 
@@ -106,10 +113,16 @@ type step struct {
 func TestMinimalBoots(t *testing.T) {
 	require(t)
 	prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/check.yml")
+	checkMinimalBoot(t, &run.QEMU{Prefix: prefix, Mem: 1024}, 4*time.Minute)
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+// checkMinimalBoot boots minimal.yml plus check.yml built at q.Prefix and
+// checks the console from init to QEMU's clean exit.
+func checkMinimalBoot(t *testing.T, q *run.QEMU, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024})
+	c, err := Boot(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}

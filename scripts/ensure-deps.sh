@@ -25,6 +25,21 @@ have_cmd openssl || need+=(openssl)
 # Disk package tests compare with the real tools (mke2fs, mkswap, swaplabel).
 have_cmd mke2fs || need+=(e2fsprogs)
 have_cmd swaplabel || need+=(util-linux)
+# arm64 systems (keel build --arch arm64, make test-arm64): Debian's arm64
+# packages in apt's lists, the cross compiler and libseccomp for runc, the
+# emulator and its UEFI firmware.
+if ! dpkg --print-foreign-architectures 2>/dev/null | grep -qx arm64; then
+  if [ "$(id -u)" -eq 0 ]; then
+    dpkg --add-architecture arm64
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq   # the arm64 lists
+  else
+    echo "ensure-deps: apt does not list arm64 packages: run: sudo dpkg --add-architecture arm64" >&2
+  fi
+fi
+have_cmd qemu-system-aarch64 || need+=(qemu-system-arm)
+have_cmd aarch64-linux-gnu-gcc || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+[ -e /usr/lib/aarch64-linux-gnu/libseccomp.a ] || need+=(libseccomp-dev:arm64)
+[ -e /usr/share/AAVMF/AAVMF_CODE.fd ] || need+=(qemu-efi-aarch64)
 have_cmd apt-get || { echo "ensure-deps: apt-get not found: Keel's build needs a Debian-based machine (it takes the kernel and busybox from Debian's packages)" >&2; exit 1; }
 have_cmd go || { echo "ensure-deps: Go is not installed: install Go 1.26 or newer from your distribution and try again" >&2; exit 1; }
 [ ${#need[@]} -eq 0 ] && exit 0

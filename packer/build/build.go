@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	kbundle "github.com/keel-os/keel/internal/bundle"
 	"github.com/keel-os/keel/packer/bundle"
 	"github.com/keel-os/keel/packer/image"
@@ -68,6 +70,10 @@ type Options struct {
 	// TagsOnly makes Load resolve `@pkg:` references to their tags without
 	// building the packages (`keel build --dry-run`).
 	TagsOnly bool
+	// Arch is the architecture of the system (image.Architectures): every
+	// image resolves to its variant for it, `@pkg:` packages are built for
+	// it. Empty means amd64.
+	Arch string
 }
 
 // Result lists the files written.
@@ -121,13 +127,13 @@ func load(ctx context.Context, opt Options) (*spec.Spec, map[string]bool, error)
 				return ref, nil
 			}
 			if opt.TagsOnly {
-				pkg, err := pkgbuild.Load(p)
+				r, err := pkgbuild.RefFor(ctx, p, opt.Arch)
 				if err != nil {
 					return "", fmt.Errorf("%s: %s: %w", f, ref, err)
 				}
-				return pkg.Ref()
+				return r, nil
 			}
-			r, err := pkgbuild.Build(ctx, p, pkgbuild.Options{Cache: opt.Cache, DebCache: opt.DebCache, Stdout: opt.Log})
+			r, err := pkgbuild.Build(ctx, p, pkgbuild.Options{Cache: opt.Cache, DebCache: opt.DebCache, Stdout: opt.Log, Arch: opt.Arch})
 			if err != nil {
 				return "", fmt.Errorf("%s: building %s: %w", f, ref, err)
 			}
@@ -180,6 +186,15 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if err := image.CheckPullPolicy(opt.Pull); err != nil {
 		return nil, err
 	}
+	if opt.Arch == "" {
+		opt.Arch = image.Architecture
+	}
+	if err := image.CheckArch(opt.Arch); err != nil {
+		return nil, err
+	}
+	if err := checkFormatArch(opt.Format, opt.Arch); err != nil {
+		return nil, err
+	}
 	s, local, err := load(ctx, opt)
 	if err != nil {
 		return nil, err
@@ -188,6 +203,9 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if p == nil {
 		p = &image.Puller{Cache: opt.Cache, Progress: opt.Progress}
 	}
+	pa := *p
+	pa.Arch = opt.Arch
+	p = &pa
 	var remote []string
 	for _, r := range s.ImageRefs() {
 		if !local[r] {
@@ -197,13 +215,21 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if err := p.Ensure(ctx, remote, opt.Pull); err != nil {
 		return nil, err
 	}
-	l, err := plan(s, opt.Cache)
+	l, err := plan(s, archCache{opt.Cache, opt.Arch})
 	if err != nil {
 		return nil, err
 	}
 	defer l.close()
 	return write(ctx, opt, l)
 }
+
+// archCache reads the images of one architecture from the cache.
+type archCache struct {
+	c    *image.Cache
+	arch string
+}
+
+func (a archCache) Get(ref string) (v1.Image, error) { return a.c.GetArch(ref, a.arch) }
 
 // layout is the system to write: its parts in order, the kernel image
 // and the command line.
@@ -232,7 +258,7 @@ func baseDirNames() []string {
 // parts: the base directories with the kernel modules, the init images,
 // one part per container, and the spec's files last. Each part's inputs
 // name everything its bytes depend on.
-func plan(s *spec.Spec, cache *image.Cache) (*layout, error) {
+func plan(s *spec.Spec, cache archCache) (*layout, error) {
 	if s.Kernel.Image == "" {
 		return nil, errors.New("the spec has no kernel image: add `kernel: {image: ...}`")
 	}
@@ -313,7 +339,7 @@ func plan(s *spec.Spec, cache *image.Cache) (*layout, error) {
 	return l, nil
 }
 
-func containerPart(fl *flattener, cache *image.Cache, e *spec.Image, phase kbundle.Phase, dir string, ids map[string]uint32) (part, error) {
+func containerPart(fl *flattener, cache archCache, e *spec.Image, phase kbundle.Phase, dir string, ids map[string]uint32) (part, error) {
 	where := fmt.Sprintf("%s %q", phase, e.Name)
 	img, err := cache.Get(e.Image)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/keel-os/keel/packer/output"
 	"github.com/keel-os/keel/packer/progress"
@@ -381,4 +383,19 @@ func writeImage(ctx context.Context, opt Options, suffix string, res *Result, cm
 		_, err = io.Copy(w, f)
 		return err
 	})
+}
+
+// archFormats are the formats an architecture other than amd64 can be
+// built in: the image formats carry x86 boot loaders or EFI stubs.
+var archFormats = map[string][]string{
+	"arm64": {FormatKernelInitrd, FormatTarKernelInitrd, FormatTar},
+}
+
+// checkFormatArch refuses formats that cannot boot on arch.
+func checkFormatArch(format, arch string) error {
+	allowed, ok := archFormats[arch]
+	if !ok || slices.Contains(allowed, format) {
+		return nil
+	}
+	return fmt.Errorf("output format %s cannot be built for %s yet: use one of %s", format, arch, strings.Join(allowed, ", "))
 }

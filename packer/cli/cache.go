@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -31,12 +32,17 @@ func cacheCmd(g *globals, stdout io.Writer) *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 			for _, e := range entries {
-				fmt.Fprintf(tw, "%s\t%s\n", e.Ref, e.Digest)
+				arch := e.Arch
+				if arch == "" {
+					arch = "index"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Ref, arch, e.Digest)
 			}
 			return tw.Flush()
 		},
 	}
 	var jobs int
+	var pullArch string
 	pull := &cobra.Command{
 		Use:   "pull REF [REF...]",
 		Short: "Fetch images from their registries into the cache (credentials from ~/.docker/config.json)",
@@ -46,13 +52,17 @@ func cacheCmd(g *globals, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := image.CheckArch(pullArch); err != nil {
+				return fmt.Errorf("--arch: %w", err)
+			}
 			rep, _, done := g.reporter(cmd.ErrOrStderr())
 			defer done()
-			p := &image.Puller{Cache: cache, Jobs: jobs, Progress: rep}
+			p := &image.Puller{Cache: cache, Jobs: jobs, Progress: rep, Arch: pullArch}
 			return p.Ensure(cmd.Context(), args, image.PullAlways)
 		},
 	}
 	pull.Flags().IntVar(&jobs, "jobs", 4, "images fetched at once")
+	pull.Flags().StringVar(&pullArch, "arch", image.Architecture, "which variant of a multi-platform image to fetch: "+strings.Join(image.Architectures, " or "))
 	var as string
 	imp := &cobra.Command{
 		Use:   "import FILE|DIR",

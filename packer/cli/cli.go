@@ -200,6 +200,7 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the merged spec (with @pkg: resolved to tags) and build nothing")
 	c.Flags().StringVar(&signKey, "sign-key", "", "PEM private key that signs the UKI of uki, iso-efi, raw-efi and qcow2-efi for Secure Boot (with --sign-cert)")
 	c.Flags().StringVar(&signCert, "sign-cert", "", "PEM certificate of --sign-key, embedded in the signature")
+	c.Flags().StringVar(&opt.Arch, "arch", image.Architecture, "architecture of the system: "+strings.Join(image.Architectures, " or ")+" (images resolve to that variant; @pkg: packages are built for it)")
 	return c
 }
 
@@ -254,6 +255,7 @@ guest powered itself off cleanly.`,
 		},
 	}
 	qc.Flags().IntVar(&q.Mem, "mem", 1024, "guest memory in MiB")
+	qc.Flags().StringVar(&q.Arch, "arch", "", "guest architecture: "+strings.Join(run.Arches(), " or ")+" (default: the kernel's, else amd64; arm64 runs on QEMU's virt board)")
 	qc.Flags().IntVar(&q.CPUs, "cpus", 1, "guest CPUs")
 	qc.Flags().StringVar(&q.KVM, "kvm", "auto", "use KVM: auto, on or off")
 	qc.Flags().StringVar(&q.ExtraCmdline, "cmdline", "", "extra kernel command line")

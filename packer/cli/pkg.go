@@ -24,14 +24,33 @@ func pkgCmd(g *globals, stdout io.Writer) *cobra.Command {
 	return c
 }
 
+// pkgArches names the --arch values of the pkg commands.
+var pkgArches = strings.Join(image.Architectures, ", ") + " or " + pkgbuild.ArchAll
+
+func checkPkgArch(arch string) error {
+	if arch == pkgbuild.ArchAll {
+		return nil
+	}
+	if err := image.CheckArch(arch); err != nil {
+		return fmt.Errorf("--arch: %w (or %s)", err, pkgbuild.ArchAll)
+	}
+	return nil
+}
+
 func pkgBuildCmd(g *globals, stdout io.Writer) *cobra.Command {
 	var force, updateLock, insecure bool
-	var push string
+	var push, arch string
 	b := &cobra.Command{
 		Use:   "build DIR [DIR...]",
 		Short: "Build each package into the image cache and print its reference",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkPkgArch(arch); err != nil {
+				return err
+			}
+			if push != "" && arch != image.Architecture {
+				return fmt.Errorf("--push sends %s images only so far: build --arch %s without --push", image.Architecture, arch)
+			}
 			cache, err := g.openCache()
 			if err != nil {
 				return err
@@ -39,7 +58,7 @@ func pkgBuildCmd(g *globals, stdout io.Writer) *cobra.Command {
 			_, log, done := g.reporter(cmd.ErrOrStderr())
 			defer done()
 			for _, d := range args {
-				ref, err := pkgbuild.Build(cmd.Context(), d, pkgbuild.Options{Cache: cache, DebCache: g.debCache(), Stdout: log, Force: force, UpdateLock: updateLock})
+				ref, err := pkgbuild.Build(cmd.Context(), d, pkgbuild.Options{Cache: cache, DebCache: g.debCache(), Stdout: log, Force: force, UpdateLock: updateLock, Arch: arch})
 				if err != nil {
 					return fmt.Errorf("%s: %w", d, err)
 				}
@@ -58,24 +77,25 @@ func pkgBuildCmd(g *globals, stdout io.Writer) *cobra.Command {
 		},
 	}
 	b.Flags().BoolVar(&force, "force", false, "build even when the tag is already in the cache")
-	b.Flags().BoolVar(&updateLock, "update-lock", false, "take apt's current Debian packages instead of those pinned in "+pkgbuild.LockFile+", and rewrite it")
+	b.Flags().BoolVar(&updateLock, "update-lock", false, "take apt's current Debian packages instead of those pinned in "+pkgbuild.LockFile+" (debian.<arch>.lock for other architectures), and rewrite it")
+	b.Flags().StringVar(&arch, "arch", image.Architecture, "architecture to build for: "+pkgArches+" (an image index of every architecture)")
 	b.Flags().StringVar(&push, "push", "", "also push each image to this registry (host[:port][/path]) as REG/ORG/IMAGE:TAG (an index) and :TAG-amd64; credentials from ~/.docker/config.json")
 	b.Flags().BoolVar(&insecure, "insecure", false, "with --push: allow plain HTTP and unverified TLS (loopback registries use HTTP anyway)")
 	return b
 }
 
 func pkgShowTagCmd(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
+	var arch string
+	show := &cobra.Command{
 		Use:   "show-tag DIR [DIR...]",
 		Short: "Print each package's reference (its tag is a hash of every input)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkPkgArch(arch); err != nil {
+				return err
+			}
 			for _, d := range args {
-				p, err := pkgbuild.Load(d)
-				if err != nil {
-					return err
-				}
-				ref, err := p.Ref()
+				ref, err := pkgbuild.RefFor(cmd.Context(), d, arch)
 				if err != nil {
 					return err
 				}
@@ -84,6 +104,8 @@ func pkgShowTagCmd(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
+	show.Flags().StringVar(&arch, "arch", image.Architecture, "architecture whose tag to print: "+pkgArches)
+	return show
 }
 
 // pkgListing is one row of `keel pkg ls`.

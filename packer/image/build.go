@@ -17,20 +17,26 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// NewImage builds a linux/amd64 OCI image with a single layer holding the
+// NewImage builds a linux/amd64 OCI image (NewImageArch).
+func NewImage(t *Tree, cfg v1.Config) (v1.Image, error) { return NewImageArch(t, cfg, Architecture) }
+
+// NewImageArch builds a linux/arch OCI image with a single layer holding the
 // tree. Everything that could vary between runs is fixed (times, owners,
 // entry order, gzip header), so the same tree and config always give the
 // same digest. The config is created at Epoch and has no history.
 //
 // The compressed layer is spooled to an unlinked temporary file, so the
 // tree's source files may be removed as soon as NewImage returns.
-func NewImage(t *Tree, cfg v1.Config) (v1.Image, error) {
+func NewImageArch(t *Tree, cfg v1.Config, arch string) (v1.Image, error) {
+	if err := CheckArch(arch); err != nil {
+		return nil, err
+	}
 	l, err := newLayer(t)
 	if err != nil {
 		return nil, err
 	}
 	cf := v1.ConfigFile{
-		Architecture: Architecture,
+		Architecture: arch,
 		OS:           OS,
 		Created:      v1.Time{Time: Epoch},
 		Config:       cfg,

@@ -16,7 +16,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -24,15 +23,18 @@ import (
 // value is always a Normalize'd reference.
 const RefNameAnnotation = "org.opencontainers.image.ref.name"
 
-// The only platform Keel builds for. containerd skips image configs that do
-// not name an architecture, so every cached image carries both.
+// The OS and the default architecture of every image Keel builds (see
+// Architectures for the others). containerd skips image configs that do not
+// name an architecture, so every cached image carries both.
 const (
 	OS           = "linux"
 	Architecture = "amd64"
 )
 
 // Cache is Keel's local image store: one OCI image layout directory whose
-// index.json names each image by its normalized reference.
+// index.json names each image by its normalized reference and platform: a
+// reference may name one image per architecture (a registry image pulled
+// for amd64 and for arm64), or an image index holding several.
 //
 // Writers never leave a half-written index: blobs are written (to a temporary
 // name, verified, then renamed) before index.json is replaced by rename. An
@@ -47,6 +49,8 @@ type Entry struct {
 	Digest    v1.Hash
 	MediaType types.MediaType
 	Size      int64
+	// Arch is the image's architecture; empty for an image index.
+	Arch string
 }
 
 // DefaultDir is where the cache lives when the user does not say:
@@ -108,9 +112,10 @@ func (c *Cache) Dir() string { return c.dir }
 
 func (c *Cache) indexPath() string { return filepath.Join(c.dir, "index.json") }
 
-// Put stores img under ref, replacing any previous entry with that name.
-// An image whose config names no OS or architecture gets linux/amd64 (which
-// changes its digest); one naming another platform is refused.
+// Put stores img under ref, replacing any previous entry with that name and
+// img's architecture. An image whose config names no OS or architecture gets
+// linux/amd64 (which changes its digest); one naming a platform Keel does not
+// build for is refused.
 func (c *Cache) Put(ref string, img v1.Image) error {
 	return c.put(ref, img, nil)
 }
@@ -132,13 +137,18 @@ func (c *Cache) put(ref string, img v1.Image, count func(int64)) error {
 		if err != nil {
 			return fmt.Errorf("storing %s in the cache %s: %w", norm, c.dir, err)
 		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return fmt.Errorf("storing %s: %w", norm, err)
+		}
 		desc.Annotations = map[string]string{RefNameAnnotation: norm}
-		desc.Platform = &v1.Platform{OS: OS, Architecture: Architecture}
+		desc.Platform = &v1.Platform{OS: OS, Architecture: cf.Architecture}
 		return c.putIndex(norm, desc)
 	})
 }
 
-// putIndex makes desc the index entry named norm.
+// putIndex makes desc the index entry named norm for desc's architecture;
+// an image index replaces every entry of that name.
 func (c *Cache) putIndex(norm string, desc *v1.Descriptor) error {
 	return c.locked(func() error {
 		m, err := c.readIndex()
@@ -147,7 +157,9 @@ func (c *Cache) putIndex(norm string, desc *v1.Descriptor) error {
 		}
 		kept := m.Manifests[:0]
 		for _, d := range m.Manifests {
-			if d.Annotations[RefNameAnnotation] != norm {
+			same := d.Annotations[RefNameAnnotation] == norm &&
+				(desc.MediaType.IsIndex() || d.MediaType.IsIndex() || descArch(d) == descArch(*desc))
+			if !same {
 				kept = append(kept, d)
 			}
 		}
@@ -159,18 +171,27 @@ func (c *Cache) putIndex(norm string, desc *v1.Descriptor) error {
 	})
 }
 
-// Get returns the image stored under ref. For a stored image index it picks
-// the linux/amd64 manifest.
-func (c *Cache) Get(ref string) (v1.Image, error) {
+// Get returns the linux/amd64 image stored under ref (GetArch).
+func (c *Cache) Get(ref string) (v1.Image, error) { return c.GetArch(ref, Architecture) }
+
+// GetArch returns the image stored under ref for arch ("" is amd64). For a
+// stored image index it picks that architecture's manifest, and fails
+// naming the image when the index has none.
+func (c *Cache) GetArch(ref, arch string) (v1.Image, error) {
+	arch = archOr(arch)
 	norm, err := Normalize(ref)
 	if err != nil {
 		return nil, err
 	}
-	desc, err := c.lookup(norm)
+	desc, err := c.lookup(norm, arch)
 	if err != nil {
 		return nil, err
 	}
 	if desc == nil {
+		if other, _ := c.lookup(norm, ""); other != nil {
+			return nil, fmt.Errorf("image %s has no %s/%s variant in the cache %s (only %s): build the package with --arch %s, or pull an image that has one",
+				ref, OS, arch, c.dir, descArch(*other), arch)
+		}
 		return nil, fmt.Errorf("image %q is not in the cache %s: build it with 'keel pkg build' or pull it", ref, c.dir)
 	}
 	p := layout.Path(c.dir)
@@ -183,7 +204,7 @@ func (c *Cache) Get(ref string) (v1.Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading %s from the cache: %w", norm, err)
 		}
-		return platformImage(child, norm)
+		return platformImage(child, norm, arch)
 	}
 	img, err := p.Image(desc.Digest)
 	if err != nil {
@@ -192,14 +213,34 @@ func (c *Cache) Get(ref string) (v1.Image, error) {
 	return img, nil
 }
 
-// Has reports whether ref names an entry in the cache.
-func (c *Cache) Has(ref string) (bool, error) {
+// Has reports whether ref names an amd64 entry in the cache (HasArch).
+func (c *Cache) Has(ref string) (bool, error) { return c.HasArch(ref, Architecture) }
+
+// HasArch reports whether ref names an entry for arch in the cache: an
+// image for it or an image index with a manifest for it.
+func (c *Cache) HasArch(ref, arch string) (bool, error) {
+	arch = archOr(arch)
 	norm, err := Normalize(ref)
 	if err != nil {
 		return false, err
 	}
-	desc, err := c.lookup(norm)
-	return desc != nil, err
+	desc, err := c.lookup(norm, arch)
+	if err != nil || desc == nil {
+		return false, err
+	}
+	if !desc.MediaType.IsIndex() {
+		return true, nil
+	}
+	ii, err := layout.Path(c.dir).ImageIndex()
+	if err != nil {
+		return false, fmt.Errorf("reading the cache %s: %w", c.dir, err)
+	}
+	child, err := ii.ImageIndex(desc.Digest)
+	if err != nil {
+		return false, fmt.Errorf("reading %s from the cache: %w", norm, err)
+	}
+	_, err = platformImage(child, norm, arch)
+	return err == nil, nil
 }
 
 // List returns the named entries, sorted by reference.
@@ -214,26 +255,45 @@ func (c *Cache) List() ([]Entry, error) {
 		if !ok {
 			continue
 		}
-		out = append(out, Entry{Ref: r, Digest: d.Digest, MediaType: d.MediaType, Size: d.Size})
+		e := Entry{Ref: r, Digest: d.Digest, MediaType: d.MediaType, Size: d.Size}
+		if !d.MediaType.IsIndex() {
+			e.Arch = descArch(d)
+		}
+		out = append(out, e)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Ref < out[j].Ref })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Ref != out[j].Ref {
+			return out[i].Ref < out[j].Ref
+		}
+		return out[i].Arch < out[j].Arch
+	})
 	return out, nil
 }
 
-func (c *Cache) lookup(norm string) (*v1.Descriptor, error) {
+// lookup finds the entry named norm for arch: an image for arch, else an
+// image index (which may or may not hold arch). An empty arch matches any
+// entry of that name.
+func (c *Cache) lookup(norm, arch string) (*v1.Descriptor, error) {
 	m, err := c.readIndex()
 	if err != nil {
 		return nil, err
 	}
-	// Put keeps names unique; if another tool appended a duplicate, the
-	// last one is the newest.
+	// Put keeps (name, arch) unique; if another tool appended a
+	// duplicate, the last one is the newest.
+	var index *v1.Descriptor
 	for i := len(m.Manifests) - 1; i >= 0; i-- {
-		if m.Manifests[i].Annotations[RefNameAnnotation] == norm {
-			d := m.Manifests[i]
+		d := m.Manifests[i]
+		if d.Annotations[RefNameAnnotation] != norm {
+			continue
+		}
+		switch {
+		case arch == "" || (!d.MediaType.IsIndex() && descArch(d) == arch):
 			return &d, nil
+		case d.MediaType.IsIndex() && index == nil:
+			index = &d
 		}
 	}
-	return nil, nil
+	return index, nil
 }
 
 func (c *Cache) readIndex() (*v1.IndexManifest, error) {
@@ -414,37 +474,6 @@ func writeFileAtomic(name string, data []byte) error {
 		d.Close()
 	}
 	return nil
-}
-
-// withPlatform makes sure img's config names linux/amd64.
-func withPlatform(img v1.Image) (v1.Image, error) {
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("reading image config: %w", err)
-	}
-	if (cf.OS != "" && cf.OS != OS) || (cf.Architecture != "" && cf.Architecture != Architecture) {
-		return nil, fmt.Errorf("image is for %s/%s; Keel only runs %s/%s images", cf.OS, cf.Architecture, OS, Architecture)
-	}
-	if cf.OS == OS && cf.Architecture == Architecture {
-		return img, nil
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = OS, Architecture
-	return mutate.ConfigFile(img, cf)
-}
-
-// platformImage picks the linux/amd64 image from an index.
-func platformImage(ii v1.ImageIndex, ref string) (v1.Image, error) {
-	m, err := ii.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range m.Manifests {
-		if d.Platform != nil && d.Platform.OS == OS && d.Platform.Architecture == Architecture && d.MediaType.IsImage() {
-			return ii.Image(d.Digest)
-		}
-	}
-	return nil, fmt.Errorf("image %s has no %s/%s variant", ref, OS, Architecture)
 }
 
 // Remove deletes ref's entry from the index. Its blobs stay until Clean.

@@ -211,10 +211,66 @@ func TestPutRefusesOtherPlatform(t *testing.T) {
 	}
 	cf, _ := img.ConfigFile()
 	cf = cf.DeepCopy()
-	cf.Architecture = "arm64"
+	cf.Architecture = "s390x"
 	bad := &configOverride{Image: img, cf: cf}
-	if err := c.Put("x/y:1", bad); err == nil || !strings.Contains(err.Error(), "arm64") {
-		t.Errorf("Put of an arm64 image: got %v, want an error naming arm64", err)
+	if err := c.Put("x/y:1", bad); err == nil || !strings.Contains(err.Error(), "s390x") {
+		t.Errorf("Put of an s390x image: got %v, want an error naming s390x", err)
+	}
+}
+
+func TestCacheKeepsOneImagePerArch(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTree()
+	if err := tr.AddBytes("/f", 0o644, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	imgs := map[string]v1.Image{}
+	for _, arch := range Architectures {
+		img, err := NewImageArch(tr, v1.Config{}, arch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs[arch] = img
+	}
+	if err := c.Put("x/y:1", imgs["amd64"]); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := c.HasArch("x/y:1", "arm64"); ok {
+		t.Errorf("HasArch(arm64) = true with only the amd64 image stored")
+	}
+	_, err = c.GetArch("x/y:1", "arm64")
+	if err == nil || !strings.Contains(err.Error(), "no linux/arm64 variant") || !strings.Contains(err.Error(), "x/y:1") {
+		t.Errorf("GetArch(arm64) with only amd64 stored: got %v, want an error naming the image and its missing arm64 variant", err)
+	}
+	if err := c.Put("x/y:1", imgs["arm64"]); err != nil {
+		t.Fatal(err)
+	}
+	// Storing again replaces only that architecture's entry.
+	if err := c.Put("x/y:1", imgs["arm64"]); err != nil {
+		t.Fatal(err)
+	}
+	for arch, want := range imgs {
+		got, err := c.GetArch("x/y:1", arch)
+		if err != nil {
+			t.Fatalf("GetArch(%s): %v", arch, err)
+		}
+		if digest(t, got) != digest(t, want) {
+			t.Errorf("GetArch(%s) = %s, want %s", arch, digest(t, got), digest(t, want))
+		}
+	}
+	entries, err := c.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var arches []string
+	for _, e := range entries {
+		arches = append(arches, e.Arch)
+	}
+	if got, want := strings.Join(arches, ","), "amd64,arm64"; got != want {
+		t.Errorf("List architectures = %s, want %s", got, want)
 	}
 }
 

@@ -111,7 +111,7 @@ func fromLayout(dir string) ([]named, error) {
 				if err != nil {
 					return nil, err
 				}
-				return platformImage(child, d.Digest.String())
+				return platformImage(child, d.Digest.String(), Architecture)
 			}})
 		}
 	}

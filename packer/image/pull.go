@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
@@ -53,6 +54,9 @@ type Puller struct {
 	// Progress receives each pull's bytes and a step when it is done;
 	// nil reports nothing.
 	Progress progress.Reporter
+	// Arch is the architecture whose variant of a multi-platform image is
+	// pulled and looked for in the cache; empty means amd64.
+	Arch string
 }
 
 func (p *Puller) options(ctx context.Context) []remote.Option {
@@ -63,7 +67,7 @@ func (p *Puller) options(ctx context.Context) []remote.Option {
 	opts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(kc),
-		remote.WithPlatform(v1.Platform{OS: OS, Architecture: Architecture}),
+		remote.WithPlatform(v1.Platform{OS: OS, Architecture: archOr(p.Arch)}),
 	}
 	if p.Transport != nil {
 		opts = append(opts, remote.WithTransport(p.Transport))
@@ -72,7 +76,8 @@ func (p *Puller) options(ctx context.Context) []remote.Option {
 }
 
 // Pull fetches ref from its registry and stores it in the cache under ref.
-// A multi-platform index resolves to its linux/amd64 image. Every blob is
+// A multi-platform index resolves to its linux/<Arch> image; an image (or
+// index) without one is refused, naming the image. Every blob is
 // checked against its digest as it is written, and a reference pinned with
 // @sha256: must match the manifest (or index) the registry returns. Plain
 // HTTP is used for loopback registries (localhost, 127.0.0.1, ::1).
@@ -84,6 +89,22 @@ func (p *Puller) Pull(ctx context.Context, ref string) error {
 	img, err := remote.Image(r, p.options(ctx)...)
 	if err != nil {
 		return fmt.Errorf("pulling %s: %w", r.Name(), explain(err))
+	}
+	// A single-platform image is returned whatever its platform: check it
+	// here, before anything is stored.
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return fmt.Errorf("pulling %s: %w", r.Name(), err)
+	}
+	if want := archOr(p.Arch); cf.Architecture != "" && cf.Architecture != want {
+		return fmt.Errorf("image %s has no %s/%s variant (it is %s/%s): use an image built for %s", r.Name(), OS, want, cf.OS, cf.Architecture, want)
+	} else if cf.Architecture == "" {
+		// The index entry chose it for want; the cache keys by the config.
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture = OS, want
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
+			return fmt.Errorf("pulling %s: %w", r.Name(), err)
+		}
 	}
 	// The total is what the manifest lists; layers already in the cache
 	// are not fetched, so the count may end short of it.
@@ -147,7 +168,7 @@ func (p *Puller) Ensure(ctx context.Context, refs []string, policy string) error
 			continue
 		}
 		seen[norm] = true
-		has, err := p.Cache.Has(norm)
+		has, err := p.Cache.HasArch(norm, p.Arch)
 		if err != nil {
 			return err
 		}
@@ -155,7 +176,11 @@ func (p *Puller) Ensure(ctx context.Context, refs []string, policy string) error
 		switch {
 		case has && (policy != PullAlways || pinned):
 		case policy == PullNever:
-			errs = append(errs, fmt.Sprintf("image %s is not in the cache %s and --pull=never forbids fetching it (run `keel cache pull %s` or `keel cache import`)", norm, p.Cache.Dir(), ref))
+			what := "is not in the cache"
+			if other, _ := p.Cache.lookup(norm, ""); other != nil {
+				what = fmt.Sprintf("has no %s/%s variant in the cache", OS, archOr(p.Arch))
+			}
+			errs = append(errs, fmt.Sprintf("image %s %s %s and --pull=never forbids fetching it (run `keel cache pull %s` or `keel cache import`)", norm, what, p.Cache.Dir(), ref))
 		default:
 			todo = append(todo, norm)
 		}

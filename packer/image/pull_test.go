@@ -143,7 +143,7 @@ func TestPullImageAndPinnedDigest(t *testing.T) {
 	}
 }
 
-func TestPullIndexPicksLinuxAmd64(t *testing.T) {
+func TestPullIndexPicksArch(t *testing.T) {
 	reg := newRegistry(t)
 	amd, arm := randomImage(t), randomImage(t)
 	idx := mutate.AppendManifests(empty.Index,
@@ -157,16 +157,75 @@ func TestPullIndexPicksLinuxAmd64(t *testing.T) {
 	if err := remote.WriteIndex(n, idx); err != nil {
 		t.Fatal(err)
 	}
-	p := newPuller(t)
-	if err := p.Pull(context.Background(), n.String()); err != nil {
-		t.Fatal(err)
-	}
-	got, err := p.Cache.Get(n.String())
+	// One cache holds both variants under the same name.
+	cache, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sameLayers(t, got, amd) {
-		t.Errorf("pulled the wrong platform: layers differ from the linux/amd64 image")
+	for _, tc := range []struct {
+		arch string
+		want v1.Image
+	}{
+		{"", amd},
+		{"arm64", arm},
+		{"amd64", amd},
+	} {
+		p := &Puller{Cache: cache, Keychain: authn.NewMultiKeychain(), Arch: tc.arch}
+		if err := p.Pull(context.Background(), n.String()); err != nil {
+			t.Fatalf("arch %q: %v", tc.arch, err)
+		}
+		got, err := cache.GetArch(n.String(), tc.arch)
+		if err != nil {
+			t.Fatalf("arch %q: %v", tc.arch, err)
+		}
+		if !sameLayers(t, got, tc.want) {
+			t.Errorf("arch %q: pulled the wrong platform: layers differ from the linux/%s image", tc.arch, archOr(tc.arch))
+		}
+		cf, err := got.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cf.Architecture != archOr(tc.arch) {
+			t.Errorf("arch %q: stored config architecture = %q, want %q", tc.arch, cf.Architecture, archOr(tc.arch))
+		}
+	}
+	for _, arch := range Architectures {
+		if ok, err := cache.HasArch(n.String(), arch); !ok || err != nil {
+			t.Errorf("HasArch(%s) = %v, %v after pulling both; want true", arch, ok, err)
+		}
+	}
+}
+
+func TestPullWithoutArchVariantFails(t *testing.T) {
+	reg := newRegistry(t)
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: randomImage(t), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}})
+	multi, err := name.ParseReference(reg.host + "/keel/amdonly:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(multi, idx); err != nil {
+		t.Fatal(err)
+	}
+	amdImg, err := mutate.ConfigFile(randomImage(t), &v1.ConfigFile{OS: "linux", Architecture: "amd64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	single := reg.push(t, "keel/single:1", amdImg)
+	for _, ref := range []string{multi.String(), single.String()} {
+		p := newPuller(t)
+		p.Arch = "arm64"
+		err := p.Pull(context.Background(), ref)
+		if err == nil {
+			t.Errorf("arm64 pull of amd64-only %s succeeded, want an error", ref)
+			continue
+		}
+		if !strings.Contains(err.Error(), ref) || !strings.Contains(err.Error(), "arm64") {
+			t.Errorf("error %q should name the image and arm64", err)
+		}
+		if ok, _ := p.Cache.HasArch(ref, "arm64"); ok {
+			t.Errorf("a refused pull of %s left an arm64 entry in the cache", ref)
+		}
 	}
 }
 

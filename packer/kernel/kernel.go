@@ -31,8 +31,9 @@ const (
 )
 
 // FromDeb unpacks a Debian linux-image .deb (files only, with dpkg-deb) and
-// returns the kernel image and the kernel version.
-func FromDeb(debPath string) (v1.Image, string, error) {
+// returns the kernel image for arch (the package's architecture) and the
+// kernel version.
+func FromDeb(debPath, arch string) (v1.Image, string, error) {
 	tmp, err := os.MkdirTemp("", "keel-kernel-")
 	if err != nil {
 		return nil, "", err
@@ -41,7 +42,7 @@ func FromDeb(debPath string) (v1.Image, string, error) {
 	if out, err := exec.Command("dpkg-deb", "-x", debPath, tmp).CombinedOutput(); err != nil {
 		return nil, "", fmt.Errorf("unpacking kernel package %s with dpkg-deb: %w: %s", debPath, err, strings.TrimSpace(string(out)))
 	}
-	img, version, err := fromDir(tmp)
+	img, version, err := fromDir(tmp, arch)
 	if err != nil {
 		return nil, "", fmt.Errorf("kernel package %s: %w", filepath.Base(debPath), err)
 	}
@@ -50,7 +51,7 @@ func FromDeb(debPath string) (v1.Image, string, error) {
 
 // fromDir builds the image from an unpacked kernel package rooted at root.
 // It writes the module index into root's modules directory.
-func fromDir(root string) (v1.Image, string, error) {
+func fromDir(root, arch string) (v1.Image, string, error) {
 	vmlinuz, version, err := findKernel(root)
 	if err != nil {
 		return nil, "", err
@@ -89,7 +90,7 @@ func fromDir(root string) (v1.Image, string, error) {
 			}
 		}
 	}
-	img, err := image.NewImage(tree, v1.Config{Labels: map[string]string{VersionLabel: version}})
+	img, err := image.NewImageArch(tree, v1.Config{Labels: map[string]string{VersionLabel: version}}, arch)
 	if err != nil {
 		return nil, "", fmt.Errorf("building the kernel image: %w", err)
 	}

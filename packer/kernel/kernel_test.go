@@ -85,7 +85,7 @@ func smallKernel(t *testing.T) string {
 
 func TestFromDirLayout(t *testing.T) {
 	root := smallKernel(t)
-	img, version, err := fromDir(root)
+	img, version, err := fromDir(root, "amd64")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestFromDirLayout(t *testing.T) {
 		}
 	}
 
-	again, _, err := fromDir(root)
+	again, _, err := fromDir(root, "amd64")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestFromDirErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		_, _, err := fromDir(root)
+		_, _, err := fromDir(root, "amd64")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, tc.want)
 		}
@@ -166,7 +166,7 @@ func TestFromDebReal(t *testing.T) {
 	}
 	realDeb, realVersion := testkernel.Deb(t)
 	realRoot, _ := testkernel.Unpacked(t)
-	img, version, err := FromDeb(realDeb)
+	img, version, err := FromDeb(realDeb, "amd64")
 	if err != nil {
 		t.Fatal(err)
 	}

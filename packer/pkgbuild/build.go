@@ -42,6 +42,22 @@ type Options struct {
 	// UpdateLock takes apt's current Debian packages instead of the lock
 	// file's, and rewrites the lock file.
 	UpdateLock bool
+	// Arch is the architecture to build for: one of image.Architectures,
+	// or ArchAll for an image index holding every one of them. Empty
+	// means amd64.
+	Arch string
+}
+
+// ArchAll, as Options.Arch, builds the package for every architecture and
+// stores a multi-platform image index.
+const ArchAll = "all"
+
+// arch is the architecture the package is built for.
+func (p *Package) arch() string {
+	if p.Arch == "" {
+		return image.Architecture
+	}
+	return p.Arch
 }
 
 // Tag returns the package's content tag: the first TagLength hex digits of
@@ -66,6 +82,9 @@ func (p *Package) tagCtx(ctx context.Context) (string, error) {
 	if p.tag != "" {
 		return p.tag, nil
 	}
+	if err := image.CheckArch(p.arch()); err != nil {
+		return "", err
+	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\nbuild.yml %d\n", formatVersion, len(p.raw))
 	h.Write(p.raw)
@@ -76,6 +95,11 @@ func (p *Package) tagCtx(ctx context.Context) (string, error) {
 		}
 		p.baseRef = ref
 		fmt.Fprintf(h, "from %s\n", ref)
+	}
+	// amd64 tags hash no architecture: they were made before there was a
+	// choice and stay valid.
+	if p.arch() != image.Architecture {
+		fmt.Fprintf(h, "arch %s\n", p.arch())
 	}
 
 	for i, f := range p.Spec.Files {
@@ -111,7 +135,7 @@ func (p *Package) tagCtx(ctx context.Context) (string, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[i] = hashGoSources(ctx, &sums[i], root, g)
+				errs[i] = hashGoSources(ctx, &sums[i], root, g, p.arch())
 			}()
 		}
 		wg.Wait()
@@ -182,11 +206,14 @@ func Build(ctx context.Context, dir string, opt Options) (string, error) {
 	if opt.DebCache == "" {
 		opt.DebCache = filepath.Join(opt.Cache.Dir(), "debs")
 	}
+	if opt.Arch == ArchAll {
+		return buildAll(ctx, dir, opt, progress)
+	}
 	p, err := Load(dir)
 	if err != nil {
 		return "", err
 	}
-	p.UpdateLock = opt.UpdateLock
+	p.UpdateLock, p.Arch = opt.UpdateLock, opt.Arch
 	return buildLoaded(ctx, p, opt, progress)
 }
 
@@ -196,7 +223,7 @@ func buildLoaded(ctx context.Context, p *Package, opt Options, progress io.Write
 		return "", err
 	}
 	if !opt.Force {
-		has, err := opt.Cache.Has(ref)
+		has, err := opt.Cache.HasArch(ref, p.arch())
 		if err != nil {
 			return "", err
 		}
@@ -205,7 +232,7 @@ func buildLoaded(ctx context.Context, p *Package, opt Options, progress io.Write
 			return ref, nil
 		}
 	}
-	fmt.Fprintf(progress, "building %s\n", ref)
+	fmt.Fprintf(progress, "building %s for %s\n", ref, p.arch())
 	img, err := p.build(ctx, opt, progress)
 	if err != nil {
 		return "", fmt.Errorf("building %s: %w", ref, err)
@@ -223,7 +250,7 @@ func (p *Package) build(ctx context.Context, opt Options, progress io.Writer) (v
 			return nil, err
 		}
 		fmt.Fprintf(progress, "  kernel from %s\n", filepath.Base(deb))
-		img, version, err := kernel.FromDeb(deb)
+		img, version, err := kernel.FromDeb(deb, p.arch())
 		if err != nil {
 			return nil, err
 		}
@@ -258,7 +285,7 @@ func (p *Package) build(ctx context.Context, opt Options, progress io.Writer) (v
 		for i, g := range p.Spec.Go {
 			fmt.Fprintf(progress, "  go build %s\n", g.Package)
 			out := filepath.Join(tmp, "go", strconv.Itoa(i))
-			if err := buildGo(ctx, root, g, out); err != nil {
+			if err := buildGo(ctx, root, g, p.arch(), out); err != nil {
 				return nil, err
 			}
 			if err := tree.AddFile(g.Output, 0o755, out); err != nil {
@@ -278,7 +305,7 @@ func (p *Package) build(ctx context.Context, opt Options, progress io.Writer) (v
 		if err != nil {
 			return nil, err
 		}
-		return image.NewImage(tree, cfg)
+		return image.NewImageArch(tree, cfg, p.arch())
 	}
 	base, err := p.baseImage(ctx, opt, progress)
 	if err != nil {

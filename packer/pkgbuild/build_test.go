@@ -246,7 +246,7 @@ func TestMissingDebianPackage(t *testing.T) {
 func debCache(t *testing.T, pkg string) string {
 	t.Helper()
 	needApt(t)
-	info, err := aptShow(context.Background(), pkg)
+	info, err := aptShow(context.Background(), pkg, "amd64")
 	if err != nil {
 		t.Skipf("%s is not known to apt here: %v", pkg, err)
 	}

@@ -20,19 +20,30 @@ type aptLists interface {
 	Show(ctx context.Context, names []string) (string, error)
 }
 
-// hostApt runs the host's apt-cache. Each call rebuilds apt's cache when
-// the host keeps none (about two seconds on Debian images), so the closure
-// asks twice in all, whatever its depth.
-type hostApt struct{}
+// hostApt runs the host's apt-cache for packages of one architecture
+// (apt's lists hold another one's after dpkg --add-architecture). Each call
+// rebuilds apt's cache when the host keeps none (about two seconds on Debian
+// images), so the closure asks twice in all, whatever its depth.
+type hostApt struct{ arch string }
 
-func (hostApt) Depends(ctx context.Context, roots []string) (string, error) {
-	args := append([]string{"depends", "--recurse", "--no-recommends", "--no-suggests",
-		"--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances"}, roots...)
+func (a hostApt) Depends(ctx context.Context, roots []string) (string, error) {
+	args := []string{"depends", "--recurse", "--no-recommends", "--no-suggests",
+		"--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances"}
+	for _, r := range roots {
+		args = append(args, r+":"+a.arch)
+	}
 	return runAptCache(ctx, args)
 }
 
-func (hostApt) Show(ctx context.Context, names []string) (string, error) {
-	return runAptCache(ctx, append([]string{"show", "--no-all-versions"}, names...))
+// Show asks for each name bare and qualified: the bare name gives the
+// host's package or an Architecture: all one, the qualified one the
+// package of a.arch. debClosure keeps what fits a.arch.
+func (a hostApt) Show(ctx context.Context, names []string) (string, error) {
+	args := []string{"show", "--no-all-versions"}
+	for _, n := range names {
+		args = append(args, n, n+":"+a.arch)
+	}
+	return runAptCache(ctx, args)
 }
 
 func runAptCache(ctx context.Context, args []string) (string, error) {
@@ -72,7 +83,7 @@ func parseDependsNames(out string) []string {
 	return names
 }
 
-// stripArch drops a ":any" or ":amd64" qualifier.
+// stripArch drops a ":any", ":amd64" or ":arm64" qualifier.
 func stripArch(name string) string {
 	n, _, _ := strings.Cut(name, ":")
 	return n
@@ -107,11 +118,11 @@ func parseRelations(field string) [][]string {
 // chosen. A virtual package is satisfied by a chosen package that provides
 // it, else by its only provider; with several providers the user picks one.
 // Packages in have are taken as present (debian: entries without
-// dependencies).
+// dependencies). Only packages of arch (or Architecture: all) are taken.
 // The result holds, per root, the packages in the order to unpack them:
 // its new dependencies sorted by name, then the root itself, so that the
 // root's own files win over a dependency's.
-func debClosure(ctx context.Context, apt aptLists, roots []string, have []string) ([][]debInfo, error) {
+func debClosure(ctx context.Context, apt aptLists, arch string, roots []string, have []string) ([][]debInfo, error) {
 	if len(roots) == 0 {
 		return nil, nil
 	}
@@ -133,7 +144,7 @@ func debClosure(ctx context.Context, apt aptLists, roots []string, have []string
 	known := map[string]debInfo{}
 	providers := map[string][]string{}
 	for _, d := range parseStanzas(show) {
-		if _, dup := known[d.Package]; dup || (d.Arch != "amd64" && d.Arch != "all") {
+		if _, dup := known[d.Package]; dup || (d.Arch != arch && d.Arch != "all") {
 			continue
 		}
 		known[d.Package] = d
@@ -236,7 +247,7 @@ func (r *resolver) pick(pkg string, group []string) (debInfo, error) {
 // resolveDebs resolves build.yml's debian: entries to exact packages in
 // unpack order. Plain entries are the package alone; entries with
 // dependencies are preceded by their closure.
-func resolveDebs(ctx context.Context, apt aptLists, entries []DebianPackage) ([]debInfo, error) {
+func resolveDebs(ctx context.Context, apt aptLists, arch string, entries []DebianPackage) ([]debInfo, error) {
 	var roots, plain []string
 	alone := map[string]debInfo{}
 	// Plain entries first: a wrong name gets aptShow's precise error.
@@ -245,14 +256,14 @@ func resolveDebs(ctx context.Context, apt aptLists, entries []DebianPackage) ([]
 			roots = append(roots, e.Name)
 			continue
 		}
-		info, err := aptShow(ctx, e.Name)
+		info, err := aptShow(ctx, e.Name, arch)
 		if err != nil {
 			return nil, err
 		}
 		plain = append(plain, e.Name)
 		alone[e.Name] = info
 	}
-	closures, err := debClosure(ctx, apt, roots, plain)
+	closures, err := debClosure(ctx, apt, arch, roots, plain)
 	if err != nil {
 		return nil, err
 	}

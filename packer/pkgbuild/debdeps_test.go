@@ -150,7 +150,7 @@ func TestDebClosure(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			apt := &fakeApt{stanzas: world}
-			got, err := debClosure(context.Background(), apt, tc.roots, tc.have)
+			got, err := debClosure(context.Background(), apt, "amd64", tc.roots, tc.have)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("got error %v, want one containing %q", err, tc.err)
@@ -182,7 +182,7 @@ func TestDebClosureIdentity(t *testing.T) {
 		"app":  stanza("app", "Depends: libx"),
 		"libx": stanza("libx"),
 	}
-	got, err := debClosure(context.Background(), &fakeApt{stanzas: world}, []string{"app"}, nil)
+	got, err := debClosure(context.Background(), &fakeApt{stanzas: world}, "amd64", []string{"app"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,11 +199,11 @@ func (failingApt) Depends(context.Context, []string) (string, error) {
 func (failingApt) Show(context.Context, []string) (string, error) { return "", nil }
 
 func TestDebClosureAptFails(t *testing.T) {
-	_, err := debClosure(context.Background(), failingApt{}, []string{"x"}, nil)
+	_, err := debClosure(context.Background(), failingApt{}, "amd64", []string{"x"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "listing the dependencies of x") {
 		t.Errorf("got %v, want an error naming the package", err)
 	}
-	if got, err := debClosure(context.Background(), failingApt{}, nil, nil); got != nil || err != nil {
+	if got, err := debClosure(context.Background(), failingApt{}, "amd64", nil, nil); got != nil || err != nil {
 		t.Errorf("no roots: got %v, %v; want nothing and no apt call", got, err)
 	}
 }

@@ -39,19 +39,33 @@ func (d debInfo) FileName() string {
 	return fmt.Sprintf("%s_%s_%s.deb", d.Package, strings.ReplaceAll(d.Version, ":", "%3a"), d.Arch)
 }
 
-// aptShow returns the candidate version of pkg from the local apt lists.
-func aptShow(ctx context.Context, pkg string) (debInfo, error) {
+// aptShow returns the candidate version of pkg for arch from the local apt
+// lists: the arch package, or an Architecture: all one of that name.
+func aptShow(ctx context.Context, pkg, arch string) (debInfo, error) {
 	if _, err := exec.LookPath("apt-cache"); err != nil {
 		return debInfo{}, fmt.Errorf("debian package %q: apt-cache is not installed (Debian packages are resolved with the host's apt)", pkg)
 	}
-	cmd := exec.CommandContext(ctx, "apt-cache", "show", "--no-all-versions", pkg)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	info := parseStanza(stdout.String())
+	show := func(name string) (debInfo, string, error) {
+		cmd := exec.CommandContext(ctx, "apt-cache", "show", "--no-all-versions", name)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		return parseStanza(stdout.String()), strings.TrimSpace(stdout.String() + " " + stderr.String()), err
+	}
+	info, msg, err := show(pkg + ":" + arch)
+	if err == nil && info.Package == "" {
+		// apt knows Architecture: all packages by their bare name only.
+		if info, msg, err = show(pkg); info.Arch != "all" {
+			info = debInfo{}
+		}
+	}
 	if err != nil || info.Package == "" {
-		return debInfo{}, fmt.Errorf("debian package %q not found in apt's package lists: check the name, or run 'apt-get update' if the lists are stale (%s)",
-			pkg, strings.TrimSpace(stdout.String()+" "+stderr.String()))
+		hint := ""
+		if arch != hostArch() {
+			hint = fmt.Sprintf("; for %s packages apt needs the architecture: run 'dpkg --add-architecture %s && apt-get update' (scripts/ensure-deps.sh does)", arch, arch)
+		}
+		return debInfo{}, fmt.Errorf("debian package %q not found for %s in apt's package lists: check the name, or run 'apt-get update' if the lists are stale%s (%s)",
+			pkg, arch, hint, msg)
 	}
 	if info.Version == "" || info.Arch == "" || info.SHA256 == "" {
 		return debInfo{}, fmt.Errorf("debian package %q: apt-cache show gave no Version, Architecture or SHA256", pkg)
@@ -114,15 +128,15 @@ func parseStanzas(s string) []debInfo {
 // resolveKernel follows a meta package such as linux-image-cloud-amd64 to
 // the concrete linux-image-<version>-... package it depends on. A concrete
 // kernel package resolves to itself.
-func resolveKernel(ctx context.Context, pkg string) (debInfo, error) {
-	info, err := aptShow(ctx, pkg)
+func resolveKernel(ctx context.Context, pkg, arch string) (debInfo, error) {
+	info, err := aptShow(ctx, pkg, arch)
 	if err != nil {
 		return debInfo{}, err
 	}
 	for _, dep := range strings.Split(info.Depends, ",") {
 		name := strings.Fields(strings.TrimSpace(strings.Split(dep, "|")[0]))
 		if len(name) > 0 && strings.HasPrefix(name[0], "linux-image-") {
-			return aptShow(ctx, name[0])
+			return aptShow(ctx, stripArch(name[0]), arch)
 		}
 	}
 	return info, nil
@@ -139,8 +153,13 @@ func fetchDeb(ctx context.Context, cacheDir string, d debInfo, progress io.Write
 	if sum, err := sha256File(file); err == nil && sum == d.SHA256 {
 		return file, nil
 	}
-	fmt.Fprintf(progress, "  apt-get download %s=%s\n", d.Package, d.Version)
-	cmd := exec.CommandContext(ctx, "apt-get", "download", "-q", d.Package+"="+d.Version)
+	// The Architecture: all ones have no qualified name.
+	name := d.Package
+	if d.Arch != "all" {
+		name += ":" + d.Arch
+	}
+	fmt.Fprintf(progress, "  apt-get download %s=%s\n", name, d.Version)
+	cmd := exec.CommandContext(ctx, "apt-get", "download", "-q", name+"="+d.Version)
 	cmd.Dir = cacheDir
 	out, err := cmd.CombinedOutput()
 	if err != nil {

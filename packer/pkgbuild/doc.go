@@ -10,7 +10,7 @@
 //	                         # build.yml, starting with . or /) or an image
 //	                         # pinned by digest (name@sha256:...); this
 //	                         # package's layer goes on top of its layers
-//	go:                      # Go main packages, built static for linux/amd64
+//	go:                      # Go main packages, built static for linux/<arch>
 //	  - package: ./init      # relative to the module root (the dir with go.mod,
 //	                         # found upward), or an import path required by go.mod
 //	    output: /init        # path in the image (mode 0755)
@@ -41,7 +41,13 @@
 //	env: [...]
 //	workdir: /
 //	kernel:                  # the package is a kernel image (see packer/kernel);
-//	  debian: linux-image-cloud-amd64   # excludes every key but image and org
+//	  debian: linux-image-cloud-{arch}  # excludes every key but image and org
+//
+// Options.Arch picks the architecture (amd64 by default, arm64, or ArchAll
+// for an image index of both): Go binaries get GOARCH, cgo ones Debian's
+// cross compiler; Debian packages come from that architecture's archive and
+// are locked in LockFileFor(arch); {arch} in the kernel package name is
+// replaced. Tags of other architectures than amd64 hash the architecture.
 //
 // Go binaries are built with -trimpath -buildvcs=false -ldflags "-s -w".
 // Debian packages are fetched with `apt-get download` at the candidate

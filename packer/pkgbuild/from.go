@@ -59,7 +59,7 @@ func (p *Package) resolveBase(ctx context.Context) (string, error) {
 	if base.Spec.Kernel != nil {
 		return "", fmt.Errorf("from %s: a kernel package cannot be a base image", p.Spec.From)
 	}
-	base.chain = chain
+	base.chain, base.Arch = chain, p.Arch
 	ref, err := base.refCtx(ctx)
 	if err != nil {
 		return "", fmt.Errorf("from %s: %w", p.Spec.From, err)
@@ -79,18 +79,18 @@ func (p *Package) baseImage(ctx context.Context, opt Options, log io.Writer) (v1
 			return nil, fmt.Errorf("from %s: %w", p.Spec.From, err)
 		}
 	} else {
-		has, err := opt.Cache.Has(p.baseRef)
+		has, err := opt.Cache.HasArch(p.baseRef, p.arch())
 		if err != nil {
 			return nil, err
 		}
 		if !has {
-			puller := image.Puller{Cache: opt.Cache, Progress: &progress.Lines{W: log}}
+			puller := image.Puller{Cache: opt.Cache, Progress: &progress.Lines{W: log}, Arch: p.arch()}
 			if err := puller.Pull(ctx, p.baseRef); err != nil {
 				return nil, fmt.Errorf("from %s: %w", p.Spec.From, err)
 			}
 		}
 	}
-	return opt.Cache.Get(p.baseRef)
+	return opt.Cache.GetArch(p.baseRef, p.arch())
 }
 
 // imageConfig is the image config: the base's (nil without from:) with

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
@@ -27,14 +28,41 @@ func moduleRoot(dir string) (string, error) {
 	}
 }
 
+// crossTriples are the GNU triples of Debian's cross toolchains
+// (gcc-<triple>) and multiarch library directories, per GOARCH.
+var crossTriples = map[string]string{
+	"amd64": "x86_64-linux-gnu",
+	"arm64": "aarch64-linux-gnu",
+}
+
+// hostArch is the architecture keel itself runs on: the one whose C
+// compiler and libraries are the host's own.
+func hostArch() string { return runtime.GOARCH }
+
 // goEnv is the environment of every go command: the target platform and
-// the cgo choice, which changes both what is listed and what is built.
-func goEnv(g GoBinary) []string {
-	cgo := "0"
-	if g.Cgo {
-		cgo = "1"
+// the cgo choice, which changes both what is listed and what is built. A
+// cgo binary for another architecture uses Debian's cross compiler and that
+// architecture's multiarch libraries (e.g. libseccomp-dev:arm64).
+func goEnv(g GoBinary, arch string) ([]string, error) {
+	env := append(os.Environ(), "GOOS=linux", "GOARCH="+arch, "GOFLAGS=-buildvcs=false")
+	if !g.Cgo {
+		return append(env, "CGO_ENABLED=0"), nil
 	}
-	return append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED="+cgo, "GOFLAGS=-buildvcs=false")
+	env = append(env, "CGO_ENABLED=1")
+	if arch == hostArch() {
+		return env, nil
+	}
+	triple, ok := crossTriples[arch]
+	if !ok {
+		return nil, fmt.Errorf("go package %s needs cgo, and keel knows no C cross compiler for %s", g.Package, arch)
+	}
+	cc := triple + "-gcc"
+	if _, err := exec.LookPath(cc); err != nil {
+		return nil, fmt.Errorf("go package %s needs cgo, so building it for %s needs the C cross compiler %s: install gcc-%s and the %s C libraries it links (scripts/ensure-deps.sh does, e.g. apt-get install gcc-%s libseccomp-dev:%s)",
+			g.Package, arch, cc, triple, arch, triple, arch)
+	}
+	libdir := "/usr/lib/" + triple + "/pkgconfig"
+	return append(env, "CC="+cc, "PKG_CONFIG_LIBDIR="+libdir+":/usr/share/pkgconfig"), nil
 }
 
 func tagsFlag(g GoBinary) []string {
@@ -82,11 +110,15 @@ type listedPackage struct {
 // hashGoSources feeds h the content of every source file of g's dependency
 // closure that lives in the main module, plus go.mod and go.sum, which pin
 // everything outside it. The standard library is covered by the Go version.
-func hashGoSources(ctx context.Context, h io.Writer, root string, g GoBinary) error {
+func hashGoSources(ctx context.Context, h io.Writer, root string, g GoBinary, arch string) error {
+	env, err := goEnv(g, arch)
+	if err != nil {
+		return err
+	}
 	args := append([]string{"list", "-deps",
 		"-json=ImportPath,Dir,Module,Error,GoFiles,CgoFiles,CFiles,CXXFiles,HFiles,SFiles,SysoFiles,EmbedFiles"},
 		tagsFlag(g)...)
-	out, err := runGo(ctx, root, goEnv(g), append(args, g.Package)...)
+	out, err := runGo(ctx, root, env, append(args, g.Package)...)
 	if err != nil {
 		return err
 	}
@@ -122,14 +154,18 @@ func hashGoSources(ctx context.Context, h io.Writer, root string, g GoBinary) er
 	return nil
 }
 
-// buildGo compiles g into out.
-func buildGo(ctx context.Context, root string, g GoBinary, out string) error {
+// buildGo compiles g for arch into out.
+func buildGo(ctx context.Context, root string, g GoBinary, arch, out string) error {
+	env, err := goEnv(g, arch)
+	if err != nil {
+		return err
+	}
 	ldflags := "-s -w"
 	if g.Cgo {
 		ldflags += " -extldflags -static"
 	}
 	args := append([]string{"build", "-trimpath", "-buildvcs=false", "-ldflags=" + ldflags, "-o", out}, tagsFlag(g)...)
-	if _, err := runGo(ctx, root, goEnv(g), append(args, g.Package)...); err != nil {
+	if _, err := runGo(ctx, root, env, append(args, g.Package)...); err != nil {
 		return err
 	}
 	return nil

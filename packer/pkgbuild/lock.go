@@ -13,14 +13,26 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/keel-os/keel/packer/image"
 )
 
-// LockFile is the file next to build.yml that pins the exact Debian
+// LockFile is the file next to build.yml that pins the exact amd64 Debian
 // packages (versions and sha256) a package is built from, so that a
 // rebuild uses the same bytes even after apt's lists move on. It is
 // written when missing, when build.yml's debian: or kernel: entries
 // change, or on request (Package.UpdateLock); commit it with build.yml.
+// Other architectures have their own (LockFileFor).
 const LockFile = "debian.lock"
+
+// LockFileFor is the lock file of arch: LockFile for amd64, which had it
+// before Keel built for other architectures, else debian.<arch>.lock.
+func LockFileFor(arch string) string {
+	if arch == "" || arch == image.Architecture {
+		return LockFile
+	}
+	return "debian." + arch + ".lock"
+}
 
 const lockHeader = `# The exact Debian packages this package is built from, written by keel.
 # Commit it. Delete it, or run keel pkg build --update-lock, to move to
@@ -28,12 +40,17 @@ const lockHeader = `# The exact Debian packages this package is built from, writ
 `
 
 // lockInput identifies what the lock was resolved from: the debian: and
-// kernel: entries of build.yml.
+// kernel: entries of build.yml, the kernel's with {arch} replaced (so an
+// amd64 lock written before {arch} existed stays valid).
 func (p *Package) lockInput() string {
+	kern := p.Spec.Kernel
+	if kern != nil {
+		kern = &Kernel{Debian: kern.Package(p.arch())}
+	}
 	b, _ := json.Marshal(struct {
 		Debian []DebianPackage
 		Kernel *Kernel
-	}{p.Spec.Debian, p.Spec.Kernel})
+	}{p.Spec.Debian, kern})
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
@@ -45,7 +62,7 @@ func (p *Package) pinned(ctx context.Context) ([]debInfo, debInfo, error) {
 	if len(p.Spec.Debian) == 0 && p.Spec.Kernel == nil {
 		return nil, debInfo{}, nil
 	}
-	lockPath := filepath.Join(p.Dir, LockFile)
+	lockPath := filepath.Join(p.Dir, LockFileFor(p.arch()))
 	input := p.lockInput()
 	if !p.UpdateLock {
 		debs, kern, in, err := readLock(lockPath)
@@ -57,13 +74,13 @@ func (p *Package) pinned(ctx context.Context) ([]debInfo, debInfo, error) {
 			return debs, kern, nil
 		}
 	}
-	debs, err := resolveDebs(ctx, hostApt{}, p.Spec.Debian)
+	debs, err := resolveDebs(ctx, hostApt{arch: p.arch()}, p.arch(), p.Spec.Debian)
 	if err != nil {
 		return nil, debInfo{}, err
 	}
 	var kern debInfo
 	if k := p.Spec.Kernel; k != nil {
-		if kern, err = resolveKernel(ctx, k.Debian); err != nil {
+		if kern, err = resolveKernel(ctx, k.Package(p.arch()), p.arch()); err != nil {
 			return nil, debInfo{}, fmt.Errorf("kernel: %w", err)
 		}
 	}

@@ -97,8 +97,18 @@ func (d *DebianPackage) UnmarshalYAML(n *yaml.Node) error {
 // Kernel makes the package a LinuxKit-layout kernel image.
 type Kernel struct {
 	// Debian names the kernel package or a meta package depending on it,
-	// e.g. linux-image-cloud-amd64.
+	// e.g. linux-image-cloud-amd64. "{arch}" in it stands for the
+	// architecture built for (linux-image-cloud-{arch}), so one build.yml
+	// serves every architecture.
 	Debian string `yaml:"debian"`
+}
+
+// ArchPlaceholder is replaced by the target architecture in Kernel.Debian.
+const ArchPlaceholder = "{arch}"
+
+// Package returns the Debian kernel package to build for arch.
+func (k *Kernel) Package(arch string) string {
+	return strings.ReplaceAll(k.Debian, ArchPlaceholder, arch)
 }
 
 // Package is a loaded, validated package directory.
@@ -110,6 +120,10 @@ type Package struct {
 	// UpdateLock resolves the Debian packages from apt's lists again
 	// instead of taking them from the lock file.
 	UpdateLock bool
+
+	// Arch is the architecture to build for (image.Architectures); empty
+	// means amd64. Set it before the first Tag or Ref.
+	Arch string
 
 	// Filled by Tag: the resolved inputs the build must use.
 	tag       string
@@ -236,7 +250,10 @@ func (s *Spec) validate() error {
 	}
 	if s.Kernel != nil {
 		if s.Kernel.Debian == "" {
-			return errors.New("kernel: missing 'debian' (the kernel package, e.g. linux-image-cloud-amd64)")
+			return errors.New("kernel: missing 'debian' (the kernel package, e.g. linux-image-cloud-{arch})")
+		}
+		if strings.ContainsAny(strings.ReplaceAll(s.Kernel.Debian, ArchPlaceholder, ""), " =/:{}") {
+			return fmt.Errorf("kernel: %q is not a Debian package name (it may hold {arch})", s.Kernel.Debian)
 		}
 		if len(s.Go)+len(s.Files)+len(s.Debian) != 0 || s.Config != nil || len(s.Entrypoint)+len(s.Cmd)+len(s.Env) != 0 || s.Workdir != "" || s.From != "" {
 			return errors.New("a kernel package holds only the kernel: remove from, go, files, debian, config, entrypoint, cmd, env and workdir")

@@ -38,31 +38,34 @@ func (q *QEMU) ensureState() error {
 	return nil
 }
 
-// firmware returns the pflash arguments for OVMF, copying the variable
-// store into StateDir the first time.
-// With SecureBoot the variable store comes from SecureBootVars (Debian's
-// test keys when empty) and is kept apart from a plain UEFI one, so one
-// state directory can serve both.
-func (q *QEMU) firmware() ([]string, error) {
-	code, template, vars := OVMFCode, OVMFVars, filepath.Join(q.StateDir, "OVMF_VARS.fd")
-	var machine []string
+// firmware returns the pflash arguments for m's UEFI firmware (OVMF,
+// AAVMF), copying the variable store into StateDir the first time. With
+// SecureBoot (amd64 only) the variable store comes from SecureBootVars
+// (Debian's test keys when empty) and is kept apart from a plain UEFI one,
+// so one state directory can serve both.
+func (q *QEMU) firmware(m machine) ([]string, error) {
+	code, template, vars := m.codeFW, m.varsFW, filepath.Join(q.StateDir, filepath.Base(m.varsFW))
+	var board []string
 	if q.SecureBoot {
-		code, template, vars = OVMFSecureCode, q.SecureBootVars, filepath.Join(q.StateDir, "OVMF_VARS.secboot.fd")
+		if m.secureCodeFW == "" {
+			return nil, fmt.Errorf("--secure-boot is supported for amd64 guests only")
+		}
+		code, template, vars = m.secureCodeFW, q.SecureBootVars, filepath.Join(q.StateDir, "OVMF_VARS.secboot.fd")
 		if template == "" {
 			template = OVMFTestKeysVars
 		}
 		// The secure variable store is writable only from SMM.
-		machine = []string{"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on"}
+		board = []string{"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on"}
 	}
 	if _, err := os.Stat(code); err != nil {
-		return nil, fmt.Errorf("UEFI boot needs OVMF: install Debian's ovmf package (%w)", err)
+		return nil, fmt.Errorf("UEFI boot needs %s: install Debian's %s package (%w)", filepath.Base(code), m.fwPackage, err)
 	}
 	if _, err := os.Stat(vars); os.IsNotExist(err) {
 		if err := copyFile(template, vars); err != nil {
 			return nil, fmt.Errorf("copying the UEFI variable store: %w", err)
 		}
 	}
-	return append(machine,
+	return append(board,
 		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
 		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
 	), nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -56,7 +57,13 @@ type QEMU struct {
 	Extra  []string
 	Stdin  io.Reader
 	Stdout io.Writer
-	Binary string // default qemu-system-x86_64
+	// Binary is QEMU; empty means the architecture's
+	// qemu-system-x86_64 or qemu-system-aarch64.
+	Binary string
+	// Arch is the guest architecture (amd64 or arm64). Empty: that of a
+	// kernel+initrd build's kernel, else amd64. arm64 runs on QEMU's virt
+	// board, emulated (TCG) on other hosts.
+	Arch string
 
 	tempState bool // StateDir was made by Args
 }
@@ -78,6 +85,14 @@ func (q *QEMU) Args() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	arch, err := q.resolveArch(art)
+	if err != nil {
+		return nil, err
+	}
+	m, err := machineFor(arch)
+	if err != nil {
+		return nil, err
+	}
 	mem, cpus := q.Mem, q.CPUs
 	if mem == 0 {
 		mem = 1024
@@ -85,7 +100,7 @@ func (q *QEMU) Args() ([]string, error) {
 	if cpus == 0 {
 		cpus = 1
 	}
-	args := []string{"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus), "-no-reboot"}
+	args := append(slices.Clone(m.args), "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus), "-no-reboot")
 	if q.ExtraCmdline != "" && art.kind != kindKernel {
 		return nil, fmt.Errorf("--cmdline works with kernel+initrd builds only: %s carries its command line inside; rebuild it with the spec's kernel cmdline changed", art.path)
 	}
@@ -102,7 +117,7 @@ func (q *QEMU) Args() ([]string, error) {
 		args = append(args, "-nographic")
 	}
 	if uefi {
-		fw, err := q.firmware()
+		fw, err := q.firmware(m)
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +125,11 @@ func (q *QEMU) Args() ([]string, error) {
 	}
 	// A guest panic is reported through pvpanic and makes QEMU fail, so
 	// the exit status tells a clean power-off from a crash.
-	args = append(args, "-device", "virtio-rng-pci", "-device", "pvpanic", "-action", "panic=exit-failure")
+	args = append(args, "-device", "virtio-rng-pci")
+	if m.panicDevice != nil {
+		args = append(args, m.panicDevice...)
+		args = append(args, "-action", "panic=exit-failure")
+	}
 	netdev := "user,id=net0"
 	for _, p := range q.Publish {
 		netdev += "," + p.hostfwd()
@@ -119,12 +138,15 @@ func (q *QEMU) Args() ([]string, error) {
 	for _, d := range q.Disks {
 		args = append(args, d.args()...)
 	}
-	boot, err := q.bootArgs(art)
+	boot, err := q.bootArgs(art, m)
 	if err != nil {
 		return nil, err
 	}
 	args = append(args, boot...)
-	useKVM := q.KVM == "on" || (q.KVM != "off" && KVMUsable())
+	if q.KVM == "on" && arch != hostArch() {
+		return nil, fmt.Errorf("--kvm on: KVM runs %s guests only on %s hosts, this one is %s: use --kvm auto or off to emulate", arch, arch, hostArch())
+	}
+	useKVM := q.KVM == "on" || (q.KVM != "off" && arch == hostArch() && KVMUsable())
 	if useKVM {
 		args = append(args, "-enable-kvm", "-cpu", "host")
 	} else {
@@ -137,7 +159,7 @@ func (q *QEMU) Args() ([]string, error) {
 // reads it far faster than IDE under TCG) placed after the --disk ones, so
 // they keep their names (/dev/vda, ...); snapshot=on keeps the built image
 // unchanged.
-func (q *QEMU) bootArgs(art artifact) ([]string, error) {
+func (q *QEMU) bootArgs(art artifact, m machine) ([]string, error) {
 	bootDisk := func(file, format string) []string {
 		return []string{"-drive", "if=none,id=bootdisk,file=" + file + ",format=" + format + ",snapshot=on",
 			"-device", "virtio-blk-pci,drive=bootdisk,bootindex=0"}
@@ -167,7 +189,33 @@ func (q *QEMU) bootArgs(art artifact) ([]string, error) {
 	if q.ExtraCmdline != "" {
 		cmdline = strings.TrimSpace(cmdline + " " + q.ExtraCmdline)
 	}
+	// The kernel's last console= is /dev/console: the serial port of this
+	// board goes last unless the command line already names it.
+	if m.console != "" && !strings.Contains(cmdline, "console="+m.console) {
+		cmdline = strings.TrimSpace(cmdline + " console=" + m.console)
+	}
 	return []string{"-kernel", kernel, "-initrd", initrd, "-append", cmdline}, nil
+}
+
+// Program is the QEMU binary that boots q: Binary, else the one emulating
+// the guest's architecture.
+func (q *QEMU) Program() (string, error) {
+	if q.Binary != "" {
+		return q.Binary, nil
+	}
+	art, err := q.find()
+	if err != nil {
+		return "", err
+	}
+	arch, err := q.resolveArch(art)
+	if err != nil {
+		return "", err
+	}
+	m, err := machineFor(arch)
+	if err != nil {
+		return "", err
+	}
+	return m.binary, nil
 }
 
 // Run boots the image with the console on Stdin/Stdout and returns when
@@ -186,9 +234,9 @@ func (q *QEMU) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bin := q.Binary
-	if bin == "" {
-		bin = "qemu-system-x86_64"
+	bin, err := q.Program()
+	if err != nil {
+		return err
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = q.Stdin, q.Stdout, q.Stdout
