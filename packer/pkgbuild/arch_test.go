@@ -172,3 +172,32 @@ func TestDebClosurePicksArch(t *testing.T) {
 		}
 	}
 }
+
+// TestArchesLimitsBuilds checks build.yml's arches: a package listing only
+// amd64 refuses an arm64 build with a message naming its arches, and its
+// "all" index holds the amd64 image alone.
+func TestArchesLimitsBuilds(t *testing.T) {
+	ctx := context.Background()
+	cache := openCache(t)
+	dir := writePkg(t, "image: only\norg: keeltest\narches: [amd64]\nfiles:\n  - path: /etc/x\n    contents: x\n")
+	_, err := Build(ctx, dir, Options{Cache: cache, Arch: "arm64"})
+	if err == nil || !strings.Contains(err.Error(), "built for amd64 only") {
+		t.Errorf("arm64 build of an amd64-only package: got %v, want an error saying it is built for amd64 only", err)
+	}
+	if _, err := RefFor(ctx, dir, "arm64"); err == nil {
+		t.Error("RefFor(arm64) of an amd64-only package succeeded, want the same refusal as Build")
+	}
+	all, err := Build(ctx, dir, Options{Cache: cache, Arch: ArchAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if show, err := RefFor(ctx, dir, ArchAll); err != nil || show != all {
+		t.Errorf("RefFor(all) = %s, %v; want Build's %s", show, err, all)
+	}
+	if _, err := cache.GetArch(all, "amd64"); err != nil {
+		t.Errorf("the index has no amd64 image: %v", err)
+	}
+	if _, err := cache.GetArch(all, "arm64"); err == nil {
+		t.Error("the index of an amd64-only package has an arm64 image")
+	}
+}

@@ -12,7 +12,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -60,6 +62,21 @@ func (p *Package) arch() string {
 	return p.Arch
 }
 
+// arches are the architectures the package is built for, in
+// image.Architectures order.
+func (p *Package) arches() []string {
+	if len(p.Spec.Arches) == 0 {
+		return image.Architectures
+	}
+	var out []string
+	for _, a := range image.Architectures {
+		if slices.Contains(p.Spec.Arches, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // Tag returns the package's content tag: the first TagLength hex digits of
 // a SHA-256 over every input (build.yml, file sources and modes, the Go
 // version and every main-module Go source file the binaries depend on plus
@@ -84,6 +101,9 @@ func (p *Package) tagCtx(ctx context.Context) (string, error) {
 	}
 	if err := image.CheckArch(p.arch()); err != nil {
 		return "", err
+	}
+	if !slices.Contains(p.arches(), p.arch()) {
+		return "", fmt.Errorf("%s/%s is built for %s only (arches: in %s): build it for one of those, or add %s to its arches", p.Spec.Org, p.Spec.Image, strings.Join(p.arches(), ", "), filepath.Join(p.Dir, FileName), p.arch())
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\nbuild.yml %d\n", formatVersion, len(p.raw))

@@ -6,6 +6,8 @@
 //
 //	image: init              # required; the reference is <org>/<image>:<tag>
 //	org: keel                # default "keel"
+//	arches: [amd64, arm64]   # what it can be built for (default: every
+//	                         # architecture Keel builds); --arch all builds these
 //	from: ../base            # optional base: a package directory (relative to
 //	                         # build.yml, starting with . or /) or an image
 //	                         # pinned by digest (name@sha256:...); this

@@ -26,7 +26,7 @@ func buildAll(ctx context.Context, dir string, opt Options, progress io.Writer) 
 	}
 	refs := map[string]string{}
 	var adds []mutate.IndexAddendum
-	for _, arch := range image.Architectures {
+	for _, arch := range p.arches() {
 		o := opt
 		o.Arch = arch
 		ref, err := Build(ctx, dir, o)
@@ -58,7 +58,9 @@ func indexTag(refs map[string]string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\nindex\n", formatVersion)
 	for _, arch := range image.Architectures {
-		fmt.Fprintf(h, "%s %s\n", arch, refs[arch])
+		if ref, ok := refs[arch]; ok {
+			fmt.Fprintf(h, "%s %s\n", arch, ref)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:TagLength]
 }
@@ -66,12 +68,15 @@ func indexTag(refs map[string]string) string {
 // RefFor returns the reference Build gives the package in dir for arch
 // (an architecture or ArchAll) without building anything.
 func RefFor(ctx context.Context, dir, arch string) (string, error) {
+	p, err := Load(dir)
+	if err != nil {
+		return "", err
+	}
 	arches := []string{arch}
 	if arch == ArchAll {
-		arches = image.Architectures
+		arches = p.arches()
 	}
 	refs := map[string]string{}
-	var p *Package
 	for _, a := range arches {
 		var err error
 		if p, err = Load(dir); err != nil {

@@ -9,12 +9,15 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"gopkg.in/yaml.v3"
+
+	"github.com/keel-os/keel/packer/image"
 )
 
 // FileName is the package description inside a package directory.
@@ -37,6 +40,9 @@ type Spec struct {
 	Env        []string        `yaml:"env"`
 	Workdir    string          `yaml:"workdir"`
 	Kernel     *Kernel         `yaml:"kernel"`
+	// Arches are the architectures the package can be built for; empty
+	// means every one Keel builds (image.Architectures).
+	Arches []string `yaml:"arches"`
 }
 
 // GoBinary is a Go main package built into the image.
@@ -145,7 +151,7 @@ type shape struct {
 }
 
 var buildYMLShape = &shape{keys: map[string]*shape{
-	"image": nil, "org": nil, "from": nil, "config": nil,
+	"image": nil, "org": nil, "from": nil, "config": nil, "arches": nil,
 	"entrypoint": nil, "cmd": nil, "env": nil, "workdir": nil,
 	"go": {list: &shape{keys: map[string]*shape{
 		"package": nil, "output": nil, "cgo": nil, "tags": nil,
@@ -261,6 +267,14 @@ func (s *Spec) validate() error {
 	}
 	if err := checkFrom(s.From); err != nil {
 		return err
+	}
+	for i, a := range s.Arches {
+		if err := image.CheckArch(a); err != nil {
+			return fmt.Errorf("arches[%d]: %w", i, err)
+		}
+		if slices.Contains(s.Arches[:i], a) {
+			return fmt.Errorf("arches[%d]: %s is listed twice", i, a)
+		}
 	}
 	for i, g := range s.Go {
 		if g.Package == "" {

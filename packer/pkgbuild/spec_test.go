@@ -41,6 +41,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad concat pattern", "image: x\nfiles:\n  - path: /a\n    concat: \"/[\"\n", "absolute glob"},
 		{"remove with mode", "image: x\nfiles:\n  - path: /a\n    remove: true\n    mode: \"0644\"\n", "has no mode"},
 		{"non-string config key", "image: x\nconfig:\n  a:\n    1: x\n", "keys must be strings"},
+		{"unknown arch", "image: x\narches: [amd64, s390x]\n", "arches[1]"},
+		{"arch twice", "image: x\narches: [arm64, arm64]\n", "listed twice"},
 	}
 	for _, tc := range tests {
 		dir := writePkg(t, tc.yml)
