@@ -43,8 +43,12 @@ type Options struct {
 	// Stdout receives `-o -` output; nil means os.Stdout.
 	Stdout io.Writer
 	// Compress is the initrd's compression (output.ParseCompression);
-	// empty means gzip.
+	// empty means gzip. A squashfs root uses the same algorithm (none
+	// becomes gzip).
 	Compress string
+	// Rootfs is the kind of root filesystem (RootfsKinds); empty means
+	// RootfsInitrd.
+	Rootfs string
 	// Dir and Name place the outputs: Dir/Name-kernel and so on.
 	Dir, Name string
 	Cache     *image.Cache
@@ -161,6 +165,15 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if _, err := output.ParseCompression(opt.Compress); err != nil {
 		return nil, err
 	}
+	if opt.Rootfs == "" {
+		opt.Rootfs = RootfsInitrd
+	}
+	if !slices.Contains(RootfsKinds, opt.Rootfs) {
+		return nil, fmt.Errorf("root filesystem %q is not supported: use one of %s", opt.Rootfs, strings.Join(RootfsKinds, ", "))
+	}
+	if opt.Rootfs == RootfsSquashfs && opt.Format == FormatTar {
+		return nil, errors.New("--rootfs squashfs shapes the initrd, and format tar has none: drop --rootfs or pick a format with an initrd")
+	}
 	if opt.Size != 0 && !output.SizedFormat(opt.Format) {
 		return nil, fmt.Errorf("--size sets the size of a disk image, but format %s is not a disk: drop --size or use raw-bios, raw-efi, qcow2-bios, qcow2-efi, vhd, vmdk, gcp or aws", opt.Format)
 	}
@@ -201,13 +214,23 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 // layout is the system to write: its parts in order, the kernel image
 // and the command line.
 type layout struct {
-	parts   []part
+	parts []part
+	// boot is the initramfs of a squashfs root (no sys without init
+	// images).
+	boot    part
 	kernel  v1.Image
 	cmdline string
 	fl      *flattener
+	// scratch are temporary directories removed on close.
+	scratch []string
 }
 
-func (l *layout) close() { l.fl.close() }
+func (l *layout) close() {
+	l.fl.close()
+	for _, d := range l.scratch {
+		os.RemoveAll(d)
+	}
+}
 
 // baseDirNames are the directories the first part creates, known to every
 // later part.
@@ -261,6 +284,7 @@ func plan(s *spec.Spec, cache *image.Cache) (*layout, error) {
 			p.sys.Layers = append(p.sys.Layers, rootfs.Layer{What: "init image " + ref, Open: l.fl.opener(img)})
 		}
 		l.parts = append(l.parts, p)
+		l.boot = bootPart(kimg, kd, p.sys.Layers, p.inputs[1:])
 	}
 	phases := []struct {
 		phase    kbundle.Phase
