@@ -72,6 +72,13 @@ func buildImageC(t testing.TB, compress string, specs ...string) string {
 // buildImageR is buildImageC that also returns what the build wrote.
 func buildImageR(t testing.TB, compress string, specs ...string) (*build.Result, string) {
 	t.Helper()
+	return buildWith(t, build.Options{Compress: compress}, specs...)
+}
+
+// buildWith builds with opt's choices (compression, root filesystem); the
+// files, cache and outputs are filled in.
+func buildWith(t testing.TB, opt build.Options, specs ...string) (*build.Result, string) {
+	t.Helper()
 	root := repoRoot(t)
 	cache, err := image.Open(cacheDir(root))
 	if err != nil {
@@ -86,8 +93,9 @@ func buildImageR(t testing.TB, compress string, specs ...string) (*build.Result,
 	defer cancel()
 	start := time.Now()
 	var log strings.Builder
-	res, err := build.Run(ctx, build.Options{Files: files, Dir: dir, Name: "sys", Cache: cache, Compress: compress,
-		DebCache: filepath.Join(cacheDir(root), "debs"), Log: &log})
+	opt.Files, opt.Dir, opt.Name, opt.Cache = files, dir, "sys", cache
+	opt.DebCache, opt.Log = filepath.Join(cacheDir(root), "debs"), &log
+	res, err := build.Run(ctx, opt)
 	if err != nil {
 		t.Fatalf("building %v: %v\n%s", specs, err, log.String())
 	}

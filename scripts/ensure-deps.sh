@@ -18,6 +18,7 @@ have_cmd mcopy || need+=(mtools)                # what the syslinux installer wr
 [ -e /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] || need+=(systemd-boot-efi)
 [ -e /usr/share/OVMF/OVMF_CODE.fd ] || need+=(ovmf)
 have_cmd qemu-img || need+=(qemu-utils)
+have_cmd mksquashfs || need+=(squashfs-tools)       # keel build --rootfs squashfs (unsquashfs in its tests)
 # Disk package tests compare with the real tools (mke2fs, mkswap, swaplabel).
 have_cmd mke2fs || need+=(e2fsprogs)
 have_cmd swaplabel || need+=(util-linux)
