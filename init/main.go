@@ -68,16 +68,29 @@ func boot() {
 	log.setDebug(cmd.has(paramDebug))
 
 	if !stage2 {
-		moved := false
+		moved, imaged := false, false
+		runner.run([]step{{name: "mount-early", run: earlyMountStep, essential: true}})
+		if hasRootImage() && needRootMove() {
+			runner.run([]step{{name: "root-image", essential: true, run: func() error {
+				if err := mountRootImage(newRootDir); err != nil {
+					return fmt.Errorf("%w (booting on from the initramfs, which holds only init)", err)
+				}
+				imaged = true
+				return nil
+			}}})
+		}
 		runner.run([]step{
-			{name: "mount-early", run: earlyMountStep, essential: true},
 			{name: "root-move", essential: true, run: func() error {
 				cmd = readCmdline() // /proc was only just mounted
 				if !needRootMove() {
 					log.Debugf("root is not the initramfs: no root move")
 					return nil
 				}
-				if err := moveRoot(); err != nil {
+				move := moveRoot
+				if imaged {
+					move = enterNewRoot
+				}
+				if err := move(); err != nil {
 					return err
 				}
 				moved = true

@@ -42,6 +42,12 @@ func moveRoot() error {
 	if err := unix.Mount("/", newRootDir, "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("bind mount / on %s: %w", newRootDir, err)
 	}
+	return enterNewRoot()
+}
+
+// enterNewRoot makes the file system mounted on newRootDir (the bind of
+// rootfs, or the overlay of a root image) the process's root.
+func enterNewRoot() error {
 	mounts, _ := readMountinfo()
 	for _, m := range []string{"/dev", "/proc", "/sys"} {
 		if !mountedAt(mounts, m) {

@@ -34,7 +34,7 @@ func requireARM64(t *testing.T) {
 // logs, a clean power-off.
 func TestARM64Minimal(t *testing.T) {
 	requireARM64(t)
-	_, prefix := buildImageO(t, build.Options{Arch: "arm64"}, "examples/minimal.yml", "qemu-test/testdata/check.yml")
+	_, prefix := buildWith(t, build.Options{Arch: "arm64"}, "examples/minimal.yml", "qemu-test/testdata/check.yml")
 	if b, err := os.ReadFile(prefix + "-kernel"); err != nil || len(b) < 64 || string(b[56:60]) != "ARM\x64" {
 		t.Fatalf("%s-kernel is not an arm64 Image (%v)", prefix, err)
 	}

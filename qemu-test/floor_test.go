@@ -197,7 +197,7 @@ func BenchmarkBootMinimal(b *testing.B) {
 	for _, arch := range benchArches {
 		b.Run(arch, func(b *testing.B) {
 			requireBootBench(b, arch)
-			_, prefix := buildImageO(b, build.Options{Arch: arch}, "examples/minimal.yml", "qemu-test/testdata/check.yml")
+			_, prefix := buildWith(b, build.Options{Arch: arch}, "examples/minimal.yml", "qemu-test/testdata/check.yml")
 			b.ResetTimer()
 			bootTimes(b, &run.QEMU{Prefix: prefix, Mem: 1024, Arch: arch},
 				regexp.MustCompile(`KEEL-CHECK-OK`), 8*time.Minute)

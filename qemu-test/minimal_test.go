@@ -73,11 +73,12 @@ func buildImageC(t testing.TB, compress string, specs ...string) string {
 // buildImageR is buildImageC that also returns what the build wrote.
 func buildImageR(t testing.TB, compress string, specs ...string) (*build.Result, string) {
 	t.Helper()
-	return buildImageO(t, build.Options{Compress: compress}, specs...)
+	return buildWith(t, build.Options{Compress: compress}, specs...)
 }
 
-// buildImageO builds specs with opt's Compress and Arch.
-func buildImageO(t testing.TB, opt build.Options, specs ...string) (*build.Result, string) {
+// buildWith builds with opt's choices (compression, root filesystem); the
+// files, cache and outputs are filled in.
+func buildWith(t testing.TB, opt build.Options, specs ...string) (*build.Result, string) {
 	t.Helper()
 	root := repoRoot(t)
 	cache, err := image.Open(cacheDir(root))
@@ -93,8 +94,9 @@ func buildImageO(t testing.TB, opt build.Options, specs ...string) (*build.Resul
 	defer cancel()
 	start := time.Now()
 	var log strings.Builder
-	res, err := build.Run(ctx, build.Options{Files: files, Dir: dir, Name: "sys", Cache: cache, Compress: opt.Compress,
-		Arch: opt.Arch, DebCache: filepath.Join(cacheDir(root), "debs"), Log: &log})
+	opt.Files, opt.Dir, opt.Name, opt.Cache = files, dir, "sys", cache
+	opt.DebCache, opt.Log = filepath.Join(cacheDir(root), "debs"), &log
+	res, err := build.Run(ctx, opt)
 	if err != nil {
 		t.Fatalf("building %v: %v\n%s", specs, err, log.String())
 	}

@@ -22,6 +22,7 @@ have_cmd qemu-img || need+=(qemu-utils)
 # decrypts Debian's test key for the OVMF store that enrolls it.
 have_cmd sbverify || need+=(sbsigntool)
 have_cmd openssl || need+=(openssl)
+have_cmd mksquashfs || need+=(squashfs-tools)       # keel build --rootfs squashfs (unsquashfs in its tests)
 # Disk package tests compare with the real tools (mke2fs, mkswap, swaplabel).
 have_cmd mke2fs || need+=(e2fsprogs)
 have_cmd swaplabel || need+=(util-linux)

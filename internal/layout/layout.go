@@ -29,4 +29,9 @@ const (
 	ContainerdSocket = "/run/containerd/containerd.sock"
 	// BootLog records init's boot steps as JSON for `svcctl boot`.
 	BootLog = "/run/keel/boot.json"
+	// RootImage is the squashfs image of the whole root filesystem in an
+	// initrd built with `keel build --rootfs squashfs`: init mounts it
+	// read-only under a tmpfs overlay instead of running from the
+	// unpacked initramfs.
+	RootImage = "/keel-root.squashfs"
 )

@@ -45,8 +45,12 @@ type Options struct {
 	// Signer signs the UKI of an EFI format for Secure Boot (nil: unsigned).
 	Signer *uki.Signer
 	// Compress is the initrd's compression (output.ParseCompression);
-	// empty means gzip.
+	// empty means gzip. A squashfs root uses the same algorithm (none
+	// becomes gzip).
 	Compress string
+	// Rootfs is the kind of root filesystem (RootfsKinds); empty means
+	// RootfsInitrd.
+	Rootfs string
 	// Dir and Name place the outputs: Dir/Name-kernel and so on.
 	Dir, Name string
 	Cache     *image.Cache
@@ -173,6 +177,15 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if opt.Signer != nil && !output.Signable(opt.Format) {
 		return nil, fmt.Errorf("Secure Boot signing applies to a UKI, but format %s has none: use uki, iso-efi, raw-efi or qcow2-efi, or drop --sign-key", opt.Format)
 	}
+	if opt.Rootfs == "" {
+		opt.Rootfs = RootfsInitrd
+	}
+	if !slices.Contains(RootfsKinds, opt.Rootfs) {
+		return nil, fmt.Errorf("root filesystem %q is not supported: use one of %s", opt.Rootfs, strings.Join(RootfsKinds, ", "))
+	}
+	if opt.Rootfs == RootfsSquashfs && (opt.Format == FormatTar || opt.Format == FormatDocker) {
+		return nil, fmt.Errorf("--rootfs squashfs shapes the initrd, and format %s has none: drop --rootfs or pick a format with an initrd", opt.Format)
+	}
 	if opt.Size != 0 && !output.SizedFormat(opt.Format) {
 		return nil, fmt.Errorf("--size sets the size of a disk image, but format %s is not a disk: drop --size or use raw-bios, raw-efi, qcow2-bios, qcow2-efi, vhd, vmdk, gcp or aws", opt.Format)
 	}
@@ -234,15 +247,25 @@ func (a archCache) Get(ref string) (v1.Image, error) { return a.c.GetArch(ref, a
 // layout is the system to write: its parts in order, the kernel image
 // and the command line.
 type layout struct {
-	parts  []part
+	parts []part
+	// boot is the initramfs of a squashfs root (no sys without init
+	// images).
+	boot   part
 	kernel kernelFiles
 	// ucode is the early microcode archive, nil for none.
 	ucode   []byte
 	cmdline string
 	fl      *flattener
+	// scratch are temporary directories removed on close.
+	scratch []string
 }
 
-func (l *layout) close() { l.fl.close() }
+func (l *layout) close() {
+	l.fl.close()
+	for _, d := range l.scratch {
+		os.RemoveAll(d)
+	}
+}
 
 // baseDirNames are the directories the first part creates, known to every
 // later part.
@@ -303,6 +326,7 @@ func plan(s *spec.Spec, cache archCache) (*layout, error) {
 			p.sys.Layers = append(p.sys.Layers, rootfs.Layer{What: "init image " + ref, Open: l.fl.opener(img)})
 		}
 		l.parts = append(l.parts, p)
+		l.boot = bootPart(kf, kd, p.sys.Layers, p.inputs[1:])
 	}
 	phases := []struct {
 		phase    kbundle.Phase

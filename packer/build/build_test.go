@@ -128,16 +128,22 @@ func readInitrd(t testing.TB, file string) map[string]*cpioEntry {
 	if err != nil {
 		t.Fatal(err)
 	}
+	out := map[string]*cpioEntry{}
+	readArchives(t, bufio.NewReader(gz), out)
+	return out
+}
+
+// readArchives adds the entries of a sequence of cpio archives to out.
+func readArchives(t testing.TB, in *bufio.Reader, out map[string]*cpioEntry) {
+	t.Helper()
 	// The initrd is a sequence of archives (one per segment), each
 	// ending with its own trailer; later ones override earlier ones.
-	in := bufio.NewReader(gz)
-	out := map[string]*cpioEntry{}
 	for {
 		// Skip the trailer's padding, as the kernel skips NULs between
 		// archives.
 		b, err := in.Peek(1)
 		if errors.Is(err, io.EOF) {
-			return out
+			return
 		}
 		if err == nil && b[0] == 0 {
 			in.ReadByte()

@@ -116,44 +116,17 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 	if segDir == "" {
 		segDir = filepath.Join(opt.Cache.Dir(), SegmentDir)
 	}
-	paths, report, err := segments(segDir, l.parts, comp, opt.Progress)
+	var files *initrdFiles
+	if opt.Rootfs == RootfsSquashfs {
+		files, err = squashfsInitrd(ctx, l, segDir, comp, opt.Progress)
+	} else {
+		files, err = systemInitrd(l, segDir, comp, opt.Progress)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("writing initrd: %w", err)
+		return nil, err
 	}
-	res.Segments = report
-	// The uncached parts (the files section) are small: build them now.
-	tails := map[int][]byte{}
-	for i, p := range l.parts {
-		if paths[i] != "" {
-			continue
-		}
-		var buf bytes.Buffer
-		if err := encodePart(&buf, p, comp); err != nil {
-			return nil, fmt.Errorf("writing initrd: %s: %w", p.What, err)
-		}
-		tails[i] = buf.Bytes()
-		res.Segments[i].Size = int64(buf.Len())
-	}
-	initrd := func(w io.Writer) error {
-		for i, p := range paths {
-			if p == "" {
-				if _, err := w.Write(tails[i]); err != nil {
-					return err
-				}
-				continue
-			}
-			f, err := os.Open(p)
-			if err != nil {
-				return fmt.Errorf("reading segment of %s: %w", l.parts[i].What, err)
-			}
-			_, err = io.Copy(w, f)
-			f.Close()
-			if err != nil {
-				return fmt.Errorf("writing initrd: %w", err)
-			}
-		}
-		return nil
-	}
+	res.Segments = files.report
+	initrd := files.write
 	var initrdSize int64
 	for _, s := range res.Segments {
 		initrdSize += s.Size
@@ -236,6 +209,59 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 		}
 	}
 	return res, o.commit()
+}
+
+// initrdFiles are the pieces of an initrd, in order: a path per cached
+// segment, or for an uncached part ("" path) its bytes in tails.
+type initrdFiles struct {
+	paths  []string
+	tails  map[int][]byte
+	report []Segment
+}
+
+// systemInitrd makes the initrd that holds the whole system, one segment
+// per part.
+func systemInitrd(l *layout, segDir string, comp output.Compression, rep progress.Reporter) (*initrdFiles, error) {
+	paths, report, err := segments(segDir, l.parts, comp, rep)
+	if err != nil {
+		return nil, fmt.Errorf("writing initrd: %w", err)
+	}
+	// The uncached parts (the files section) are small: build them now.
+	tails := map[int][]byte{}
+	for i, p := range l.parts {
+		if paths[i] != "" {
+			continue
+		}
+		var buf bytes.Buffer
+		if err := encodePart(&buf, p, comp); err != nil {
+			return nil, fmt.Errorf("writing initrd: %s: %w", p.What, err)
+		}
+		tails[i] = buf.Bytes()
+		report[i].Size = int64(buf.Len())
+	}
+	return &initrdFiles{paths: paths, tails: tails, report: report}, nil
+}
+
+// write sends the initrd to w.
+func (f *initrdFiles) write(w io.Writer) error {
+	for i, p := range f.paths {
+		if p == "" {
+			if _, err := w.Write(f.tails[i]); err != nil {
+				return err
+			}
+			continue
+		}
+		seg, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("reading segment of %s: %w", f.report[i].What, err)
+		}
+		_, err = io.Copy(w, seg)
+		seg.Close()
+		if err != nil {
+			return fmt.Errorf("writing initrd: %w", err)
+		}
+	}
+	return nil
 }
 
 // single writes a one-file format to opt.Output ("-" is standard output)

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/keel-os/keel/internal/layout"
+	"golang.org/x/sys/unix"
+)
+
+// An initrd built with `keel build --rootfs squashfs` holds only /init, the
+// modules below and the whole system as one squashfs image
+// (layout.RootImage). Instead of binding the initramfs for the root move,
+// init mounts the image read-only through a loop device, lays a tmpfs over
+// it with overlayfs (so the root stays writable where the system writes)
+// and moves into that. The image stays compressed in RAM; what is read
+// from it lives in the page cache, which the kernel can drop.
+
+// imageDir holds the image's mounts; it stays in the initramfs, out of
+// sight once the root has moved.
+const imageDir = "/.keel-image"
+
+// imageModules are loaded before mounting; built-in ones need nothing.
+var imageModules = []string{"loop", "squashfs", "overlay"}
+
+// hasRootImage reports whether the initramfs carries a root image.
+func hasRootImage() bool {
+	st, err := os.Stat(layout.RootImage)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// mountRootImage mounts the root image with its overlay at target.
+func mountRootImage(target string) error {
+	if l, err := openLoader(); err != nil {
+		log.Printf("root image: no module index (%v): assuming %v are built in", err, imageModules)
+	} else {
+		for _, m := range imageModules {
+			if err := l.Load(m, ""); err != nil {
+				return fmt.Errorf("load module %s: %w", m, err)
+			}
+		}
+	}
+	lower, rw := filepath.Join(imageDir, "lower"), filepath.Join(imageDir, "rw")
+	for _, d := range []string{lower, rw, target} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	dev, loop, err := attachLoop(layout.RootImage)
+	if err != nil {
+		return err
+	}
+	// With autoclear, closing the last descriptor before the mount holds
+	// the device would detach it.
+	err = unix.Mount(dev, lower, "squashfs", unix.MS_RDONLY, "")
+	loop.Close()
+	if err != nil {
+		return fmt.Errorf("mount %s (%s) read-only on %s: %w", layout.RootImage, dev, lower, err)
+	}
+	if err := unix.Mount("tmpfs", rw, "tmpfs", 0, "mode=0755"); err != nil {
+		return fmt.Errorf("mount the overlay's tmpfs on %s: %w", rw, err)
+	}
+	upper, work := filepath.Join(rw, "upper"), filepath.Join(rw, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
+	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mount the overlay root (%s) on %s: %w", opts, target, err)
+	}
+	log.Printf("root: %s read-only on %s, under a tmpfs overlay", layout.RootImage, dev)
+	return nil
+}
+
+// attachLoop binds file to a free loop device, read-only, and returns the
+// device's path and an open descriptor of it. The device detaches itself
+// once its last user is gone: keep the descriptor until it is mounted.
+func attachLoop(file string) (string, *os.File, error) {
+	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, fmt.Errorf("open /dev/loop-control (is the loop module loaded?): %w", err)
+	}
+	defer ctl.Close()
+	img, err := os.Open(file)
+	if err != nil {
+		return "", nil, fmt.Errorf("open %s: %w", file, err)
+	}
+	defer img.Close()
+	// Another process may take the free device first: try again then.
+	for try := 0; ; try++ {
+		n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
+		if err != nil {
+			return "", nil, fmt.Errorf("find a free loop device: %w", err)
+		}
+		dev := fmt.Sprintf("/dev/loop%d", n)
+		f, err := configureLoop(dev, img, file)
+		if errors.Is(err, unix.EBUSY) && try < 5 {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		return dev, f, nil
+	}
+}
+
+// configureLoop attaches img to dev with LOOP_CONFIGURE, or on kernels
+// before 5.8 with LOOP_SET_FD and LOOP_SET_STATUS64, and returns dev open.
+func configureLoop(dev string, img *os.File, name string) (*os.File, error) {
+	f, err := os.OpenFile(dev, os.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dev, err)
+	}
+	if err := setLoop(f, dev, img, name); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func setLoop(f *os.File, dev string, img *os.File, name string) error {
+	info := unix.LoopInfo64{Flags: unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_AUTOCLEAR}
+	copy(info.File_name[:len(info.File_name)-1], name)
+	cfg := unix.LoopConfig{Fd: uint32(img.Fd()), Info: info}
+	err := unix.IoctlLoopConfigure(int(f.Fd()), &cfg)
+	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOTTY) {
+		if err != nil {
+			return fmt.Errorf("attach %s to %s: %w", name, dev, err)
+		}
+		return nil
+	}
+	if err := unix.IoctlSetInt(int(f.Fd()), unix.LOOP_SET_FD, int(img.Fd())); err != nil {
+		return fmt.Errorf("attach %s to %s: %w", name, dev, err)
+	}
+	if err := unix.IoctlLoopSetStatus64(int(f.Fd()), &info); err != nil {
+		_ = unix.IoctlSetInt(int(f.Fd()), unix.LOOP_CLR_FD, 0)
+		return fmt.Errorf("set up %s: %w", dev, err)
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package output
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// Squashfs collects tar-described entries and turns them into a squashfs
+// image with mksquashfs (squashfs-tools), which reads the tar stream and
+// takes every mode, owner and link from it, not from the build machine. It
+// implements rootfs.Writer and keeps hard links.
+//
+// mksquashfs keeps the first of two entries with the same name, while a
+// Keel image, like the initrd the kernel unpacks, lets a later entry replace
+// an earlier one (the spec's files over an image's). So the entries are
+// spooled to a temporary tar first, and only each name's last entry is
+// passed on.
+type Squashfs struct {
+	spool *os.File
+	tw    *Tar
+	n     int
+	// last maps a name to the index of its last entry.
+	last map[string]int
+	// links maps a hard link's index to the index of the entry it named
+	// when it was written.
+	links map[int]int
+}
+
+// SquashfsTool is the program that writes squashfs images.
+const SquashfsTool = "mksquashfs"
+
+// NewSquashfs starts a squashfs image, spooling its entries in dir ("" is
+// the system's temporary directory). Close releases the spool.
+func NewSquashfs(dir string) (*Squashfs, error) {
+	f, err := os.CreateTemp(dir, "keel-squashfs-*.tar")
+	if err != nil {
+		return nil, fmt.Errorf("creating squashfs spool: %w", err)
+	}
+	os.Remove(f.Name()) // the descriptor keeps the data
+	return &Squashfs{spool: f, tw: NewTar(f), last: map[string]int{}, links: map[int]int{}}, nil
+}
+
+// HardLinks reports that squashfs stores hard links.
+func (s *Squashfs) HardLinks() bool { return true }
+
+// WriteEntry adds one entry. Only regular files read body.
+func (s *Squashfs) WriteEntry(h *tar.Header, body io.Reader) error {
+	name := strings.Trim(h.Name, "/")
+	if name == "" {
+		return nil
+	}
+	if h.Typeflag == tar.TypeLink {
+		target, ok := s.last[strings.Trim(h.Linkname, "/")]
+		if !ok {
+			return fmt.Errorf("hard link %s: target %s was not written before it", name, h.Linkname)
+		}
+		s.links[s.n] = target
+	}
+	if err := s.tw.WriteEntry(h, body); err != nil {
+		return err
+	}
+	s.last[name] = s.n
+	s.n++
+	return nil
+}
+
+// Write finishes the spooled tar and writes the squashfs image to dst (a
+// new file mksquashfs creates), compressed with c.
+func (s *Squashfs) Write(ctx context.Context, dst string, c Compression) error {
+	if err := s.tw.Close(); err != nil {
+		return err
+	}
+	if _, err := s.spool.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("rewinding squashfs spool: %w", err)
+	}
+	tool, err := exec.LookPath(SquashfsTool)
+	if err != nil {
+		return fmt.Errorf("a squashfs root needs %s: install squashfs-tools (apt-get install squashfs-tools, or scripts/ensure-deps.sh)", SquashfsTool)
+	}
+	// Every setting that could differ between two builds is fixed: times
+	// (the tar's are already 0), the root directory, no extended
+	// attributes; mksquashfs is reproducible by default even when it
+	// compresses in parallel.
+	args := append([]string{"-", dst, "-tar", "-noappend", "-quiet", "-no-progress"}, squashfsComp(c)...)
+	args = append(args, "-no-xattrs", "-all-time", "0", "-mkfs-time", "0",
+		"-root-mode", "755", "-root-uid", "0", "-root-gid", "0", "-exit-on-error")
+	cmd := exec.CommandContext(ctx, tool, args...)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", tool, err)
+	}
+	ferr := s.filter(in)
+	in.Close()
+	werr := cmd.Wait()
+	if ferr != nil {
+		// mksquashfs failed too, only because its input stopped short.
+		return ferr
+	}
+	if werr != nil {
+		return fmt.Errorf("%s failed: %w: %s", tool, werr, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// filter copies the spooled tar to w with only each name's last entry.
+func (s *Squashfs) filter(w io.Writer) error {
+	tr := tar.NewReader(s.spool)
+	tw := tar.NewWriter(w)
+	for i := 0; ; i++ {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading squashfs spool: %w", err)
+		}
+		name := strings.Trim(h.Name, "/")
+		if s.last[name] != i {
+			continue // replaced by a later entry
+		}
+		if t, ok := s.links[i]; ok && s.last[strings.Trim(h.Linkname, "/")] != t {
+			return fmt.Errorf("hard link %s names %s, which a later part of the image replaces: remove one of the two", name, h.Linkname)
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return fmt.Errorf("writing %s to %s: %w", name, SquashfsTool, err)
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return fmt.Errorf("writing %s to %s: %w", name, SquashfsTool, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("writing to %s: %w", SquashfsTool, err)
+	}
+	return nil
+}
+
+// squashfsComp maps an initrd compression to mksquashfs's options for the
+// same algorithm; every one is built into Debian's cloud kernel
+// (SQUASHFS_ZLIB, LZ4, ZSTD = y). Levels are mid-range: mksquashfs's own
+// defaults (gzip 9, zstd 15) cost 5-10 times the CPU for 1-8% smaller
+// images (measured on examples/minimal.yml, docs/formats.md). None still
+// compresses: an uncompressed root image would defeat its purpose.
+func squashfsComp(c Compression) []string {
+	switch c {
+	case LZ4:
+		return []string{"-comp", "lz4"}
+	case Zstd:
+		return []string{"-comp", "zstd", "-Xcompression-level", "6"}
+	default:
+		return []string{"-comp", "gzip", "-Xcompression-level", "6"}
+	}
+}
+
+// Close releases the spool.
+func (s *Squashfs) Close() error { return s.spool.Close() }

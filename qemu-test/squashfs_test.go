@@ -1,0 +1,48 @@
+package qemutest
+
+import (
+	"context"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/keel-os/keel/packer/build"
+	"github.com/keel-os/keel/packer/run"
+)
+
+// TestSquashfsRootBoots boots examples/minimal.yml with the check service
+// built with `--rootfs squashfs`: the initramfs holds only /init, three
+// modules and the image, so every container that runs was read from the
+// image through init's overlay root.
+func TestSquashfsRootBoots(t *testing.T) {
+	require(t)
+	_, prefix := buildWith(t, build.Options{Rootfs: build.RootfsSquashfs}, "examples/minimal.yml", "qemu-test/testdata/check.yml")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Kill()
+	for _, s := range []step{
+		{"init mounted the image under an overlay", regexp.MustCompile(`init: root: /keel-root\.squashfs read-only on /dev/loop\d+, under a tmpfs overlay`)},
+		{"init started svcd", regexp.MustCompile(`init: .*svcd.*started`)},
+		{"onboot sysctl exited 0", regexp.MustCompile(`svcd: onboot sysctl exited 0`)},
+		{"containerd ready", regexp.MustCompile(`svcd: containerd ready`)},
+		{"check passed", regexp.MustCompile(`KEEL-CHECK-OK`)},
+		{"svcd shut down", regexp.MustCompile(`svcd: shutdown complete`)},
+	} {
+		_, at, err := c.Expect(ctx, 0, s.re)
+		if err != nil {
+			t.Fatalf("%s: %v\nlast console lines:\n%s", s.what, err, c.Tail(60))
+		}
+		t.Logf("%6.2fs  %s", at.Seconds(), s.what)
+	}
+	if err := c.Wait(ctx); err != nil {
+		t.Fatalf("qemu did not exit cleanly after power-off: %v\nlast console lines:\n%s", err, c.Tail(40))
+	}
+	if _, _, err := c.Expect(ctx, 0, regexp.MustCompile(`ESSENTIAL STEP`)); err == nil {
+		t.Errorf("an essential boot step failed:\n%s", c.Tail(80))
+	}
+}
