@@ -63,7 +63,7 @@ func TestRunArchPicksVariants(t *testing.T) {
 		}
 	}
 
-	for _, format := range []string{"iso-bios", "raw-efi", "uki"} {
+	for _, format := range []string{"iso-bios", "raw-bios", "qcow2-bios", "vhd", "docker"} {
 		_, err := f.run(t, t.TempDir(), arm64(format))
 		if err == nil || !strings.Contains(err.Error(), format) || !strings.Contains(err.Error(), "arm64") {
 			t.Errorf("arm64 %s build: got %v, want an error naming the format and arm64", format, err)

@@ -356,6 +356,11 @@ func writeImage(ctx context.Context, opt Options, suffix string, res *Result, cm
 	}
 	defer os.RemoveAll(work)
 	b := output.Boot{Kernel: filepath.Join(work, "kernel"), Initrd: filepath.Join(work, "initrd.img"), Cmdline: cmdline, Signer: opt.Signer}
+	if output.Signable(opt.Format) {
+		if b.Stub, err = efiStub(ctx, opt); err != nil {
+			return err
+		}
+	}
 	for _, s := range []struct {
 		path string
 		body func(io.Writer) error
@@ -412,9 +417,10 @@ func writeImage(ctx context.Context, opt Options, suffix string, res *Result, cm
 }
 
 // archFormats are the formats an architecture other than amd64 can be
-// built in: the image formats carry x86 boot loaders or EFI stubs.
+// built in: the BIOS formats carry x86 boot loaders, the EFI ones are made
+// with the architecture's systemd stub.
 var archFormats = map[string][]string{
-	"arm64": {FormatKernelInitrd, FormatTarKernelInitrd, FormatTar},
+	"arm64": {FormatKernelInitrd, FormatTarKernelInitrd, FormatTar, output.FormatISOEFI, output.FormatRawEFI, output.FormatQCOW2EFI, output.FormatUKI},
 }
 
 // checkFormatArch refuses formats that cannot boot on arch.

@@ -51,22 +51,26 @@ func TestRawEFI(t *testing.T) {
 	dir := t.TempDir()
 	uki := writeFile(t, dir, "uki.efi", bytes.Repeat([]byte("UKI!"), 300000))
 	tests := []struct {
-		name     string
-		size     int64
-		wantSize int64
-		wantErr  bool
+		name       string
+		arch       string
+		size       int64
+		wantSize   int64
+		wantLoader string
+		wantErr    bool
 	}{
-		{"default size", 0, 42 * mib, false},
-		{"given size", 100 * mib, 100 * mib, false},
-		{"too small", 10 * mib, 0, true},
+		{"default size", "", 0, 42 * mib, "/EFI/BOOT/BOOTX64.EFI", false},
+		{"given size", "amd64", 100 * mib, 100 * mib, "/EFI/BOOT/BOOTX64.EFI", false},
+		{"arm64", "arm64", 0, 42 * mib, "/EFI/BOOT/BOOTAA64.EFI", false},
+		{"too small", "", 10 * mib, 0, "", true},
+		{"unknown architecture", "riscv64", 0, 0, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := filepath.Join(dir, tt.name+".img")
-			err := RawEFI(p, uki, tt.size)
+			err := RawEFI(p, uki, tt.arch, tt.size)
 			if tt.wantErr {
 				if err == nil {
-					t.Fatalf("got no error for size %d, want one", tt.size)
+					t.Fatalf("got no error for size %d, arch %q, want one", tt.size, tt.arch)
 				}
 				return
 			}
@@ -98,13 +102,13 @@ func TestRawEFI(t *testing.T) {
 			if g.Partitions[0].Type != gpt.EFISystemPartition {
 				t.Errorf("got partition type %s, want the EFI system partition", g.Partitions[0].Type)
 			}
-			got := readFAT(t, p, 1, BootEFIPath)
+			got := readFAT(t, p, 1, tt.wantLoader)
 			want, _ := os.ReadFile(uki)
 			if !bytes.Equal(got, want) {
-				t.Errorf("%s on the ESP differs from the UKI (%d bytes, want %d)", BootEFIPath, len(got), len(want))
+				t.Errorf("%s on the ESP differs from the UKI (%d bytes, want %d)", tt.wantLoader, len(got), len(want))
 			}
 			again := filepath.Join(dir, tt.name+"-again.img")
-			if err := RawEFI(again, uki, tt.size); err != nil {
+			if err := RawEFI(again, uki, tt.arch, tt.size); err != nil {
 				t.Fatal(err)
 			}
 			if b, _ := os.ReadFile(again); !bytes.Equal(b, img) {

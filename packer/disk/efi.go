@@ -8,17 +8,35 @@ import (
 	"github.com/diskfs/go-diskfs/partition/gpt"
 )
 
-// BootEFIPath is where UEFI firmware looks for a removable disk's loader.
-const BootEFIPath = "/EFI/BOOT/BOOTX64.EFI"
+// bootEFINames are the removable-media loader names the UEFI
+// specification gives each architecture.
+var bootEFINames = map[string]string{"amd64": "BOOTX64.EFI", "arm64": "BOOTAA64.EFI"}
+
+// BootEFIPath returns where arch's UEFI firmware looks for a removable
+// disk's loader ("" is amd64).
+func BootEFIPath(arch string) (string, error) {
+	if arch == "" {
+		arch = "amd64"
+	}
+	name, ok := bootEFINames[arch]
+	if !ok {
+		return "", fmt.Errorf("no UEFI boot loader name for architecture %q: EFI disks are made for amd64 and arm64", arch)
+	}
+	return "/EFI/BOOT/" + name, nil
+}
 
 // gptTail is the room the backup GPT needs at the end of the disk.
 const gptTail = 33 * sector
 
 // RawEFI writes a GPT disk image to path whose one partition, an EFI
-// system partition, holds the UKI at /EFI/BOOT/BOOTX64.EFI. size is the
+// system partition, holds the UKI at arch's BootEFIPath. size is the
 // whole disk (0: just large enough); the partition fills it.
-func RawEFI(path, uki string, size int64) error {
-	files := map[string]File{BootEFIPath: {Src: uki}}
+func RawEFI(path, uki, arch string, size int64) error {
+	loader, err := BootEFIPath(arch)
+	if err != nil {
+		return err
+	}
+	files := map[string]File{loader: {Src: uki}}
 	min, err := fatSize(files)
 	if err != nil {
 		return err

@@ -53,15 +53,19 @@ func BIOS(path, kernel, initrd, cmdline string) error {
 }
 
 // EFI writes an ISO to path whose El Torito EFI boot image is a FAT file
-// system holding uki as the removable-media loader.
-func EFI(path, uki string) error {
+// system holding uki as arch's removable-media loader.
+func EFI(path, uki, arch string) error {
+	loader, err := disk.BootEFIPath(arch)
+	if err != nil {
+		return err
+	}
 	ws, err := os.MkdirTemp(filepath.Dir(path), ".iso-efi-")
 	if err != nil {
 		return fmt.Errorf("creating work directory: %w", err)
 	}
 	defer os.RemoveAll(ws)
 	img := filepath.Join(ws, "efiboot.img")
-	if err := disk.FATImage(img, "EFIBOOT", map[string]disk.File{disk.BootEFIPath: {Src: uki}}); err != nil {
+	if err := disk.FATImage(img, "EFIBOOT", map[string]disk.File{loader: {Src: uki}}); err != nil {
 		return fmt.Errorf("writing the EFI boot image: %w", err)
 	}
 	entry := &iso9660.ElToritoEntry{Platform: iso9660.EFI, Emulation: iso9660.NoEmulation, BootFile: "efi/efiboot.img"}

@@ -101,20 +101,35 @@ func TestEFI(t *testing.T) {
 	dir := t.TempDir()
 	uki := filepath.Join(dir, "uki.efi")
 	os.WriteFile(uki, bytes.Repeat([]byte("MZ"), 4000), 0o644)
-	p := filepath.Join(dir, "e.iso")
-	if err := EFI(p, uki); err != nil {
-		t.Fatal(err)
+	// The loader's FAT short name (8.3, no dot) in the boot image's
+	// directory entry.
+	for _, tt := range []struct{ arch, wantName string }{
+		{"amd64", "BOOTX64 EFI"},
+		{"arm64", "BOOTAA64EFI"},
+	} {
+		t.Run(tt.arch, func(t *testing.T) {
+			p := filepath.Join(dir, tt.arch+".iso")
+			if err := EFI(p, uki, tt.arch); err != nil {
+				t.Fatal(err)
+			}
+			img, _ := os.ReadFile(p)
+			val, ini := catalog(t, img)
+			if val[1] != 0xef {
+				t.Errorf("got platform %#x, want 0xef (EFI)", val[1])
+			}
+			if ini[0] != 0x88 {
+				t.Errorf("got initial entry bootable %#x, want 0x88", ini[0])
+			}
+			efiboot := readISO(t, p, "EFI/EFIBOOT.IMG")
+			if !bytes.Contains(efiboot, bytes.Repeat([]byte("MZ"), 4000)) {
+				t.Errorf("the EFI boot image does not hold the UKI")
+			}
+			if !bytes.Contains(efiboot, []byte(tt.wantName)) {
+				t.Errorf("the EFI boot image has no %q directory entry", tt.wantName)
+			}
+		})
 	}
-	img, _ := os.ReadFile(p)
-	val, ini := catalog(t, img)
-	if val[1] != 0xef {
-		t.Errorf("got platform %#x, want 0xef (EFI)", val[1])
-	}
-	if ini[0] != 0x88 {
-		t.Errorf("got initial entry bootable %#x, want 0x88", ini[0])
-	}
-	efiboot := readISO(t, p, "EFI/EFIBOOT.IMG")
-	if !bytes.Contains(efiboot, bytes.Repeat([]byte("MZ"), 4000)) {
-		t.Errorf("the EFI boot image does not hold the UKI")
+	if err := EFI(filepath.Join(dir, "riscv64.iso"), uki, "riscv64"); err == nil {
+		t.Errorf("EFI for riscv64: got no error, want one (no loader name)")
 	}
 }

@@ -70,6 +70,9 @@ type Boot struct {
 	Kernel, Initrd, Cmdline string
 	// Signer, when set, signs the UKI of an EFI format for Secure Boot.
 	Signer *uki.Signer
+	// Stub is the systemd EFI stub of the kernel's architecture for the
+	// UKI of an EFI format (empty: uki.DefaultStub, amd64's).
+	Stub string
 }
 
 // Signable says whether a format boots a UKI that --sign-key can sign.
@@ -111,10 +114,15 @@ func WriteImage(ctx context.Context, format, dst, work string, b Boot, size int6
 		if err := writeUKI(u, b); err != nil {
 			return err
 		}
-		if format == FormatISOEFI {
-			return iso.EFI(dst, u)
+		// The loader's name on the ESP follows the stub's architecture.
+		arch, err := uki.FileArch(u)
+		if err != nil {
+			return err
 		}
-		return disk.RawEFI(dst, u, size)
+		if format == FormatISOEFI {
+			return iso.EFI(dst, u, arch)
+		}
+		return disk.RawEFI(dst, u, arch, size)
 	case FormatRawBIOS, FormatAWS:
 		// AWS imports a raw BIOS disk.
 		return disk.RawBIOS(ctx, dst, b.Kernel, b.Initrd, b.Cmdline, size)
@@ -131,7 +139,7 @@ func WriteImage(ctx context.Context, format, dst, work string, b Boot, size int6
 }
 
 func writeUKI(dst string, b Boot) error {
-	stub, err := uki.ReadStub("")
+	stub, err := uki.ReadStub(b.Stub)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime"
 	"strings"
+
+	"github.com/keel-os/keel/packer/uki"
 )
 
 // machine is how QEMU emulates one guest architecture.
@@ -28,6 +30,9 @@ type machine struct {
 	codeFW, varsFW, fwPackage string
 	// secureCodeFW enforces Secure Boot (empty: not offered).
 	secureCodeFW string
+	// scsiCDROM attaches an ISO as a virtio SCSI CD-ROM: the board has
+	// no IDE controller.
+	scsiCDROM bool
 }
 
 var machines = map[string]machine{
@@ -44,6 +49,7 @@ var machines = map[string]machine{
 		args:    []string{"-M", "virt"},
 		console: "ttyAMA0",
 		codeFW:  "/usr/share/AAVMF/AAVMF_CODE.fd", varsFW: "/usr/share/AAVMF/AAVMF_VARS.fd", fwPackage: "qemu-efi-aarch64",
+		scsiCDROM: true,
 	},
 }
 
@@ -89,18 +95,27 @@ func kernelArch(path string) (string, error) {
 }
 
 // resolveArch settles the guest architecture: q.Arch, checked against
-// what a kernel+initrd build's kernel is, or that kernel's when q.Arch is
-// empty.
+// what a kernel+initrd build's kernel or a UKI's PE header is, or that
+// when q.Arch is empty. Disks and ISOs are not looked into: they boot as
+// amd64 unless q.Arch says otherwise.
 func (q *QEMU) resolveArch(art artifact) (string, error) {
-	if art.kind != kindKernel {
-		if q.Arch == "" {
-			return "amd64", nil
+	var found, what string
+	noun := "image"
+	switch art.kind {
+	case kindKernel:
+		what, noun = art.path+"-kernel", "kernel"
+		k, err := kernelArch(what)
+		if err != nil {
+			return "", err
 		}
-		return q.Arch, nil
-	}
-	found, err := kernelArch(art.path + "-kernel")
-	if err != nil {
-		return "", err
+		found = k
+	case kindUKI:
+		what = art.path
+		u, err := uki.FileArch(what)
+		if err != nil {
+			return "", fmt.Errorf("reading the UKI: %w", err)
+		}
+		found = u
 	}
 	switch {
 	case q.Arch == "" && found == "":
@@ -108,7 +123,7 @@ func (q *QEMU) resolveArch(art artifact) (string, error) {
 	case q.Arch == "":
 		return found, nil
 	case found != "" && found != q.Arch:
-		return "", fmt.Errorf("%s-kernel is an %s kernel, but --arch %s was asked for: drop --arch, or build for %s with keel build --arch %s", art.path, found, q.Arch, q.Arch, q.Arch)
+		return "", fmt.Errorf("%s is an %s %s, but --arch %s was asked for: drop --arch, or build for %s with keel build --arch %s", what, found, noun, q.Arch, q.Arch, q.Arch)
 	}
 	return q.Arch, nil
 }

@@ -72,8 +72,8 @@ func (q *QEMU) firmware(m machine) ([]string, error) {
 }
 
 // espFor returns a GPT disk in StateDir whose EFI system partition holds
-// the UKI, made again only when the UKI is newer.
-func (q *QEMU) espFor(uki string) (string, error) {
+// the UKI as arch's loader, made again only when the UKI is newer.
+func (q *QEMU) espFor(uki, arch string) (string, error) {
 	esp := filepath.Join(q.StateDir, "esp.img")
 	ui, err := os.Stat(uki)
 	if err != nil {
@@ -82,7 +82,7 @@ func (q *QEMU) espFor(uki string) (string, error) {
 	if ei, err := os.Stat(esp); err == nil && ei.ModTime().After(ui.ModTime()) {
 		return esp, nil
 	}
-	if err := disk.RawEFI(esp, uki, 0); err != nil {
+	if err := disk.RawEFI(esp, uki, arch, 0); err != nil {
 		return "", fmt.Errorf("making an EFI system partition for %s: %w", uki, err)
 	}
 	return esp, nil

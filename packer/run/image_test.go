@@ -1,6 +1,7 @@
 package run
 
 import (
+	"debug/pe"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -35,7 +36,7 @@ func TestSniff(t *testing.T) {
 	}{
 		{"a.iso", fakeISO(0), kindISO, "", false},
 		{"a-efi.iso", fakeISO(0xef), kindISO, "", true},
-		{"a.efi", []byte("MZ\x90\x00rest"), kindUKI, "", true},
+		{"a.efi", fakePE(pe.IMAGE_FILE_MACHINE_AMD64), kindUKI, "", true},
 		{"a.qcow2", []byte("QFI\xfb\x00\x00\x00\x03"), kindDisk, "qcow2", false},
 		{"a-efi.qcow2", []byte("QFI\xfb\x00\x00\x00\x03"), kindDisk, "qcow2", true},
 		{"a.vmdk", []byte("KDMV\x01"), kindDisk, "vmdk", false},
@@ -68,7 +69,9 @@ func TestImageArgs(t *testing.T) {
 	disk := filepath.Join(dir, "a.qcow2")
 	os.WriteFile(disk, []byte("QFI\xfb\x00\x00\x00\x03"), 0o644)
 	uki := filepath.Join(dir, "a.efi")
-	os.WriteFile(uki, []byte("MZ a stand-in for a UKI"), 0o644)
+	os.WriteFile(uki, fakePE(pe.IMAGE_FILE_MACHINE_AMD64), 0o644)
+	ukiARM := filepath.Join(dir, "arm.efi")
+	os.WriteFile(ukiARM, fakePE(pe.IMAGE_FILE_MACHINE_ARM64), 0o644)
 	data := filepath.Join(dir, "data.img")
 	os.WriteFile(data, nil, 0o644)
 	tests := []struct {
@@ -78,6 +81,7 @@ func TestImageArgs(t *testing.T) {
 		wantNot  string
 		wantErr  string
 		needOVMF bool
+		needFW   string // firmware the case needs installed
 	}{
 		{name: "iso", q: QEMU{Image: iso}, want: []string{"-boot", "d"}, wantNot: "pflash"},
 		{name: "qcow2 after data disks", q: QEMU{Prefix: disk, Disks: []Disk{{Path: data, Format: "raw"}}},
@@ -85,6 +89,10 @@ func TestImageArgs(t *testing.T) {
 		{name: "uefi", q: QEMU{Image: iso, UEFI: true, StateDir: filepath.Join(dir, "st")}, want: []string{"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + OVMFCode}, needOVMF: true},
 		{name: "uki boots from a generated ESP", q: QEMU{Image: uki, StateDir: filepath.Join(dir, "st3")},
 			want: []string{"-drive", "if=none,id=bootdisk,file=" + filepath.Join(dir, "st3", "esp.img") + ",format=raw,snapshot=on"}, needOVMF: true},
+		{name: "arm64 uki boots under AAVMF", q: QEMU{Image: ukiARM, StateDir: filepath.Join(dir, "st4")},
+			want: []string{"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + machines["arm64"].codeFW}, needFW: machines["arm64"].codeFW},
+		{name: "uki --arch mismatch", q: QEMU{Image: ukiARM, Arch: "amd64"}, wantErr: "is an arm64 image, but --arch amd64"},
+		{name: "arm64 iso on a SCSI CD-ROM", q: QEMU{Image: iso, Arch: "arm64"}, want: []string{"-device", "scsi-cd,drive=cdrom,bootindex=0"}},
 		{name: "detach", q: QEMU{Image: iso, Detach: true, StateDir: filepath.Join(dir, "st2")},
 			want: []string{"-daemonize", "-pidfile", filepath.Join(dir, "st2", "qemu.pid")}, wantNot: "-nographic"},
 		{name: "cmdline on an image", q: QEMU{Image: iso, ExtraCmdline: "x"}, wantErr: "--cmdline works with kernel+initrd builds only"},
@@ -94,6 +102,9 @@ func TestImageArgs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := os.Stat(OVMFCode); tt.needOVMF && err != nil {
 				t.Skip("OVMF not installed")
+			}
+			if _, err := os.Stat(tt.needFW); tt.needFW != "" && err != nil {
+				t.Skipf("%s not installed", tt.needFW)
 			}
 			tt.q.KVM = "off"
 			args, err := tt.q.Args()
@@ -119,4 +130,16 @@ func TestImageArgs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fakePE returns the smallest PE image debug/pe reads: a DOS header
+// pointing at a COFF header of machine, with no sections.
+func fakePE(machine uint16) []byte {
+	// debug/pe reads 96 bytes of DOS header whatever e_lfanew says.
+	b := make([]byte, 0x100)
+	copy(b, "MZ")
+	binary.LittleEndian.PutUint32(b[0x3c:], 0x40)
+	copy(b[0x40:], "PE\x00\x00")
+	binary.LittleEndian.PutUint16(b[0x44:], machine)
+	return b
 }

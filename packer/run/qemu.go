@@ -138,7 +138,7 @@ func (q *QEMU) Args() ([]string, error) {
 	for _, d := range q.Disks {
 		args = append(args, d.args()...)
 	}
-	boot, err := q.bootArgs(art, m)
+	boot, err := q.bootArgs(art, arch, m)
 	if err != nil {
 		return nil, err
 	}
@@ -159,18 +159,22 @@ func (q *QEMU) Args() ([]string, error) {
 // reads it far faster than IDE under TCG) placed after the --disk ones, so
 // they keep their names (/dev/vda, ...); snapshot=on keeps the built image
 // unchanged.
-func (q *QEMU) bootArgs(art artifact, m machine) ([]string, error) {
+func (q *QEMU) bootArgs(art artifact, arch string, m machine) ([]string, error) {
 	bootDisk := func(file, format string) []string {
 		return []string{"-drive", "if=none,id=bootdisk,file=" + file + ",format=" + format + ",snapshot=on",
 			"-device", "virtio-blk-pci,drive=bootdisk,bootindex=0"}
 	}
 	switch art.kind {
 	case kindISO:
+		if m.scsiCDROM {
+			return []string{"-drive", "if=none,id=cdrom,file=" + art.path + ",media=cdrom,readonly=on",
+				"-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-cd,drive=cdrom,bootindex=0"}, nil
+		}
 		return []string{"-drive", "file=" + art.path + ",media=cdrom,if=ide,readonly=on", "-boot", "d"}, nil
 	case kindDisk:
 		return bootDisk(art.path, art.format), nil
 	case kindUKI:
-		esp, err := q.espFor(art.path)
+		esp, err := q.espFor(art.path, arch)
 		if err != nil {
 			return nil, err
 		}

@@ -13,8 +13,57 @@ import (
 	"os"
 )
 
-// DefaultStub is the stub from Debian's systemd-boot-efi package.
-const DefaultStub = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+// StubDir is where Debian's systemd-boot-efi package keeps its stubs.
+const StubDir = "/usr/lib/systemd/boot/efi"
+
+// DefaultStub is the amd64 stub from Debian's systemd-boot-efi package.
+const DefaultStub = StubDir + "/linuxx64.efi.stub"
+
+// machines maps the PE machine types of the stubs Keel builds with to
+// their architectures, and stubNames the architectures to systemd's stub
+// file names.
+var (
+	machines  = map[uint16]string{pe.IMAGE_FILE_MACHINE_AMD64: "amd64", pe.IMAGE_FILE_MACHINE_ARM64: "arm64"}
+	stubNames = map[string]string{"amd64": "linuxx64.efi.stub", "arm64": "linuxaa64.efi.stub"}
+)
+
+// StubPath returns where systemd-boot-efi (of arch's Debian architecture)
+// has arch's stub.
+func StubPath(arch string) (string, error) {
+	name, ok := stubNames[arch]
+	if !ok {
+		return "", fmt.Errorf("no EFI stub for architecture %q: UKIs are built for amd64 and arm64", arch)
+	}
+	return StubDir + "/" + name, nil
+}
+
+// Arch returns the architecture of the PE image in r (a stub, a UKI, an
+// EFI loader): amd64 or arm64.
+func Arch(r io.ReaderAt) (string, error) {
+	f, err := pe.NewFile(r)
+	if err != nil {
+		return "", fmt.Errorf("not a PE image: %w", err)
+	}
+	arch, ok := machines[f.FileHeader.Machine]
+	if !ok {
+		return "", fmt.Errorf("PE machine type %#x is neither amd64 nor arm64", f.FileHeader.Machine)
+	}
+	return arch, nil
+}
+
+// FileArch is Arch of the file at path.
+func FileArch(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	arch, err := Arch(f)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return arch, nil
+}
 
 // OSRelease is the .osrel section Keel writes: systemd-boot lists the
 // image by these names.
@@ -24,7 +73,7 @@ const OSRelease = "NAME=Keel\nID=keel\nPRETTY_NAME=Keel\n"
 type Parts struct {
 	OSRel   []byte
 	Cmdline string
-	Linux   io.Reader // the kernel's bzImage
+	Linux   io.Reader // the kernel's bzImage (x86) or Image (arm64)
 	Initrd  io.Reader
 }
 
@@ -56,6 +105,9 @@ func Write(w io.Writer, stub []byte, p Parts) error {
 	opt, ok := f.OptionalHeader.(*pe.OptionalHeader64)
 	if !ok {
 		return errors.New("reading the EFI stub: not a 64-bit PE image")
+	}
+	if _, ok := machines[f.FileHeader.Machine]; !ok {
+		return fmt.Errorf("reading the EFI stub: PE machine type %#x is neither amd64 nor arm64", f.FileHeader.Machine)
 	}
 	for _, s := range f.Sections {
 		switch s.Name {

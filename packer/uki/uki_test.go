@@ -3,6 +3,7 @@ package uki
 import (
 	"bytes"
 	"debug/pe"
+	"encoding/binary"
 	"os"
 	"strings"
 	"testing"
@@ -108,5 +109,74 @@ func TestWriteRejects(t *testing.T) {
 				t.Errorf("got error %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// withMachine returns a copy of the PE image b with its machine type set.
+func withMachine(b []byte, machine uint16) []byte {
+	c := bytes.Clone(b)
+	peOff := binary.LittleEndian.Uint32(c[0x3c:])
+	binary.LittleEndian.PutUint16(c[peOff+4:], machine)
+	return c
+}
+
+// TestArch: the architecture comes from the PE machine type; Write takes
+// the amd64 and arm64 stubs and refuses others.
+func TestArch(t *testing.T) {
+	s := stub(t)
+	tests := []struct {
+		name     string
+		stub     []byte
+		wantArch string
+		wantErr  string
+	}{
+		{"amd64", s, "amd64", ""},
+		{"arm64", withMachine(s, pe.IMAGE_FILE_MACHINE_ARM64), "arm64", ""},
+		{"i386", withMachine(s, pe.IMAGE_FILE_MACHINE_I386), "", "neither amd64 nor arm64"},
+		{"not PE", []byte("hello, world"), "", "not a PE image"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Arch(bytes.NewReader(tt.stub))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Arch: got %q, %v; want an error containing %q", got, err, tt.wantErr)
+				}
+				if err := Write(&bytes.Buffer{}, tt.stub, Parts{Linux: strings.NewReader("k"), Initrd: strings.NewReader("i")}); err == nil {
+					t.Errorf("Write: got no error, want one")
+				}
+				return
+			}
+			if err != nil || got != tt.wantArch {
+				t.Fatalf("Arch: got %q, %v; want %q", got, err, tt.wantArch)
+			}
+			var out bytes.Buffer
+			if err := Write(&out, tt.stub, Parts{Linux: strings.NewReader("k"), Initrd: strings.NewReader("i")}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := Arch(bytes.NewReader(out.Bytes())); err != nil || got != tt.wantArch {
+				t.Errorf("Arch of the UKI: got %q, %v; want %q", got, err, tt.wantArch)
+			}
+		})
+	}
+}
+
+func TestStubPath(t *testing.T) {
+	tests := []struct{ arch, want, wantErr string }{
+		{"amd64", DefaultStub, ""},
+		{"arm64", "/usr/lib/systemd/boot/efi/linuxaa64.efi.stub", ""},
+		{"riscv64", "", "no EFI stub"},
+	}
+	for _, tt := range tests {
+		got, err := StubPath(tt.arch)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("StubPath(%q): got %q, %v; want an error containing %q", tt.arch, got, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("StubPath(%q): got %q, %v; want %q", tt.arch, got, err, tt.want)
+		}
 	}
 }
