@@ -3,10 +3,12 @@ package qemutest
 import (
 	"os"
 	"os/exec"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/keel-os/keel/packer/build"
+	"github.com/keel-os/keel/packer/output"
 	"github.com/keel-os/keel/packer/run"
 )
 
@@ -41,6 +43,27 @@ func TestARM64Minimal(t *testing.T) {
 	q := &run.QEMU{Prefix: prefix, Mem: 1024}
 	if bin, err := q.Program(); err != nil || bin != "qemu-system-aarch64" {
 		t.Fatalf("keel run would boot the arm64 build with %q (%v), want qemu-system-aarch64", bin, err)
+	}
+	checkMinimalBoot(t, q, 8*time.Minute)
+}
+
+// TestARM64RawEFI builds the same system as an arm64 raw-efi disk (a GPT
+// disk whose ESP holds a UKI made with systemd's arm64 stub as
+// BOOTAA64.EFI) and boots it under AAVMF, the arm64 UEFI firmware, through
+// the same checks. The console comes from testdata/arm64-console.yml: a
+// disk carries its command line inside, so keel run cannot add the board's.
+func TestARM64RawEFI(t *testing.T) {
+	requireARM64(t)
+	res, _ := buildWith(t, build.Options{Arch: "arm64", Format: output.FormatRawEFI},
+		"examples/minimal.yml", "qemu-test/testdata/check.yml", "qemu-test/testdata/arm64-console.yml")
+	// A disk has no kernel header to sniff: --arch says what it is.
+	q := &run.QEMU{Image: res.Output, Arch: "arm64", Mem: 1024, StateDir: t.TempDir()}
+	args, err := q.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(args, "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd") {
+		t.Fatalf("keel run would boot the arm64 EFI disk with %q, want AAVMF's pflash", args)
 	}
 	checkMinimalBoot(t, q, 8*time.Minute)
 }

@@ -1,13 +1,17 @@
 package build
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/keel-os/keel/packer/image"
+	"github.com/keel-os/keel/packer/uki"
 )
 
 // TestRunArchPicksVariants: an arm64 build takes every image's arm64
@@ -68,5 +72,79 @@ func TestRunArchPicksVariants(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), format) || !strings.Contains(err.Error(), "arm64") {
 			t.Errorf("arm64 %s build: got %v, want an error naming the format and arm64", format, err)
 		}
+	}
+}
+
+// TestArchEFIFormats: arm64 UKIs are made from the arm64 systemd stub,
+// fetched from Debian's arm64 package, and land on an EFI disk as
+// BOOTAA64.EFI; two builds are byte-identical.
+func TestArchEFIFormats(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads systemd-boot-efi:arm64")
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		t.Skip("needs apt-get")
+	}
+	f := newFixture(t, "")
+	for _, ref := range []string{"test/kernel:1", "test/init:1", "test/svc:1"} {
+		img, err := f.cache.Get(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf.Architecture = "arm64"
+		arm, err := mutate.ConfigFile(img, cf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.cache.Put(ref, arm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	debs := t.TempDir()
+	tests := []struct {
+		format string
+		// loader is the UKI's name inside the image ("" for a bare UKI).
+		loader []byte
+	}{
+		{"uki", nil},
+		{"raw-efi", []byte("BOOTAA64EFI")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format, func(t *testing.T) {
+			var outs [][]byte
+			for range 2 {
+				res, err := f.run(t, t.TempDir(), func(o *Options) {
+					o.Arch, o.Pull, o.Format, o.DebCache = "arm64", image.PullNever, tt.format, debs
+				})
+				if err != nil {
+					if strings.Contains(err.Error(), "systemd-boot-efi") {
+						t.Skipf("no arm64 systemd stub here: %v", err)
+					}
+					t.Fatal(err)
+				}
+				b, err := os.ReadFile(res.Output)
+				if err != nil {
+					t.Fatal(err)
+				}
+				outs = append(outs, b)
+			}
+			if !bytes.Equal(outs[0], outs[1]) {
+				t.Errorf("two arm64 %s builds differ", tt.format)
+			}
+			if tt.loader == nil {
+				arch, err := uki.Arch(bytes.NewReader(outs[0]))
+				if err != nil || arch != "arm64" {
+					t.Errorf("UKI architecture: got %q, %v; want arm64", arch, err)
+				}
+				return
+			}
+			if !bytes.Contains(outs[0], tt.loader) {
+				t.Errorf("the %s image has no %s directory entry", tt.format, tt.loader)
+			}
+		})
 	}
 }
