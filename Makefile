@@ -53,8 +53,9 @@ test: deps binaries keel vet
 	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 $(GO) test -timeout $(TEST_TIMEOUT) ./...
 
 # arm64 built on this machine and booted under QEMU's emulation: the
-# minimal example with the supervision checks. Emulated arm64 is several
-# times slower than the amd64 boot (about a minute), and the first run
+# minimal example with the supervision checks, as kernel+initrd and as a
+# raw-efi disk under AAVMF. Emulated arm64 is several times slower than
+# the amd64 boot (about a minute and a half each), and the first run
 # cross-builds every package, so it is not part of make test.
 test-arm64: deps keel
 	bin/keel pkg build --arch arm64 pkgs/kernel >/dev/null

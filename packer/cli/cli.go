@@ -256,7 +256,7 @@ guest powered itself off cleanly.`,
 		},
 	}
 	qc.Flags().IntVar(&q.Mem, "mem", 1024, "guest memory in MiB")
-	qc.Flags().StringVar(&q.Arch, "arch", "", "guest architecture: "+strings.Join(run.Arches(), " or ")+" (default: the kernel's, else amd64; arm64 runs on QEMU's virt board)")
+	qc.Flags().StringVar(&q.Arch, "arch", "", "guest architecture: "+strings.Join(run.Arches(), " or ")+" (default: the kernel's or UKI's, else amd64; arm64 runs on QEMU's virt board; give it for an arm64 disk or ISO)")
 	qc.Flags().IntVar(&q.CPUs, "cpus", 1, "guest CPUs")
 	qc.Flags().StringVar(&q.KVM, "kvm", "auto", "use KVM: auto, on or off")
 	qc.Flags().StringVar(&q.ExtraCmdline, "cmdline", "", "extra kernel command line")
