@@ -2,13 +2,11 @@ package pkgbuild
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
@@ -48,25 +46,12 @@ func DebFile(ctx context.Context, debCache, pkg, arch, member string) (string, e
 
 // extractDebFile copies member out of deb's data archive to dst, through
 // a temporary name so an interrupted extraction leaves nothing at dst.
-func extractDebFile(ctx context.Context, deb, member, dst string) (err error) {
-	cmd := exec.CommandContext(ctx, "dpkg-deb", "--fsys-tarfile", deb)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("running dpkg-deb: %w", err)
-	}
-	defer func() {
-		io.Copy(io.Discard, out) //nolint:errcheck // let dpkg-deb finish
-		if werr := cmd.Wait(); werr != nil && err == nil {
-			err = fmt.Errorf("reading %s with dpkg-deb: %w: %s", deb, werr, strings.TrimSpace(stderr.String()))
-		}
-	}()
+func extractDebFile(ctx context.Context, deb, member, dst string) error {
+	return readDebData(ctx, deb, func(tr *tar.Reader) error { return extractEntry(tr, deb, member, dst) })
+}
+
+func extractEntry(tr *tar.Reader, deb, member, dst string) error {
 	want := path.Clean("/" + member)
-	tr := tar.NewReader(out)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {

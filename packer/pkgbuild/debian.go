@@ -182,10 +182,17 @@ func fetchDeb(ctx context.Context, cacheDir string, d debInfo, progress io.Write
 // result depends neither on the user running the build nor on the umask.
 // No maintainer scripts run; nothing is installed on the host. Regular
 // file contents are staged under tmp.
-func addDeb(ctx context.Context, tree *image.Tree, deb, tmp string) (err error) {
+func addDeb(ctx context.Context, tree *image.Tree, deb, tmp string) error {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
+	return readDebData(ctx, deb, func(tr *tar.Reader) error { return addDebEntries(tree, tr, deb, tmp) })
+}
+
+// readDebData runs read over deb's data archive, which dpkg-deb streams
+// (so any compression dpkg knows works), and reports dpkg-deb's own
+// failure when read did not fail first.
+func readDebData(ctx context.Context, deb string, read func(*tar.Reader) error) (err error) {
 	cmd := exec.CommandContext(ctx, "dpkg-deb", "--fsys-tarfile", deb)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -202,9 +209,11 @@ func addDeb(ctx context.Context, tree *image.Tree, deb, tmp string) (err error) 
 			err = fmt.Errorf("reading %s with dpkg-deb: %w: %s", deb, werr, strings.TrimSpace(stderr.String()))
 		}
 	}()
+	return read(tar.NewReader(out))
+}
 
+func addDebEntries(tree *image.Tree, tr *tar.Reader, deb, tmp string) error {
 	staged := map[string]string{} // image path -> staged file, for hard links
-	tr := tar.NewReader(out)
 	for n := 0; ; n++ {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
