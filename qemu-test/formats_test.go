@@ -144,18 +144,8 @@ func bootToPowerOff(t *testing.T, q *run.QEMU) {
 		t.Fatal(err)
 	}
 	defer c.Kill()
-	for _, s := range []step{
+	expectSteps(ctx, t, c, []step{
 		{"check passed", regexp.MustCompile(`KEEL-CHECK-OK`)},
 		{"svcd shut down", regexp.MustCompile(`svcd: shutdown complete`)},
-	} {
-		_, at, err := c.Expect(ctx, 0, s.re)
-		if err != nil {
-			t.Fatalf("%s: %v\nlast console lines:\n%s", s.what, err, c.Tail(60))
-		}
-		t.Logf("%6.2fs  %s", at.Seconds(), s.what)
-	}
-	if err := c.Wait(ctx); err != nil {
-		t.Fatalf("qemu did not exit cleanly after power-off: %v\nlast console lines:\n%s", err, c.Tail(40))
-	}
-	t.Logf("%6.2fs  qemu exited 0", c.Elapsed().Seconds())
+	})
 }

@@ -109,6 +109,24 @@ type step struct {
 	re   *regexp.Regexp
 }
 
+// expectSteps follows the console to each step's marker and then to QEMU's
+// clean exit, logging when each came. Markers from different containers
+// may interleave, so each is looked for from the start of the console.
+func expectSteps(ctx context.Context, t *testing.T, c *Console, steps []step) {
+	t.Helper()
+	for _, s := range steps {
+		_, at, err := c.Expect(ctx, 0, s.re)
+		if err != nil {
+			t.Fatalf("%s: %v\nlast console lines:\n%s", s.what, err, c.Tail(60))
+		}
+		t.Logf("%6.2fs  %s", at.Seconds(), s.what)
+	}
+	if err := c.Wait(ctx); err != nil {
+		t.Fatalf("qemu did not exit cleanly after power-off: %v\nlast console lines:\n%s", err, c.Tail(40))
+	}
+	t.Logf("%6.2fs  qemu exited 0", c.Elapsed().Seconds())
+}
+
 // TestMinimalBoots boots examples/minimal.yml plus the check service and
 // follows the console through the whole life of the system: init, the onboot
 // container, containerd, the services, svcctl's view and a clean power-off.
@@ -130,27 +148,14 @@ func checkMinimalBoot(t *testing.T, q *run.QEMU, timeout time.Duration) {
 	}
 	defer c.Kill()
 
-	steps := []step{
+	expectSteps(ctx, t, c, []step{
 		{"init started svcd", regexp.MustCompile(`init: .*svcd.*started`)},
 		{"onboot sysctl exited 0", regexp.MustCompile(`svcd: onboot sysctl exited 0`)},
 		{"containerd ready", regexp.MustCompile(`svcd: containerd ready`)},
 		{"svcctl list printed", regexp.MustCompile(`KEEL-CHECK-LIST-END`)},
 		{"check passed", regexp.MustCompile(`KEEL-CHECK-OK`)},
 		{"svcd shut down", regexp.MustCompile(`svcd: shutdown complete`)},
-	}
-	// Markers from different containers may interleave, so each is looked
-	// for from the start of the console.
-	for _, s := range steps {
-		_, at, err := c.Expect(ctx, 0, s.re)
-		if err != nil {
-			t.Fatalf("%s: %v\nlast console lines:\n%s", s.what, err, c.Tail(60))
-		}
-		t.Logf("%6.2fs  %s", at.Seconds(), s.what)
-	}
-	if err := c.Wait(ctx); err != nil {
-		t.Fatalf("qemu did not exit cleanly after power-off: %v\nlast console lines:\n%s", err, c.Tail(40))
-	}
-	t.Logf("%6.2fs  qemu exited 0", c.Elapsed().Seconds())
+	})
 
 	// What svcctl said inside the system.
 	begin, _, _ := c.Expect(ctx, 0, regexp.MustCompile(`KEEL-CHECK-LIST-BEGIN`))

@@ -24,21 +24,9 @@ func TestPoweroffPackage(t *testing.T) {
 	}
 	defer c.Kill()
 
-	line := 0
-	for _, s := range []step{
+	expectSteps(ctx, t, c, []step{
 		{"the poweroff service started", regexp.MustCompile(`poweroff: powering off in 3s`)},
 		{"init shut down for power-off", regexp.MustCompile(`init: shutdown \(power off\)`)},
 		{"svcd shut down", regexp.MustCompile(`svcd: shutdown complete`)},
-	} {
-		n, at, err := c.Expect(ctx, line, s.re)
-		if err != nil {
-			t.Fatalf("%s: %v\nlast console lines:\n%s", s.what, err, c.Tail(60))
-		}
-		t.Logf("%6.2fs  %s", at.Seconds(), s.what)
-		line = n
-	}
-	if err := c.Wait(ctx); err != nil {
-		t.Fatalf("qemu did not exit cleanly after power-off: %v\nlast console lines:\n%s", err, c.Tail(40))
-	}
-	t.Logf("%6.2fs  qemu exited 0", c.Elapsed().Seconds())
+	})
 }

@@ -25,23 +25,14 @@ func TestSquashfsRootBoots(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Kill()
-	for _, s := range []step{
+	expectSteps(ctx, t, c, []step{
 		{"init mounted the image under an overlay", regexp.MustCompile(`init: root: /keel-root\.squashfs read-only on /dev/loop\d+, under a tmpfs overlay`)},
 		{"init started svcd", regexp.MustCompile(`init: .*svcd.*started`)},
 		{"onboot sysctl exited 0", regexp.MustCompile(`svcd: onboot sysctl exited 0`)},
 		{"containerd ready", regexp.MustCompile(`svcd: containerd ready`)},
 		{"check passed", regexp.MustCompile(`KEEL-CHECK-OK`)},
 		{"svcd shut down", regexp.MustCompile(`svcd: shutdown complete`)},
-	} {
-		_, at, err := c.Expect(ctx, 0, s.re)
-		if err != nil {
-			t.Fatalf("%s: %v\nlast console lines:\n%s", s.what, err, c.Tail(60))
-		}
-		t.Logf("%6.2fs  %s", at.Seconds(), s.what)
-	}
-	if err := c.Wait(ctx); err != nil {
-		t.Fatalf("qemu did not exit cleanly after power-off: %v\nlast console lines:\n%s", err, c.Tail(40))
-	}
+	})
 	if _, _, err := c.Expect(ctx, 0, regexp.MustCompile(`ESSENTIAL STEP`)); err == nil {
 		t.Errorf("an essential boot step failed:\n%s", c.Tail(80))
 	}
