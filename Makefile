@@ -8,7 +8,7 @@ CTRD_TAGS   := no_btrfs no_devmapper no_zfs no_cri no_tracing no_systemd
 RUNC_TAGS   := seccomp netgo osusergo urfave_cli_no_docs
 EXAMPLE     ?= examples/minimal.yml
 IMAGES      := build/images
-TEST_TIMEOUT ?= 25m
+TEST_TIMEOUT ?= 35m
 
 .PHONY: all deps binaries keel image run test unit vet fuzz bench bench-build repro soak clean FORCE
 
