@@ -47,6 +47,16 @@ func TestARM64Minimal(t *testing.T) {
 	checkMinimalBoot(t, q, 8*time.Minute)
 }
 
+// TestARM64Supervision runs TestSvcdSupervision's checks on an arm64
+// build: a crashing service restarted, a dependency gated on a health
+// check, svcctl's list, status exit codes, boot and dmesg, all from inside
+// the emulated arm64 system.
+func TestARM64Supervision(t *testing.T) {
+	requireARM64(t)
+	_, prefix := buildWith(t, build.Options{Arch: "arm64"}, "examples/minimal.yml", "qemu-test/testdata/svcd-check.yml")
+	checkSupervision(t, &run.QEMU{Prefix: prefix, Mem: 1024}, 12*time.Minute)
+}
+
 // TestARM64RawEFI builds the same system as an arm64 raw-efi disk (a GPT
 // disk whose ESP holds a UKI made with systemd's arm64 stub as
 // BOOTAA64.EFI) and boots it under AAVMF, the arm64 UEFI firmware, through
