@@ -75,32 +75,41 @@ func Open(root string) (*Loader, error) {
 	return NewLoader(filepath.Join(root, release), KernelSyscalls{})
 }
 
-// NewLoader reads the index in dir (lib/modules/<version>). modules.dep is
-// required; modules.alias and modules.builtin are optional.
-func NewLoader(dir string, sys Syscalls) (*Loader, error) {
-	l := &Loader{
-		dir:   dir,
-		sys:   sys,
-		paths: map[string]string{},
-		deps:  map[string][]string{},
-		state: map[string]error{},
-	}
-	dep, err := os.ReadFile(filepath.Join(dir, "modules.dep"))
-	if err != nil {
-		return nil, fmt.Errorf("read module index: %w", err)
-	}
-	for n, line := range strings.Split(string(dep), "\n") {
+// ParseDep reads the text of a modules.dep: for each module name, its file
+// (relative to the modules directory) and the files it depends on, the
+// whole closure in load order as depmod writes it.
+func ParseDep(text string) (paths map[string]string, deps map[string][]string, err error) {
+	paths, deps = map[string]string{}, map[string][]string{}
+	for n, line := range strings.Split(text, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		mod, rest, ok := strings.Cut(line, ":")
 		if !ok {
-			return nil, fmt.Errorf("%s/modules.dep line %d: want \"path: deps...\", got %q", dir, n+1, line)
+			return nil, nil, fmt.Errorf("modules.dep line %d: want \"path: deps...\", got %q", n+1, line)
 		}
 		name := NameFromPath(mod)
-		l.paths[name] = mod
-		l.deps[name] = strings.Fields(rest)
+		paths[name] = mod
+		deps[name] = strings.Fields(rest)
+	}
+	return paths, deps, nil
+}
+
+// NewLoader reads the index in dir (lib/modules/<version>). modules.dep is
+// required; modules.alias and modules.builtin are optional.
+func NewLoader(dir string, sys Syscalls) (*Loader, error) {
+	l := &Loader{
+		dir:   dir,
+		sys:   sys,
+		state: map[string]error{},
+	}
+	dep, err := os.ReadFile(filepath.Join(dir, "modules.dep"))
+	if err != nil {
+		return nil, fmt.Errorf("read module index: %w", err)
+	}
+	if l.paths, l.deps, err = ParseDep(string(dep)); err != nil {
+		return nil, fmt.Errorf("%s/%w", dir, err)
 	}
 	aliasLines, err := readLines(filepath.Join(dir, "modules.alias"))
 	if err != nil {

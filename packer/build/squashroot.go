@@ -78,18 +78,11 @@ func moduleSubset(kf kernelFiles, names []string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	keep := map[string]bool{"modules.dep": true, "modules.builtin": true}
-	paths := map[string]string{}
-	needs := map[string][]string{}
-	for _, line := range strings.Split(deps, "\n") {
-		mod, rest, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		name := kmod.NameFromPath(mod)
-		paths[name] = strings.TrimSpace(mod)
-		needs[name] = strings.Fields(rest)
+	paths, needs, err := kmod.ParseDep(deps)
+	if err != nil {
+		return nil, fmt.Errorf("reading the kernel image's %w", err)
 	}
+	keep := map[string]bool{"modules.dep": true, "modules.builtin": true}
 	for _, n := range names {
 		p, ok := paths[kmod.Normalize(n)]
 		if !ok {
