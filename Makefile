@@ -94,8 +94,9 @@ BENCH_RUNS ?= 3
 BENCH_DIR := $(CURDIR)/build/bench
 bench: deps binaries keel image
 	@mkdir -p $(BENCH_DIR)
-	@echo "== bare-kernel floor ($(BENCH_RUNS) boots)"
-	@if [ -x $(FLOOR) ]; then $(FLOOR) $(IMAGES)/minimal-kernel $(BENCH_RUNS) | tee $(BENCH_DIR)/floor.txt; else echo "no $(FLOOR): floor not measured" | tee $(BENCH_DIR)/floor.txt; fi
+	@accel=$$(bin/keel run accel $(IMAGES)/minimal) || exit 1; \
+	echo "== bare-kernel floor ($(BENCH_RUNS) boots, accelerator $$accel)"; \
+	if [ -x $(FLOOR) ]; then ACCEL=$$accel $(FLOOR) $(IMAGES)/minimal-kernel $(BENCH_RUNS) | tee $(BENCH_DIR)/floor.txt; else echo "no $(FLOOR): floor not measured" | tee $(BENCH_DIR)/floor.txt; fi
 	@echo "== builds of a LinuxKit-shaped spec"
 	$(GO) test -run '^$$' -bench BuildLinuxKitShaped -benchtime 1x -timeout 30m ./packer/build > $(BENCH_DIR)/build.txt; \
 		s=$$?; cat $(BENCH_DIR)/build.txt; exit $$s

@@ -170,7 +170,9 @@ func TestBenchReport(t *testing.T) {
 		add("restart: exit to running again", m["exit-to-running-ms"], "ms", math.NaN())
 	}
 
-	md := Markdown(rows)
+	// The floor and every boot here ran under the same decision (the
+	// Makefile hands `keel run accel` to the floor tool as ACCEL).
+	md := "Accelerator: " + accel.String() + "\n\n" + Markdown(rows)
 	js, err := JSON(rows)
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 type Console struct {
 	cmd   *exec.Cmd
 	start time.Time
+	accel run.Accel
 
 	mu    sync.Mutex
 	lines []string
@@ -43,11 +44,15 @@ func Boot(ctx context.Context, q *run.QEMU) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
+	acc, err := q.Accelerator() // decided by Args; named in failure messages
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdin = q.Stdin // what a person would type on the serial console
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
-	c := &Console{cmd: cmd, grew: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &Console{cmd: cmd, accel: acc, grew: make(chan struct{}, 1), done: make(chan struct{})}
 	c.start = time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting qemu: %w", err)
@@ -168,12 +173,14 @@ func (c *Console) Lines(from, to int) []string {
 	return append([]string(nil), all[from:to]...)
 }
 
-// Tail returns the last n console lines, for failure messages.
+// Tail returns the last n console lines, for failure messages, after a
+// line naming the accelerator the guest ran under.
 func (c *Console) Tail(n int) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	from := max(0, len(c.lines)-n)
-	return strings.Join(append(c.lines[from:len(c.lines):len(c.lines)], c.partial), "\n")
+	head := "[qemu-test: accelerator " + c.accel.String() + "]"
+	return head + "\n" + strings.Join(append(c.lines[from:len(c.lines):len(c.lines)], c.partial), "\n")
 }
 
 // Wait waits for QEMU to exit and returns its error (nil for status 0).

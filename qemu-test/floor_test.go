@@ -19,7 +19,6 @@ import (
 
 	"github.com/keel-os/keel/packer/build"
 	"github.com/keel-os/keel/packer/image"
-	"github.com/keel-os/keel/packer/pkgbuild"
 	"github.com/keel-os/keel/packer/run"
 )
 
@@ -42,6 +41,7 @@ func requireBootBench(b *testing.B, arch string) {
 	if _, err := exec.LookPath(m); err != nil {
 		b.Skipf("%s not found: run scripts/ensure-deps.sh", m)
 	}
+	logAccel(b)
 }
 
 // floorBuild writes PREFIX-kernel (the arch kernel of pkgs/kernel) and
@@ -49,25 +49,13 @@ func requireBootBench(b *testing.B, arch string) {
 func floorBuild(b *testing.B, arch string) string {
 	b.Helper()
 	root := repoRoot(b)
-	cache, err := image.Open(cacheDir(root))
-	if err != nil {
+	dir := b.TempDir()
+	prefix := filepath.Join(dir, "floor")
+	if err := kernelFile(root, arch, prefix+"-kernel"); err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	ref, err := pkgbuild.Build(ctx, filepath.Join(root, "pkgs/kernel"), pkgbuild.Options{Cache: cache, Arch: arch})
-	if err != nil {
-		b.Fatal(err)
-	}
-	kimg, err := cache.GetArch(ref, arch)
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	prefix := filepath.Join(dir, "floor")
-	if err := extractFile(kimg, "kernel", prefix+"-kernel"); err != nil {
-		b.Fatalf("the %s kernel image: %v", arch, err)
-	}
 	bin := filepath.Join(dir, "init")
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./floorinit")
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0")

@@ -28,6 +28,7 @@ func require(t *testing.T) {
 		why = "qemu-system-x86_64 not found: apt-get install qemu-system-x86"
 	}
 	if why == "" {
+		logAccel(t)
 		return
 	}
 	if os.Getenv("KEEL_E2E") == "1" && !testing.Short() {

@@ -130,3 +130,6 @@ func (q *QEMU) resolveArch(art artifact) (string, error) {
 
 // hostArch is the architecture KVM can run.
 func hostArch() string { return runtime.GOARCH }
+
+// HostArch is the architecture of this host, the only one KVM runs.
+func HostArch() string { return hostArch() }

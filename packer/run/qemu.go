@@ -28,8 +28,12 @@ type QEMU struct {
 	// ExtraCmdline is appended to the image's own command line
 	// (kernel+initrd builds only: images carry theirs inside).
 	ExtraCmdline string
-	// KVM is "auto" (use /dev/kvm when it opens), "on" or "off".
+	// KVM is "auto" (use KVM where a probe saw it run a guest on this
+	// host), "on" (fail when it cannot) or "off"; empty means $KEEL_KVM,
+	// else auto (see Decider).
 	KVM string
+	// Decider makes the KVM decision; nil is the process's shared one.
+	Decider *Decider
 	// UEFI boots with OVMF instead of SeaBIOS. Images that only boot under
 	// UEFI (a UKI, a GPT disk, an EFI-only ISO, a file named *-efi.*)
 	// turn it on by themselves.
@@ -65,17 +69,67 @@ type QEMU struct {
 	// board, emulated (TCG) on other hosts.
 	Arch string
 
-	tempState bool // StateDir was made by Args
+	tempState bool   // StateDir was made by Args
+	accel     *Accel // decided once per QEMU
 }
 
-// KVMUsable reports whether /dev/kvm can be opened for reading and writing.
-func KVMUsable() bool {
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
-		return false
+// defaultDecider is shared by every boot of the process, so a verdict is
+// read or probed once.
+var defaultDecider = &Decider{}
+
+// Accelerator decides, once per q, whether q boots under KVM or TCG
+// (Decider.Decide). A kernel+initrd build's kernel is what a probe boots
+// when no verdict is cached yet.
+func (q *QEMU) Accelerator() (Accel, error) {
+	if q.accel != nil {
+		return *q.accel, nil
 	}
-	f.Close()
-	return true
+	// Without a build, the question is about the host: the guest is of
+	// q.Arch, and a probe boots the host's own kernel.
+	art, arch := artifact{}, q.Arch
+	if arch == "" {
+		arch = hostArch()
+	}
+	if q.Prefix != "" || q.Image != "" {
+		var err error
+		if art, err = q.find(); err != nil {
+			return Accel{}, err
+		}
+		if arch, err = q.resolveArch(art); err != nil {
+			return Accel{}, err
+		}
+	}
+	m, err := machineFor(arch)
+	if err != nil {
+		return Accel{}, err
+	}
+	mode, err := KVMMode(q.KVM)
+	if err != nil {
+		return Accel{}, err
+	}
+	bin := q.Binary
+	if bin == "" {
+		bin = m.binary
+	}
+	r := Request{Mode: mode, Binary: bin, Arch: arch, MachineArgs: m.args, Console: m.console}
+	if art.path != "" && art.kind == kindKernel {
+		// Only a real kernel of this host's architecture may decide: a
+		// probe of anything else would record a verdict about the file,
+		// not about KVM.
+		if k, err := kernelArch(art.path + "-kernel"); err == nil && k == hostArch() {
+			r.Kernel = art.path + "-kernel"
+		}
+	}
+	d := q.Decider
+	if d == nil {
+		d = defaultDecider
+	}
+	a, err := d.Decide(context.Background(), r)
+	if err != nil {
+		return Accel{}, err
+	}
+	q.accel = &a
+	return a, nil
 }
 
 // Args returns QEMU's command line for q. For UEFI boots it prepares
@@ -143,15 +197,11 @@ func (q *QEMU) Args() ([]string, error) {
 		return nil, err
 	}
 	args = append(args, boot...)
-	if q.KVM == "on" && arch != hostArch() {
-		return nil, fmt.Errorf("--kvm on: KVM runs %s guests only on %s hosts, this one is %s: use --kvm auto or off to emulate", arch, arch, hostArch())
+	acc, err := q.Accelerator()
+	if err != nil {
+		return nil, err
 	}
-	useKVM := q.KVM == "on" || (q.KVM != "off" && arch == hostArch() && KVMUsable())
-	if useKVM {
-		args = append(args, "-enable-kvm", "-cpu", "host")
-	} else {
-		args = append(args, "-cpu", "max")
-	}
+	args = append(args, acc.Args()...)
 	return append(args, q.Extra...), nil
 }
 

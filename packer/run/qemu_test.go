@@ -26,8 +26,8 @@ func TestArgs(t *testing.T) {
 	if j := slices.Index(args, "-m"); args[j+1] != "512" {
 		t.Errorf("-m %s, want 512", args[j+1])
 	}
-	if slices.Contains(args, "-enable-kvm") {
-		t.Error("KVM off but -enable-kvm given")
+	if i := slices.Index(args, "-accel"); i < 0 || args[i+1] != "tcg" {
+		t.Errorf("KVM off: args %v, want -accel tcg", args)
 	}
 	if _, err := (&QEMU{Prefix: filepath.Join(dir, "missing")}).Args(); err == nil {
 		t.Error("missing build: got nil error, want one")

@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keel-os/keel/internal/cidata"
+	"github.com/keel-os/keel/packer/run"
+)
+
+func runCmd(g *globals, stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	c := &cobra.Command{Use: "run", Short: "Boot a built image"}
+	q := &run.QEMU{}
+	var data, dataFile string
+	var publish, disks []string
+	qc := &cobra.Command{
+		Use:   "qemu PREFIX|FILE",
+		Short: "Boot a build in QEMU with the console on this terminal",
+		Long: `Boot a build in QEMU with the console on this terminal: PREFIX-kernel +
+PREFIX-initrd.img, or an image file (.iso, raw .img/.raw, .qcow2, .vhd, .vmdk,
+or a UKI .efi). Images that need UEFI (raw-efi, iso-efi, uki, *-efi.*) boot
+with OVMF by themselves; --uefi forces it. The exit status is 0 when the
+guest powered itself off cleanly.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q.Prefix, q.Stdin, q.Stdout = args[0], stdin, stdout
+			q.Decider = g.decider(stderr)
+			if q.Detach && q.StateDir == "" {
+				// A detached guest outlives this command: its state must
+				// be somewhere the user can find.
+				q.StateDir = strings.TrimSuffix(args[0], filepath.Ext(args[0])) + "-state"
+			}
+			for _, s := range publish {
+				p, err := run.ParsePublish(s)
+				if err != nil {
+					return err
+				}
+				q.Publish = append(q.Publish, p)
+			}
+			for _, s := range disks {
+				d, err := run.ParseDisk(s)
+				if err != nil {
+					return err
+				}
+				q.Disks = append(q.Disks, d)
+			}
+			extra, cleanup, err := metadataArgs(data, dataFile)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			q.Extra = append(q.Extra, extra...)
+			if err := q.Run(cmd.Context()); err != nil {
+				return err
+			}
+			if q.Detach {
+				fmt.Fprintf(stdout, "started: console %s, pid in %s\n", filepath.Join(q.StateDir, "console.log"), filepath.Join(q.StateDir, "qemu.pid"))
+			}
+			return nil
+		},
+	}
+	qc.Flags().IntVar(&q.Mem, "mem", 1024, "guest memory in MiB")
+	qc.Flags().StringVar(&q.Arch, "arch", "", "guest architecture: "+strings.Join(run.Arches(), " or ")+" (default: the kernel's or UKI's, else amd64; arm64 runs on QEMU's virt board; give it for an arm64 disk or ISO)")
+	qc.Flags().IntVar(&q.CPUs, "cpus", 1, "guest CPUs")
+	qc.Flags().StringVar(&q.KVM, "kvm", "", kvmHelp)
+	qc.Flags().StringVar(&q.ExtraCmdline, "cmdline", "", "extra kernel command line")
+	qc.Flags().StringVar(&data, "data", "", "userdata for the metadata agent, passed through QEMU fw_cfg")
+	qc.Flags().StringVar(&dataFile, "data-file", "", "a cidata ISO (attached as a disk) or a userdata file (passed through fw_cfg)")
+	qc.Flags().StringArrayVar(&publish, "publish", nil, "forward a host port to the guest: host:guest[/tcp|udp] (repeatable)")
+	qc.Flags().BoolVar(&q.UEFI, "uefi", false, "boot with UEFI firmware (OVMF, Debian's ovmf package)")
+	qc.Flags().BoolVar(&q.SecureBoot, "secure-boot", false, "boot with UEFI Secure Boot enforced (implies --uefi); the keys are Debian's test keys unless --secure-boot-vars names another store")
+	qc.Flags().StringVar(&q.SecureBootVars, "secure-boot-vars", "", "OVMF variable store (4M) with your PK, KEK and db enrolled, for --secure-boot")
+	qc.Flags().StringVar(&q.StateDir, "state", "", "directory for the UEFI variables, the ESP made for a UKI, and with --detach the console log and pid (default: temporary; PREFIX-state with --detach)")
+	qc.Flags().BoolVar(&q.Detach, "detach", false, "run in the background: console in STATE/console.log, pid in STATE/qemu.pid")
+	qc.Flags().StringArrayVar(&disks, "disk", nil, "attach a disk: file[,size=1G][,format=raw|qcow2] (created if missing; repeatable)")
+	c.AddCommand(qc, accelCmd(g, stdout, stderr))
+	return c
+}
+
+const kvmHelp = "use KVM: auto (where a probe has seen it run a guest on this host; cached), on (fail if it cannot) or off (default: $KEEL_KVM, else auto)"
+
+// decider is the KVM decision's seam for a command: its one line about a
+// failed probe goes to stderr (nowhere with -q).
+func (g *globals) decider(stderr io.Writer) *run.Decider {
+	if g.quiet {
+		stderr = io.Discard
+	}
+	return &run.Decider{Log: stderr}
+}
+
+// accelCmd answers which accelerator boots use here, for scripts (make
+// bench hands it to the boot-floor tool) and for people wondering.
+func accelCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
+	q := &run.QEMU{}
+	c := &cobra.Command{
+		Use:   "accel [PREFIX|FILE]",
+		Short: "Print the accelerator boots use on this host: kvm or tcg (the reason on stderr)",
+		Long: `Print the accelerator that keel run qemu (and every test) uses on this host:
+kvm or tcg, and why on stderr. With KVM mode auto, KVM is used only where a
+probe has seen a guest kernel run under it on this host; the first call may
+run that probe (a few seconds; the verdict is cached). The probe boots the
+given build's kernel, else the host's own (/boot).`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				q.Prefix = args[0]
+			}
+			q.Decider = g.decider(stderr)
+			a, err := q.Accelerator()
+			if err != nil {
+				return err
+			}
+			if !g.quiet {
+				fmt.Fprintf(stderr, "keel: %s\n", a)
+			}
+			fmt.Fprintln(stdout, a.Name())
+			return nil
+		},
+	}
+	c.Flags().StringVar(&q.KVM, "kvm", "", kvmHelp)
+	c.Flags().StringVar(&q.Arch, "arch", "", "guest architecture (default: the build's, else this host's)")
+	return c
+}
+
+// metadataArgs turns --data/--data-file into QEMU arguments. A string is
+// written to a temporary file that lives as long as QEMU runs.
+func metadataArgs(data, dataFile string) ([]string, func(), error) {
+	nothing := func() {}
+	switch {
+	case data != "" && dataFile != "":
+		return nil, nothing, fmt.Errorf("give --data or --data-file, not both")
+	case data != "":
+		f, err := os.CreateTemp("", "keel-userdata-")
+		if err != nil {
+			return nil, nothing, err
+		}
+		if _, err := f.WriteString(data); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, nothing, err
+		}
+		f.Close()
+		return cidata.FwCfgArgs(f.Name()), func() { os.Remove(f.Name()) }, nil
+	case dataFile != "":
+		if _, err := os.Stat(dataFile); err != nil {
+			return nil, nothing, fmt.Errorf("--data-file: %w", err)
+		}
+		if strings.HasSuffix(strings.ToLower(dataFile), ".iso") {
+			return cidata.DriveArgs(dataFile), nothing, nil
+		}
+		return cidata.FwCfgArgs(dataFile), nothing, nil
+	}
+	return nil, nothing, nil
+}
