@@ -30,7 +30,7 @@ binaries: deps
 
 keel: bin/keel
 bin/keel: FORCE
-	$(GO) build -trimpath -o bin/keel ./packer
+	$(GO) build -trimpath -buildvcs=auto -o bin/keel ./packer
 
 # Builds the example (and, on first use, the packages and kernel it names).
 image: deps keel

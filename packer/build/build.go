@@ -106,23 +106,18 @@ func load(ctx context.Context, opt Options) (*spec.Spec, map[string]bool, error)
 	local := map[string]bool{}
 	var all []*spec.Spec
 	for _, f := range opt.Files {
-		var data []byte
-		var err error
-		if f == "-" {
-			in := opt.Stdin
-			if in == nil {
-				in = os.Stdin
-			}
-			data, err = io.ReadAll(in)
-		} else {
-			data, err = os.ReadFile(f)
-		}
+		data, err := readSpec(ctx, f, opt.Stdin)
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading spec: %w", err)
 		}
 		s, err := spec.Parse(f, data)
 		if err != nil {
 			return nil, nil, err
+		}
+		if IsURL(f) {
+			if err := checkRemote(f, s); err != nil {
+				return nil, nil, err
+			}
 		}
 		err = s.MapImages(func(ref string) (string, error) {
 			// spec.Parse has already made the path relative to the spec file.

@@ -97,7 +97,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		}
 		return nil
 	}
-	root.AddCommand(buildCmd(g, stdin, stdout), pkgCmd(g, stdout), runCmd(g, stdin, stdout, stderr), cacheCmd(g, stdout), metadataCmd(stdout))
+	root.AddCommand(buildCmd(g, stdin, stdout), pkgCmd(g, stdout), runCmd(g, stdin, stdout, stderr), cacheCmd(g, stdout), metadataCmd(stdout), versionCmd(stdout))
 	return root
 }
 
@@ -171,10 +171,7 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 				return err
 			}
 			if opt.Name == "" {
-				opt.Name = strings.TrimSuffix(filepath.Base(args[0]), filepath.Ext(args[0]))
-				if args[0] == "-" {
-					opt.Name = "keel"
-				}
+				opt.Name = build.DefaultName(args[0])
 			}
 			res, err := build.Run(cmd.Context(), opt)
 			if err != nil {

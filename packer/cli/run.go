@@ -17,7 +17,7 @@ func runCmd(g *globals, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comman
 	c := &cobra.Command{Use: "run", Short: "Boot a built image"}
 	q := &run.QEMU{}
 	var data, dataFile string
-	var publish, disks []string
+	var publish, disks, networks []string
 	qc := &cobra.Command{
 		Use:   "qemu PREFIX|FILE",
 		Short: "Boot a build in QEMU with the console on this terminal",
@@ -41,6 +41,13 @@ guest powered itself off cleanly.`,
 					return err
 				}
 				q.Publish = append(q.Publish, p)
+			}
+			for _, s := range networks {
+				n, err := run.ParseNetwork(s)
+				if err != nil {
+					return err
+				}
+				q.Networks = append(q.Networks, n)
 			}
 			for _, s := range disks {
 				d, err := run.ParseDisk(s)
@@ -77,6 +84,9 @@ guest powered itself off cleanly.`,
 	qc.Flags().StringVar(&q.SecureBootVars, "secure-boot-vars", "", "OVMF variable store (4M) with your PK, KEK and db enrolled, for --secure-boot")
 	qc.Flags().StringVar(&q.StateDir, "state", "", "directory for the UEFI variables, the ESP made for a UKI, and with --detach the console log and pid (default: temporary; PREFIX-state with --detach)")
 	qc.Flags().BoolVar(&q.Detach, "detach", false, "run in the background: console in STATE/console.log, pid in STATE/qemu.pid")
+	qc.Flags().StringArrayVar(&networks, "networking", nil, "a NIC (repeatable, in guest order; default user): user, none, tap,IFNAME, bridge,BRIDGE, socket,listen=HOST:PORT or socket,connect=HOST:PORT (a link between two VMs); add ,mac=ADDR to choose its address")
+	qc.Flags().StringArrayVar(&q.Devices, "device", nil, "pass a -device to QEMU (repeatable), e.g. e1000e,netdev=net0")
+	qc.Flags().StringVar(&q.Firmware, "fw", "", "UEFI firmware code file to boot with (implies --uefi; default Debian's OVMF)")
 	qc.Flags().StringArrayVar(&disks, "disk", nil, "attach a disk: file[,size=1G][,format=raw|qcow2] (created if missing; repeatable)")
 	c.AddCommand(qc, accelCmd(g, stdout, stderr))
 	return c

@@ -98,3 +98,20 @@ func TestRunQEMUBrokenKVM(t *testing.T) {
 		})
 	}
 }
+
+func TestVersion(t *testing.T) {
+	Version = "v9.8.7"
+	t.Cleanup(func() { Version = "" })
+	for _, tc := range []struct{ args, want string }{
+		{"version", "keel v9.8.7\ncommit: "},
+		{"version --json", `"version": "v9.8.7"`},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := Run(context.Background(), strings.Fields(tc.args), strings.NewReader(""), &stdout, &stderr); code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.args, code, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), tc.want) || !strings.Contains(stdout.String(), "go1.") {
+			t.Errorf("%s: got %q, want it to contain %q and the Go version", tc.args, stdout.String(), tc.want)
+		}
+	}
+}

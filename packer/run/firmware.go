@@ -57,7 +57,12 @@ func (q *QEMU) firmware(m machine) ([]string, error) {
 		// The secure variable store is writable only from SMM.
 		board = []string{"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on"}
 	}
-	if _, err := os.Stat(code); err != nil {
+	if q.Firmware != "" {
+		if _, err := os.Stat(q.Firmware); err != nil {
+			return nil, fmt.Errorf("--fw: %w", err)
+		}
+		code = q.Firmware
+	} else if _, err := os.Stat(code); err != nil {
 		return nil, fmt.Errorf("UEFI boot needs %s: install Debian's %s package (%w)", filepath.Base(code), m.fwPackage, err)
 	}
 	if _, err := os.Stat(vars); os.IsNotExist(err) {

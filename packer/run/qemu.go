@@ -53,6 +53,14 @@ type QEMU struct {
 	Detach bool
 	// Publish forwards host ports to the guest (user-mode network).
 	Publish []Publish
+	// Networks are the guest's NICs in order; empty means one user-mode
+	// network.
+	Networks []Network
+	// Devices are passed to QEMU as -device arguments, after Keel's own.
+	Devices []string
+	// Firmware replaces the UEFI firmware code (OVMF_CODE) and turns UEFI
+	// on, as LinuxKit's -fw.
+	Firmware string
 	// Disks are attached as virtio block devices, in order (/dev/vda, ...).
 	// Run creates missing ones; Args expects them to exist.
 	Disks []Disk
@@ -158,7 +166,7 @@ func (q *QEMU) Args() ([]string, error) {
 	if q.ExtraCmdline != "" && art.kind != kindKernel {
 		return nil, fmt.Errorf("--cmdline works with kernel+initrd builds only: %s carries its command line inside; rebuild it with the spec's kernel cmdline changed", art.path)
 	}
-	uefi := q.UEFI || q.SecureBoot || art.efi
+	uefi := q.UEFI || q.SecureBoot || art.efi || q.Firmware != ""
 	if uefi || q.Detach || art.kind == kindUKI {
 		if err := q.ensureState(); err != nil {
 			return nil, err
@@ -184,11 +192,14 @@ func (q *QEMU) Args() ([]string, error) {
 		args = append(args, m.panicDevice...)
 		args = append(args, "-action", "panic=exit-failure")
 	}
-	netdev := "user,id=net0"
-	for _, p := range q.Publish {
-		netdev += "," + p.hostfwd()
+	nics, err := netArgs(q.Networks, q.Publish, q.Prefix+q.Image+q.StateDir)
+	if err != nil {
+		return nil, err
 	}
-	args = append(args, "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0")
+	args = append(args, nics...)
+	for _, d := range q.Devices {
+		args = append(args, "-device", d)
+	}
 	for _, d := range q.Disks {
 		args = append(args, d.args()...)
 	}
