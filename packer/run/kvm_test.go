@@ -251,3 +251,26 @@ func TestDirStoreDamagedEntry(t *testing.T) {
 		return nil, nil
 	})
 }
+
+// BenchmarkDecideCached is what every boot after the first pays for the
+// decision in a new process: the verdict key and one read of the store.
+func BenchmarkDecideCached(b *testing.B) {
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "qemu-system-x86_64")
+	os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755)
+	dev := filepath.Join(dir, "kvm")
+	os.WriteFile(dev, nil, 0o600)
+	store := DirStore(filepath.Join(dir, "store"))
+	r := Request{Mode: "auto", Binary: bin, Arch: hostArch(), Kernel: "/k"}
+	works := func(context.Context, Probe) Verdict { return Verdict{Works: true, CPU: "host", Reason: "ok"} }
+	if _, err := (&Decider{Device: dev, Store: store, Probe: works, Log: &bytes.Buffer{}}).Decide(context.Background(), r); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		d := &Decider{Device: dev, Store: store, Log: &bytes.Buffer{},
+			Probe: func(context.Context, Probe) Verdict { b.Fatal("probed again"); return Verdict{} }}
+		if a, err := d.Decide(context.Background(), r); err != nil || !a.KVM {
+			b.Fatalf("got %s, %v", a, err)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package run
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -124,8 +123,8 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 
 func (t *tailBuffer) String() string { return string(t.b) }
 
-// VerdictKey names what a verdict depends on: the QEMU binary (path, size,
-// time and its version), the host kernel and the CPU model and flags.
+// VerdictKey names what a verdict depends on: the QEMU binary (path, size
+// and modification time), the host kernel and the CPU model and flags.
 func VerdictKey(binary string) (string, error) {
 	path, err := exec.LookPath(binary)
 	if err != nil {
@@ -135,14 +134,11 @@ func VerdictKey(binary string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("QEMU: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	version, err := exec.CommandContext(ctx, path, "--version").Output()
-	if err != nil {
-		return "", fmt.Errorf("asking %s its version: %w", path, err)
-	}
+	// The file's identity stands for its version: an upgrade replaces
+	// the file. Asking QEMU (--version) would cost a dynamic load of its
+	// libraries, a third of a second on a busy host, at every decision.
 	h := sha256.New()
-	fmt.Fprintf(h, "qemu %s %d %d\n%s\n", path, fi.Size(), fi.ModTime().UnixNano(), firstLine(version))
+	fmt.Fprintf(h, "qemu %s %d %d\n", path, fi.Size(), fi.ModTime().UnixNano())
 	var u unix.Utsname
 	if err := unix.Uname(&u); err == nil {
 		fmt.Fprintf(h, "kernel %s %s\n", unix.ByteSliceToString(u.Release[:]), unix.ByteSliceToString(u.Version[:]))
@@ -151,10 +147,6 @@ func VerdictKey(binary string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:20], nil
 }
 
-func firstLine(b []byte) string {
-	l, _, _ := bytes.Cut(b, []byte("\n"))
-	return string(l)
-}
 
 // cpuIdentity is the first processor's model and feature lines from
 // /proc/cpuinfo (x86 and arm64 spell them differently).
