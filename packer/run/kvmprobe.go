@@ -147,7 +147,6 @@ func VerdictKey(binary string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:20], nil
 }
 
-
 // cpuIdentity is the first processor's model and feature lines from
 // /proc/cpuinfo (x86 and arm64 spell them differently).
 func cpuIdentity() string {
