@@ -128,8 +128,14 @@ const resolvConfTarget = "/run/resolvconf/resolv.conf"
 
 // resolvConfStep makes etc/resolv.conf a symlink to target (when the image
 // has no resolv.conf) and creates the file a symlink points to, so
-// containers that bind-mount it find a file.
+// containers that bind-mount it find a file. target's directory is made
+// in every case: dhcpcd binds just that directory (not the whole of /run,
+// which holds containerd's and svcd's sockets), and its bind needs a
+// source even on a system whose image has a resolv.conf of its own.
 func resolvConfStep(etc, target string) error {
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(target), err)
+	}
 	link := filepath.Join(etc, "resolv.conf")
 	if _, err := os.Lstat(link); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(etc, 0o755); err != nil {

@@ -70,6 +70,9 @@ func TestResolvConfStep(t *testing.T) {
 			if err := resolvConfStep(etc, target); err != nil {
 				t.Fatal(err)
 			}
+			if st, err := os.Stat(filepath.Dir(target)); err != nil || !st.IsDir() {
+				t.Errorf("%s: got %v, want a directory for dhcpcd's bind", filepath.Dir(target), err)
+			}
 			if !tt.wantLink {
 				if raw, _ := os.ReadFile(filepath.Join(etc, "resolv.conf")); string(raw) != "nameserver 1.1.1.1\n" {
 					t.Errorf("got %q, want the image's file untouched", raw)

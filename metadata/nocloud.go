@@ -47,7 +47,7 @@ func (p *NoCloud) Local() bool { return true }
 // Probe implements Provider: it reads the first seed it finds and keeps it
 // for Fetch, as the disk is mounted only once.
 func (p *NoCloud) Probe(ctx context.Context) (Strength, error) {
-	p.once.Do(func() { p.data, p.err = p.find() })
+	p.once.Do(func() { p.data, p.err = p.find(ctx) })
 	if p.err != nil {
 		return Absent, p.err
 	}
@@ -73,9 +73,9 @@ type seedDevice struct {
 	vol Volume
 }
 
-func (p *NoCloud) find() (*Data, error) {
+func (p *NoCloud) find(ctx context.Context) (*Data, error) {
 	if p.Seed != "" {
-		return p.readSeed(p.Seed, "NoCloud")
+		return p.readSeed(ctx, p.Seed, "NoCloud")
 	}
 	devs := p.candidates()
 	if len(devs) == 0 {
@@ -83,7 +83,7 @@ func (p *NoCloud) find() (*Data, error) {
 	}
 	var errs []error
 	for _, d := range devs {
-		data, err := p.readDevice(d)
+		data, err := p.readDevice(ctx, d)
 		if err == nil {
 			return data, nil
 		}
@@ -123,7 +123,7 @@ func (p *NoCloud) candidates() []seedDevice {
 	return append(labelled, cds...)
 }
 
-func (p *NoCloud) readDevice(d seedDevice) (*Data, error) {
+func (p *NoCloud) readDevice(ctx context.Context, d seedDevice) (*Data, error) {
 	dir, err := os.MkdirTemp(p.MountDir, "seed-")
 	if err != nil {
 		return nil, fmt.Errorf("nocloud: %w", err)
@@ -137,7 +137,7 @@ func (p *NoCloud) readDevice(d seedDevice) (*Data, error) {
 	if d.vol.HasLabel("config-2", "CONFIG-2") {
 		kind = "config-2"
 	}
-	data, err := p.readSeed(dir, kind)
+	data, err := p.readSeed(ctx, dir, kind)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.dev, err)
 	}
@@ -173,14 +173,14 @@ type nocloudMeta struct {
 
 // readSeed reads a mounted seed: NoCloud's files, LinuxKit's "config", or
 // a config drive's openstack/latest files.
-func (p *NoCloud) readSeed(dir, kind string) (*Data, error) {
+func (p *NoCloud) readSeed(ctx context.Context, dir, kind string) (*Data, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
 	if kind == "config-2" {
-		b, err := readLimited(root, "openstack/latest/meta_data.json", p.Limit)
+		b, err := readLimited(ctx, root, "openstack/latest/meta_data.json", p.Limit)
 		if err != nil {
 			return nil, err
 		}
@@ -188,7 +188,7 @@ func (p *NoCloud) readSeed(dir, kind string) (*Data, error) {
 		if err != nil {
 			return nil, err
 		}
-		ud, err := readOptional(root, "openstack/latest/user_data", p.Limit)
+		ud, err := readOptional(ctx, root, "openstack/latest/user_data", p.Limit)
 		if err != nil {
 			return nil, err
 		}
@@ -198,14 +198,14 @@ func (p *NoCloud) readSeed(dir, kind string) (*Data, error) {
 	}
 	d := &Data{Provider: "NoCloud", Files: map[string]string{}}
 	for _, name := range []string{"user-data", "config"} {
-		if d.Userdata, err = readOptional(root, name, p.Limit); err != nil || d.Userdata != nil {
+		if d.Userdata, err = readOptional(ctx, root, name, p.Limit); err != nil || d.Userdata != nil {
 			break
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	meta, err := readOptional(root, "meta-data", p.Limit)
+	meta, err := readOptional(ctx, root, "meta-data", p.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +226,7 @@ func (p *NoCloud) readSeed(dir, kind string) (*Data, error) {
 		}
 		d.SSHKeys = yamlStrings(&m.PublicKeys)
 	}
-	nc, err := readOptional(root, "network-config", p.Limit)
+	nc, err := readOptional(ctx, root, "network-config", p.Limit)
 	if err != nil {
 		return nil, err
 	}

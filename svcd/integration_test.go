@@ -220,6 +220,13 @@ func TestSvcdIntegration(t *testing.T) {
 		"sleep 1; echo ok > /tmp/ready; exec sleep 1000")
 	makeBundle(t, filepath.Join(cdir, "services", "app"), bundle.Keel{Name: "app", Phase: bundle.PhaseService,
 		DependsOn: []string{"db"}, StopTimeout: bundle.Duration(time.Second)}, "exec sleep 1000")
+	// rt stops on a real-time signal, as the packer writes it; it traps
+	// the number (36 = SIGRTMIN+2) so the shell's own naming does not
+	// matter. A stop timeout longer than the test's wait shows SIGKILL
+	// was not what ended it.
+	makeBundle(t, filepath.Join(cdir, "services", "rt"), bundle.Keel{Name: "rt", Phase: bundle.PhaseService,
+		StopSignal: "SIGRTMIN+2", StopTimeout: bundle.Duration(time.Minute)},
+		"trap 'echo rt got 36; exit 0' 36; echo rt up; while true; do sleep 0.1; done")
 	makeBundle(t, filepath.Join(cdir, "onshutdown", "000-bye"), bundle.Keel{Name: "bye", Phase: bundle.PhaseOnshutdown, Console: true},
 		"echo bye")
 
@@ -390,8 +397,8 @@ func TestSvcdIntegration(t *testing.T) {
 			t.Fatalf("svcctl list: %v\n%s", err, out)
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		if !strings.HasPrefix(lines[0], "NAME") || len(lines) != 11 {
-			t.Errorf("svcctl list: got\n%s\nwant a header and 10 rows", out)
+		if !strings.HasPrefix(lines[0], "NAME") || len(lines) != 12 {
+			t.Errorf("svcctl list: got\n%s\nwant a header and 11 rows", out)
 		}
 	})
 	t.Run("dependent starts after its dependency is healthy", func(t *testing.T) {
@@ -435,6 +442,25 @@ func TestSvcdIntegration(t *testing.T) {
 			s := get("sleepy")
 			return s.State == "running", fmt.Sprintf("%+v", s)
 		})
+	})
+	t.Run("service stops on its real-time stop signal", func(t *testing.T) {
+		eventually(t, 10*time.Second, "rt up", func() (bool, string) {
+			return strings.Contains(logText("rt"), "rt up"), fmt.Sprintf("%+v", get("rt"))
+		})
+		stopAt := time.Now()
+		if err := c.Stop(ctx, "rt"); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(stopAt); took > 20*time.Second {
+			t.Errorf("stopping rt took %s: the stop signal did not end it", took)
+		}
+		r := get("rt")
+		if r.State != "stopped" || exit(r) != 0 {
+			t.Errorf("rt after stop: got %+v, want stopped with exit 0 (its trap ran)", r)
+		}
+		if l := logText("rt"); !strings.Contains(l, "rt got 36") {
+			t.Errorf("rt logs: got %q, want its trap's line for signal 36 (SIGRTMIN+2)", l)
+		}
 	})
 	t.Run("svcd killed and restarted adopts running services", func(t *testing.T) {
 		before := get("web")

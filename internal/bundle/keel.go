@@ -19,6 +19,10 @@ const Version = 1
 // FileName is the name of the file inside each bundle directory.
 const FileName = "keel.json"
 
+// LabelKey is the image label in which LinuxKit-style images carry their
+// default configuration (JSON or YAML holding the spec's image fields).
+const LabelKey = "org.mobyproject.config"
+
 // Phase says when a container runs.
 type Phase string
 
@@ -38,11 +42,13 @@ type Keel struct {
 	Image string `json:"image,omitempty"`
 
 	// Restart is one of "no", "always", "on-failure", "on-failure:N",
-	// "unless-stopped". Empty means the phase's default.
+	// "unless-stopped" (ParseRestart reads it). Empty means the phase's
+	// default.
 	Restart string `json:"restart,omitempty"`
 	// DependsOn names services that must be up before this one starts.
 	DependsOn []string `json:"dependsOn,omitempty"`
-	// StopSignal is a signal name such as "SIGTERM"; empty means SIGTERM.
+	// StopSignal is a signal name such as "SIGTERM" or "SIGRTMIN+2"
+	// (Signal.String writes it, ParseSignal reads it); empty means SIGTERM.
 	StopSignal string `json:"stopSignal,omitempty"`
 	// StopTimeout is how long to wait after StopSignal before SIGKILL.
 	StopTimeout Duration `json:"stopTimeout,omitempty"`
@@ -167,6 +173,14 @@ func Parse(b []byte) (*Keel, error) {
 	}
 	if k.Version != Version {
 		return nil, fmt.Errorf("keel.json version %d, this build understands %d", k.Version, Version)
+	}
+	if k.StopSignal != "" {
+		if _, err := ParseSignal(k.StopSignal); err != nil {
+			return nil, fmt.Errorf("keel.json stopSignal: %w", err)
+		}
+	}
+	if _, err := ParseRestart(k.Restart); err != nil {
+		return nil, fmt.Errorf("keel.json restart: %w", err)
 	}
 	return &k, nil
 }

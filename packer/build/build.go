@@ -90,7 +90,7 @@ type Result struct {
 	Segments []Segment
 }
 
-const labelKey = "org.mobyproject.config"
+const labelKey = kbundle.LabelKey
 
 // Load parses and merges the spec files, resolving `@pkg:` references
 // relative to the file that names them (building the package if it is not in

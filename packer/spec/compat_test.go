@@ -73,6 +73,9 @@ func TestLinuxKitExamplesMerge(t *testing.T) {
 		t.Fatalf("got %T, want ErrorList", err)
 	}
 	for _, e := range list {
+		if e.more > 0 {
+			continue // the "... and N more" summary of a long list
+		}
 		if !strings.Contains(e.Msg, "duplicate service name") {
 			t.Errorf("unexpected error: %v", e)
 		}

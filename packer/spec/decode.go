@@ -24,9 +24,11 @@ const (
 	// maxDepth bounds nesting, including through aliases, so a
 	// self-referencing alias cannot recurse forever.
 	maxDepth = 64
-	// maxNodes bounds the work done on one document, so alias "bombs"
-	// that expand to millions of nodes fail fast.
-	maxNodes = 1 << 20
+	// maxNodes bounds the work done on one document: every node and key
+	// visited costs one, through aliases too, so alias "bombs" that name
+	// millions of nodes fail fast (the issue 17 label in ~50 ms). The
+	// largest example spec visits a few thousand.
+	maxNodes = 1 << 18
 )
 
 var (
@@ -53,7 +55,24 @@ func (d *decoder) pos(n *yaml.Node) Position {
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...interface{}) {
-	d.errs = append(d.errs, &Error{Pos: d.pos(n), Msg: fmt.Sprintf(format, args...)})
+	d.errs.add(&Error{Pos: d.pos(n), Msg: fmt.Sprintf(format, args...)})
+}
+
+// charge takes one unit of work from the budget for a node visited, keys
+// included, however it was reached: aliases let a few kilobytes name
+// millions of nodes, and each must cost. It reports false once the budget
+// is spent (and the decode is over).
+func (d *decoder) charge(n *yaml.Node, path string) bool {
+	if d.over {
+		return false
+	}
+	d.budget--
+	if d.budget < 0 {
+		d.over = true
+		d.errs.addAlways(&Error{Pos: d.pos(n), Msg: where(path) + "document is too large (too many nodes, or aliases that repeat them)"})
+		return false
+	}
+	return true
 }
 
 // resolve follows aliases. A nil result means a broken alias.
@@ -142,18 +161,12 @@ func where(path string) string {
 
 // decode fills v (addressable) from n, recording problems under path.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) {
-	if d.over {
-		return
-	}
-	d.budget--
-	if d.budget < 0 {
-		d.over = true
-		d.errorf(n, "%sdocument is too large (too many nodes or aliases)", where(path))
+	if !d.charge(n, path) {
 		return
 	}
 	if depth > maxDepth {
 		d.over = true
-		d.errorf(n, "%snested too deeply (more than %d levels, or a self-referencing alias)", where(path), maxDepth)
+		d.errs.addAlways(&Error{Pos: d.pos(n), Msg: fmt.Sprintf("%snested too deeply (more than %d levels, or a self-referencing alias)", where(path), maxDepth)})
 		return
 	}
 	orig := n
@@ -200,6 +213,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, depth
 	}
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
+		if !d.charge(n.Content[i], path) {
+			return
+		}
 		k, val := resolve(n.Content[i]), n.Content[i+1]
 		if k == nil || k.Kind != yaml.ScalarNode {
 			d.errorf(n.Content[i], "%skeys must be plain names", where(path))
@@ -213,6 +229,11 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, depth
 		seen[name] = true
 		idx, ok := fields.byName[name]
 		if !ok {
+			if d.errs.full() {
+				// Only counted: spare the suggestion's cost.
+				d.errs.add(&Error{Pos: d.pos(k)})
+				continue
+			}
 			in := ""
 			if path != "" {
 				in = " in " + path
@@ -248,6 +269,9 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string, depth in
 	}
 	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
+		if !d.charge(n.Content[i], path) {
+			return
+		}
 		k := resolve(n.Content[i])
 		if k == nil || k.Kind != yaml.ScalarNode {
 			d.errorf(n.Content[i], "%skeys must be plain strings", where(path))

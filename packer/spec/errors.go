@@ -35,6 +35,8 @@ func (p Position) String() string {
 type Error struct {
 	Pos Position
 	Msg string
+	// more, on the last entry of a full list, counts the problems left out.
+	more int
 }
 
 // Error returns "file:line:column: message".
@@ -62,10 +64,45 @@ func (l ErrorList) Unwrap() []error {
 	return errs
 }
 
+// full says whether the list holds maxErrors problems, so another would
+// only be counted: callers skip costly messages (suggestions) then.
+func (l ErrorList) full() bool { return len(l) >= maxErrors }
+
+// add appends e, or once the list is full, counts it in a last summary
+// entry ("... and N more"), so no input can grow the list past maxErrors+1.
+func (l *ErrorList) add(e *Error) {
+	if !l.full() {
+		*l = append(*l, e)
+		return
+	}
+	if last := (*l)[len(*l)-1]; last.more > 0 {
+		last.more++
+		return
+	}
+	*l = append(*l, &Error{Pos: e.Pos, more: 1})
+}
+
+// addAlways appends e even to a full list (before its summary): for the
+// error that ends a parse, which must be seen.
+func (l *ErrorList) addAlways(e *Error) {
+	n := len(*l)
+	if n > 0 && (*l)[n-1].more > 0 {
+		*l = append((*l)[:n-1:n-1], e, (*l)[n-1])
+		return
+	}
+	*l = append(*l, e)
+}
+
 // err returns the list as an error, sorted by position, or nil when empty.
+// A summary of problems left out stays last.
 func (l ErrorList) err() error {
 	if len(l) == 0 {
 		return nil
+	}
+	if last := l[len(l)-1]; last.more > 0 {
+		last.Msg = fmt.Sprintf("... and %d more problems (fix the ones above first)", last.more)
+		l[:len(l)-1].err()
+		return l
 	}
 	sort.SliceStable(l, func(i, j int) bool {
 		a, b := l[i].Pos, l[j].Pos
@@ -149,3 +186,7 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// maxErrors bounds the problems one parse reports; the rest are counted
+// in a last "... and N more" entry, so hostile input cannot grow the list.
+const maxErrors = 50

@@ -14,12 +14,13 @@
 package spec
 
 import (
+	"github.com/keel-os/keel/internal/bundle"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"gopkg.in/yaml.v3"
 )
 
 // LabelName is the image label holding an image's default configuration.
-const LabelName = "org.mobyproject.config"
+const LabelName = bundle.LabelKey
 
 // Spec is a whole system description.
 type Spec struct {

@@ -39,13 +39,13 @@ func (v *validator) errorf(n, fallback *yaml.Node, path, format string, args ...
 	if v.skip[p] {
 		return
 	}
-	v.errs = append(v.errs, &Error{Pos: p, Msg: where(path) + fmt.Sprintf(format, args...)})
+	v.errs.add(&Error{Pos: p, Msg: where(path) + fmt.Sprintf(format, args...)})
 }
 
 // errAt records a problem at a known position (used after Merge, when only
 // entry positions are left).
 func (v *validator) errAt(p Position, format string, args ...interface{}) {
-	v.errs = append(v.errs, &Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
+	v.errs.add(&Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
 }
 
 // node walks from n through mapping keys (string) and list indexes (int).

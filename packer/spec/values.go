@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keel-os/keel/internal/bundle"
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -217,20 +218,17 @@ func checkNamespace(kind, v string) error {
 	return fmt.Errorf("invalid %s namespace %q: use host, new or an absolute path", kind, v)
 }
 
-var restartRE = regexp.MustCompile(`^(no|always|unless-stopped|on-failure(:[1-9][0-9]{0,8})?)$`)
-
 // Values of an image entry's seccomp field.
 const (
 	SeccompDefault    = "default"
 	SeccompUnconfined = "unconfined"
 )
 
-// checkRestart accepts the restart policies keel.json knows.
+// checkRestart accepts the restart policies keel.json knows (one grammar,
+// internal/bundle's, which svcd reads).
 func checkRestart(v string) error {
-	if v == "" || restartRE.MatchString(v) {
-		return nil
-	}
-	return fmt.Errorf("invalid restart policy %q: use no, always, on-failure, on-failure:N or unless-stopped", v)
+	_, err := bundle.ParseRestart(v)
+	return err
 }
 
 // ParseDuration reads a positive Go duration such as "10s" or "1m30s".
@@ -249,54 +247,19 @@ func ParseDuration(v string) (time.Duration, error) {
 	return d, nil
 }
 
-var signalNames = []string{
-	1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",
-	7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
-	13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD",
-	18: "SIGCONT", 19: "SIGSTOP", 20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU",
-	23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ", 26: "SIGVTALRM", 27: "SIGPROF",
-	28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS",
-}
-
 // NormalizeSignal turns "TERM", "sigterm", "SIGTERM" or "15" into "SIGTERM",
-// and real-time signals into "SIGRTMIN+N". Linux numbering.
+// and real-time signals ("SIGRTMAX-1", "RTMIN+2", "36") into "SIGRTMIN+N":
+// the spelling svcd reads (internal/bundle's Signal). Linux numbering.
 func NormalizeSignal(s string) (string, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		switch {
-		case n > 0 && n < len(signalNames):
-			return signalNames[n], nil
-		case n >= 34 && n <= 64:
-			return fmt.Sprintf("SIGRTMIN+%d", n-34), nil
+	sig, err := bundle.ParseSignal(s)
+	if err != nil {
+		u := strings.ToUpper(strings.TrimSpace(s))
+		if !strings.HasPrefix(u, "SIG") {
+			u = "SIG" + u
 		}
-		return "", fmt.Errorf("invalid signal number %d", n)
+		return "", fmt.Errorf("%w%s", err, didYouMean(u, bundle.SignalNames()))
 	}
-	u := strings.ToUpper(s)
-	if !strings.HasPrefix(u, "SIG") {
-		u = "SIG" + u
-	}
-	switch u {
-	case "SIGIOT":
-		return "SIGABRT", nil
-	case "SIGPOLL":
-		return "SIGIO", nil
-	case "SIGCLD":
-		return "SIGCHLD", nil
-	case "SIGRTMIN":
-		return "SIGRTMIN+0", nil
-	case "SIGRTMAX":
-		return "SIGRTMIN+30", nil
-	}
-	for _, name := range signalNames {
-		if name != "" && name == u {
-			return name, nil
-		}
-	}
-	if rest, ok := strings.CutPrefix(u, "SIGRTMIN+"); ok {
-		if n, err := strconv.Atoi(rest); err == nil && n >= 0 && n <= 30 {
-			return fmt.Sprintf("SIGRTMIN+%d", n), nil
-		}
-	}
-	return "", fmt.Errorf("unknown signal %q%s", s, didYouMean(u, signalNames[1:]))
+	return sig.String(), nil
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)

@@ -60,6 +60,7 @@ func TestNormalizeSignal(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"SIGTERM", "SIGTERM"}, {"term", "SIGTERM"}, {"15", "SIGTERM"}, {"SIGPWR", "SIGPWR"},
 		{"IOT", "SIGABRT"}, {"RTMIN+3", "SIGRTMIN+3"}, {"37", "SIGRTMIN+3"}, {"SIGRTMAX", "SIGRTMIN+30"},
+		{"SIGRTMAX-1", "SIGRTMIN+29"}, {"sigrtmin+2", "SIGRTMIN+2"}, {"SIGRTMAX+1", ""}, {"32", ""},
 		{"SIGNOPE", ""}, {"0", ""}, {"65", ""}, {"RTMIN+31", ""},
 	}
 	for _, tc := range tests {

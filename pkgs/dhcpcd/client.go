@@ -135,6 +135,9 @@ func (c *linkClient) bind(l *nclient4.Lease) error {
 	if err != nil {
 		return err
 	}
+	for _, n := range cfg.Refused {
+		c.log.Printf("%s: ignoring domain %.80q from the server: not a valid DNS name", c.name, n)
+	}
 	if err := Apply(c.ops, c.name, c.cfg, cfg); err != nil {
 		return err
 	}

@@ -24,6 +24,9 @@ type Config struct {
 	DNS    []netip.Addr
 	Search []string // domain search list; the domain name when there is none
 	Server netip.Addr
+	// Refused holds the domain names the server sent that are not valid
+	// DNS names: left out of Search, kept to be logged.
+	Refused []string
 
 	Lease, T1, T2 time.Duration
 }
@@ -77,10 +80,18 @@ func configFromACK(ack *dhcpv4.DHCPv4) (Config, error) {
 			c.DNS = append(c.DNS, a)
 		}
 	}
+	var names []string
 	if s := ack.DomainSearch(); s != nil && len(s.Labels) > 0 {
-		c.Search = append(c.Search, s.Labels...)
+		names = s.Labels
 	} else if d := ack.DomainName(); d != "" {
-		c.Search = []string{d}
+		names = []string{d}
+	}
+	for _, n := range names {
+		if validDNSName(n) {
+			c.Search = append(c.Search, n)
+		} else {
+			c.Refused = append(c.Refused, n)
+		}
 	}
 
 	c.Lease = ack.IPAddressLeaseTime(defaultLeaseTime)

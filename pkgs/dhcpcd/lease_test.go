@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,5 +132,65 @@ func TestRetryWait(t *testing.T) {
 	}
 	if got := retryWait(1000); got != time.Minute {
 		t.Errorf("retryWait(1000) = %s, want 1m", got)
+	}
+}
+
+func TestValidDNSName(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"example.com", true}, {"example.com.", true}, {"a", true}, {"x-1.Example.ORG", true},
+		{"123.example", true}, {strings.Repeat("a", 63) + ".example", true},
+		{"", false}, {".", false}, {"..", false}, {"a..b", false}, {".a", false},
+		{"-a.example", false}, {"a-.example", false}, {"a b.example", false},
+		{"evil.example\nnameserver 6.6.6.6", false}, {"evil.example\rnameserver 6.6.6.6", false},
+		{"a\x00b", false}, {"under_score.example", false}, {"ex#ample", false}, {"exämple.com", false},
+		{strings.Repeat("a", 64) + ".example", false},
+		{strings.Repeat("a.", 127) + "ab", false}, // 256 bytes
+	}
+	for _, tt := range tests {
+		if got := validDNSName(tt.in); got != tt.want {
+			t.Errorf("validDNSName(%q): got %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestDomainInjectionDropped: a domain name or search list entry carrying a
+// newline never reaches resolv.conf; it is refused, to be logged.
+func TestDomainInjectionDropped(t *testing.T) {
+	mask24 := dhcpv4.WithNetmask(net.CIDRMask(24, 32))
+	evil := "evil.example\nnameserver 6.6.6.6"
+	tests := []struct {
+		name        string
+		mods        []dhcpv4.Modifier
+		wantSearch  []string
+		wantRefused []string
+	}{
+		{"domain name", []dhcpv4.Modifier{mask24, dhcpv4.WithOption(dhcpv4.OptDomainName(evil))},
+			nil, []string{evil}},
+		{"search list", []dhcpv4.Modifier{mask24, dhcpv4.WithDomainSearchList("good.example", evil, "also.good")},
+			[]string{"good.example", "also.good"}, []string{evil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := configFromACK(ack(t, tt.mods...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(c.Search, tt.wantSearch) || len(c.Refused) != len(tt.wantRefused) {
+				t.Errorf("got search %q, refused %q; want search %q, refused %q", c.Search, c.Refused, tt.wantSearch, tt.wantRefused)
+			}
+			c.DNS = []netip.Addr{ip("10.0.2.3")}
+			rc := ResolvConf(map[string]Config{"eth0": c})
+			if strings.Contains(rc, "6.6.6.6") || strings.Contains(rc, "evil") {
+				t.Errorf("resolv.conf carries the injected line:\n%s", rc)
+			}
+		})
+	}
+	// ResolvConf refuses such a name even when handed one directly.
+	rc := ResolvConf(map[string]Config{"eth0": {Search: []string{evil}}})
+	if strings.Contains(rc, "6.6.6.6") {
+		t.Errorf("ResolvConf of a raw search entry: got\n%s", rc)
 	}
 }

@@ -29,7 +29,9 @@ func ResolvConf(links map[string]Config) string {
 	seen := map[string]bool{}
 	for _, n := range names {
 		for _, s := range links[n].Search {
-			if !slices.Contains(search, s) {
+			// configFromACK has refused invalid names already; checked
+			// again as a line break here would inject lines.
+			if validDNSName(s) && !slices.Contains(search, s) {
 				search = append(search, s)
 			}
 		}

@@ -3,9 +3,9 @@ package runner
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/keel-os/keel/internal/bundle"
 )
 
 // Mode says when a container that ended is started again.
@@ -25,28 +25,24 @@ type Policy struct {
 	MaxRestarts int
 }
 
-// ParsePolicy reads "no", "always", "on-failure", "on-failure:N" or
-// "unless-stopped" (treated as always: nothing stops a service by hand
-// yet). Empty means def.
+// ParsePolicy reads a keel.json restart policy with internal/bundle's
+// grammar ("no", "always", "on-failure", "on-failure:N" or
+// "unless-stopped", treated as always: a service stopped by hand is not
+// restarted by any policy). Empty means def.
 func ParsePolicy(s string, def Policy) (Policy, error) {
-	switch s = strings.TrimSpace(s); s {
-	case "":
-		return def, nil
-	case "no":
+	r, err := bundle.ParseRestart(s)
+	if err != nil {
+		return Policy{}, err
+	}
+	switch r.Mode {
+	case bundle.RestartNo:
 		return Policy{Mode: RestartNo}, nil
-	case "always", "unless-stopped":
+	case bundle.RestartAlways, bundle.RestartUnlessStopped:
 		return Policy{Mode: RestartAlways}, nil
-	case "on-failure":
-		return Policy{Mode: RestartOnFailure}, nil
+	case bundle.RestartOnFailure:
+		return Policy{Mode: RestartOnFailure, MaxRestarts: r.MaxRestarts}, nil
 	}
-	if rest, ok := strings.CutPrefix(s, "on-failure:"); ok {
-		n, err := strconv.Atoi(rest)
-		if err != nil || n < 0 {
-			return Policy{}, fmt.Errorf("restart %q: the count after on-failure: must be a whole number >= 0", s)
-		}
-		return Policy{Mode: RestartOnFailure, MaxRestarts: n}, nil
-	}
-	return Policy{}, fmt.Errorf("unknown restart policy %q (want no, always, on-failure, on-failure:N or unless-stopped)", s)
+	return def, nil
 }
 
 // String writes the policy back in keel.json's spelling.

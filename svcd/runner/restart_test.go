@@ -49,6 +49,7 @@ func TestParsePolicy(t *testing.T) {
 		{"unless-stopped", Policy{Mode: RestartAlways}, false},
 		{"on-failure", Policy{Mode: RestartOnFailure}, false},
 		{"on-failure:3", Policy{Mode: RestartOnFailure, MaxRestarts: 3}, false},
+		{"on-failure:0", Policy{Mode: RestartOnFailure}, false},
 		{"on-failure:x", Policy{}, true},
 		{"on-failure:-1", Policy{}, true},
 		{"sometimes", Policy{}, true},
@@ -184,6 +185,8 @@ func TestParseSignal(t *testing.T) {
 		{"SIGINT", unix.SIGINT, false},
 		{"hup", unix.SIGHUP, false},
 		{"9", unix.SIGKILL, false},
+		{"SIGRTMIN+2", unix.Signal(36), false},
+		{"SIGRTMAX-1", unix.Signal(63), false},
 		{"SIGNOPE", 0, true},
 		{"99", 0, true},
 	}

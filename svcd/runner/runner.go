@@ -7,12 +7,12 @@ package runner
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/keel-os/keel/internal/bundle"
 )
 
 // Runner runs something once.
@@ -84,25 +84,16 @@ func (n Notify) send(e Event) {
 // ran because it exceeded its time limit.
 var ErrTimeout = errors.New("timed out")
 
-// ParseSignal reads a signal written as "SIGTERM", "TERM" or "15"; empty
-// means def.
+// ParseSignal reads a keel.json stop signal in any spelling
+// internal/bundle's ParseSignal accepts ("SIGTERM", "TERM", "15",
+// "SIGRTMIN+2"); empty means def.
 func ParseSignal(s string, def unix.Signal) (unix.Signal, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
+	if strings.TrimSpace(s) == "" {
 		return def, nil
 	}
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("signal number %d is out of range 1-64", n)
-		}
-		return unix.Signal(n), nil
+	sig, err := bundle.ParseSignal(s)
+	if err != nil {
+		return 0, err
 	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("unknown signal %q (want a name like SIGTERM or a number)", s)
+	return unix.Signal(sig), nil
 }

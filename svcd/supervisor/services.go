@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"syscall"
@@ -88,7 +89,9 @@ func (s *Supervisor) Boot(ctx context.Context) {
 				}
 				return
 			}
-			s.startService(ctx, client, sv)
+			if s.startService(ctx, client, sv) != nil {
+				s.logf("service %s already started on request while it waited for its dependencies", u.Name)
+			}
 		}()
 	}
 	wg.Wait()
@@ -141,7 +144,7 @@ func (s *Supervisor) waitDeps(ctx context.Context, sv *service) error {
 
 // runnerFor builds sv's runner once: containerd, then health, then the
 // restart policy around both. A bad bundle fails every start the same way,
-// so it is said once.
+// so it is said once. sv.mu is held.
 func (s *Supervisor) runnerFor(client *containerd.Client, sv *service) (runner.Runner, error) {
 	if sv.r != nil {
 		return sv.r, nil
@@ -204,19 +207,37 @@ func probe(hc *bundle.Healthcheck, base *runner.Containerd) runner.Prober {
 	}
 }
 
-// startService starts sv and returns once it first reports running or
-// backoff, or has ended.
-func (s *Supervisor) startService(ctx context.Context, client *containerd.Client, sv *service) {
+// errRunning says a service already has a run going on.
+var errRunning = errors.New("already running")
+
+// startService starts sv unless a run of it is going on (errRunning), and
+// returns once it first reports running or backoff, or has ended, or ctx
+// is done. The check, the runner's construction and the recording of the
+// new run happen under sv.mu, so two starts at once (svcctl start, or one
+// during boot's dependency wait) never make two restart loops; the wait
+// for the first report is outside it, so a slow start holds up no Stop.
+func (s *Supervisor) startService(ctx context.Context, client *containerd.Client, sv *service) error {
 	name := sv.unit.Name
+	sv.mu.Lock()
+	if sv.run != nil && !sv.run.ended() {
+		sv.mu.Unlock()
+		return errRunning
+	}
 	r, err := s.runnerFor(client, sv)
 	if err != nil {
+		sv.mu.Unlock()
 		s.table.Finish(name, -1, err, false)
 		s.logf("service %s failed: %v", name, err)
-		return
+		return nil
 	}
-	sv.mu.Lock()
-	defer sv.mu.Unlock()
-	sv.run = s.start(ctx, name, sv.unit.Phase, r)
+	rn, started := s.launch(name, sv.unit.Phase, r)
+	sv.run = rn
+	sv.mu.Unlock()
+	select {
+	case <-started:
+	case <-ctx.Done():
+	}
+	return nil
 }
 
 func (s *Supervisor) service(name string) (*service, error) {
@@ -246,14 +267,10 @@ func (s *Supervisor) Start(name string) error {
 	if client == nil {
 		return fmt.Errorf("containerd is not ready yet, try again once svcctl list shows it running: %w", api.ErrConflict)
 	}
-	sv.mu.Lock()
-	if sv.run != nil && !sv.run.ended() {
-		sv.mu.Unlock()
+	if err := s.startService(context.Background(), client, sv); errors.Is(err, errRunning) {
 		return fmt.Errorf("%s is already running (use restart): %w", name, api.ErrConflict)
 	}
-	sv.mu.Unlock()
-	s.logf("starting service %s on request", name)
-	s.startService(context.Background(), client, sv)
+	s.logf("service %s started on request", name)
 	return nil
 }
 

@@ -257,6 +257,18 @@ func label(phase, name string) string {
 // Shutdown, in its order, stops it. It returns once r first reports
 // running or restarting, or has ended, or ctx is done.
 func (s *Supervisor) start(ctx context.Context, name, phase string, r runner.Runner) *running {
+	rn, started := s.launch(name, phase, r)
+	select {
+	case <-started:
+	case <-ctx.Done():
+	}
+	return rn
+}
+
+// launch runs r in its own goroutine under its own context and returns at
+// once; started is closed when r first reports running or restarting, or
+// has ended.
+func (s *Supervisor) launch(name, phase string, r runner.Runner) (*running, <-chan struct{}) {
 	rctx, cancel := context.WithCancel(context.Background())
 	rn := &running{name: name, cancel: cancel, done: make(chan struct{})}
 	started := make(chan struct{})
@@ -275,11 +287,7 @@ func (s *Supervisor) start(ctx context.Context, name, phase string, r runner.Run
 		s.table.Finish(name, code, err, stopped)
 		s.logEnd(phase, name, code, err, stopped)
 	}()
-	select {
-	case <-started:
-	case <-ctx.Done():
-	}
-	return rn
+	return rn, started
 }
 
 // ended says whether the run has finished by itself.
