@@ -2,7 +2,6 @@ package bundle
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/containerd/containerd/v2/contrib/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -13,10 +12,12 @@ import (
 // Paths hidden from or read-only in a container unless its entry or label
 // lists its own (an empty list clears them), as Docker and containerd do:
 // kernel memory, keys, timers and firmware tables are none of a service's
-// business, and /proc/sys is the host's. A container holding CAP_SYS_ADMIN
-// does not get them: it could unmount them in its own mount namespace, and
-// LinuxKit's system containers (sysctl, mount, metadata) hold it and write
-// /proc/sys or read /sys/firmware, as LinuxKit never masked anything.
+// business, and /proc/sys is the host's. Only a privileged container goes
+// without them, Docker's rule: CAP_SYS_ADMIN alone is held for one job
+// (mount a disk, swapon, re-read a partition table) and does not make
+// /proc/kcore or /proc/sys the container's business. A container that
+// needs one (sysctl writes /proc/sys, metadata reads /sys/firmware) says
+// so with readonlyPaths: [] or maskedPaths: [] in its entry or label.
 var (
 	defaultMaskedPaths = []string{
 		"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
@@ -49,7 +50,7 @@ func (b *builder) confine(oci *specs.Spec) error {
 		oci.Process.NoNewPrivileges = *nnp
 	}
 	var masked, readonly []string
-	if !priv && !slices.Contains(oci.Process.Capabilities.Bounding, "CAP_SYS_ADMIN") {
+	if !priv {
 		masked, readonly = defaultMaskedPaths, defaultReadonlyPaths
 	}
 	oci.Linux.MaskedPaths = strs(img.MaskedPaths, label.MaskedPaths, masked)
