@@ -187,6 +187,8 @@ func TestRuncReadOnlyRecursiveBind(t *testing.T) {
 		want       map[string]string
 	}{
 		{"ro bind", fmt.Sprintf("binds: [\"%s:/host:ro\"]", host), map[string]string{"top": "refused", "below": "refused"}},
+		// As pkgs/node_exporter binds the host's /.
+		{"ro,rslave,rbind bind", fmt.Sprintf("binds: [\"%s:/host:ro,rslave,rbind\"]", host), map[string]string{"top": "refused", "below": "refused"}},
 		{"ro mounts entry", fmt.Sprintf("mounts:\n  - {type: bind, source: %s, destination: /host, options: [rbind, ro]}", host),
 			map[string]string{"top": "refused", "below": "refused"}},
 		{"rw bind", fmt.Sprintf("binds: [\"%s:/host\"]", host), map[string]string{"top": "allowed", "below": "allowed"}},
