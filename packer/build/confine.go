@@ -18,13 +18,28 @@ type riskyContainer struct {
 }
 
 // String is the container's warning line: what it can do, the setting
-// that asked for it and where that setting came from.
+// that asked for it and where that setting came from (said once at the
+// end when every setting came from the same place).
 func (r riskyContainer) String() string {
+	same := true
+	for _, k := range r.risks {
+		same = same && k.From == r.risks[0].From
+	}
 	parts := make([]string, len(r.risks))
 	for i, k := range r.risks {
 		parts[i] = k.String()
+		if same {
+			parts[i] = fmt.Sprintf("%s (%s)", k.What, k.Setting)
+		}
 	}
-	return fmt.Sprintf("%s %q (%s): %s", r.phase, r.name, r.image, strings.Join(parts, "; "))
+	line := fmt.Sprintf("%s %q (%s): %s", r.phase, r.name, r.image, strings.Join(parts, "; "))
+	switch {
+	case same && len(r.risks) == 1:
+		line += ", set in " + r.risks[0].From
+	case same:
+		line += "; all set in " + r.risks[0].From
+	}
+	return line
 }
 
 func (o *Options) warn() io.Writer {

@@ -51,9 +51,9 @@ func cacheWithRisky(t *testing.T) string {
 }
 
 func TestBuildConfinementWarnings(t *testing.T) {
-	mounter := `warning: service "mounter" (test/svc:1): holds CAP_SYS_ADMIN (capabilities: [CAP_SYS_ADMIN] in the spec)`
-	shell := `warning: service "shell" (test/priv:1): is privileged (capabilities: [all] in the image's org.mobyproject.config label); ` +
-		`shares the host's pid namespace (pid: host in the image's org.mobyproject.config label)`
+	mounter := `warning: service "mounter" (test/svc:1): holds CAP_SYS_ADMIN (capabilities: [CAP_SYS_ADMIN]), set in the spec`
+	shell := `warning: service "shell" (test/priv:1): is privileged (capabilities: [all]); ` +
+		`shares the host's pid namespace (pid: host); all set in the image's org.mobyproject.config label`
 	for _, tc := range []struct {
 		name     string
 		args     []string
