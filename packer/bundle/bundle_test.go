@@ -134,7 +134,7 @@ func TestConfigFields(t *testing.T) {
 		{name: "binds", yaml: "binds: [\"/a:/b\", \"/var:/var:rshared,rbind\", \"/etc/x:/etc/x:ro\"]", check: func(t *testing.T, s *specs.Spec) {
 			eq(t, "/b", *mountAt(s, "/b"), specs.Mount{Destination: "/b", Type: "bind", Source: "/a", Options: []string{"rw", "rbind", "rshared"}})
 			eq(t, "/var", mountAt(s, "/var").Options, []string{"rshared", "rbind", "rbind"})
-			eq(t, "/etc/x", mountAt(s, "/etc/x").Options, []string{"ro", "rbind", "rro"})
+			eq(t, "/etc/x", mountAt(s, "/etc/x").Options, []string{"ro", "rbind", "rro", "rprivate"})
 		}},
 		{name: "/sys is read-only by default", check: func(t *testing.T, s *specs.Spec) {
 			eq(t, "/sys options", mountAt(s, "/sys").Options, []string{"nosuid", "noexec", "nodev", "ro"})
@@ -155,8 +155,8 @@ func TestConfigFields(t *testing.T) {
 		{name: "ro on a recursive bind is recursive everywhere", yaml: "binds.add: [\"/:/host:ro,rslave\"]\nmounts:\n  - {type: bind, source: /var, destination: /v, options: [rbind, ro, nosuid]}\n  - {type: bind, source: /etc, destination: /e, options: [bind, ro]}",
 			label: `{"binds":["/run:/run:ro,nodev,noexec"]}`, check: func(t *testing.T, s *specs.Spec) {
 				eq(t, "/host", mountAt(s, "/host").Options, []string{"ro", "rslave", "rbind", "rro"})
-				eq(t, "/run", mountAt(s, "/run").Options, []string{"ro", "nodev", "noexec", "rbind", "rro", "rnodev", "rnoexec"})
-				eq(t, "/v", mountAt(s, "/v").Options, []string{"rbind", "ro", "nosuid", "rro", "rnosuid"})
+				eq(t, "/run", mountAt(s, "/run").Options, []string{"ro", "nodev", "noexec", "rbind", "rro", "rnodev", "rnoexec", "rprivate"})
+				eq(t, "/v", mountAt(s, "/v").Options, []string{"rbind", "ro", "nosuid", "rro", "rnosuid", "rprivate"})
 				eq(t, "/e (not recursive)", mountAt(s, "/e").Options, []string{"bind", "ro"})
 			}},
 		{name: "binds.add extends the label's binds", yaml: "binds.add: [\"/c:/c\"]", label: `{"binds":["/a:/a"]}`, check: func(t *testing.T, s *specs.Spec) {

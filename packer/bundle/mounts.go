@@ -98,12 +98,22 @@ func (b *builder) mounts(readonly, priv bool) ([]specs.Mount, error) {
 // mount below a recursive bind, under the name with an "r" in front.
 var recursiveAttrs = []string{"ro", "nosuid", "nodev", "noexec"}
 
+// propagationModes are the mount options that set propagation.
+var propagationModes = []string{"shared", "rshared", "slave", "rslave", "private", "rprivate", "unbindable", "runbindable"}
+
 // recursiveFlags makes ro, nosuid, nodev and noexec on a recursive bind
 // apply to the whole tree. The kernel applies the flags of a bind only to
 // its top mount: /:/host:ro,rbind left /host/run, /host/proc and every
 // other mount below writable. runc's rro (rnosuid ...) sets the attribute
 // on each mount of the tree with mount_setattr(2) (Linux 5.12). The plain
-// flag stays for the top mount. opts is not modified.
+// flag stays for the top mount.
+//
+// A read-only recursive bind that names no propagation is also made
+// rprivate, as Docker's binds are: runc makes the container's mounts
+// slaves of the host's, and a mount the host makes later below the
+// source would arrive in the container with its own flags, writable.
+// One that asks for rslave or rshared (to see later host mounts, as
+// node_exporter does) keeps it. opts is not modified.
 func recursiveFlags(opts []string) []string {
 	if !slices.Contains(opts, "rbind") {
 		return opts
@@ -113,6 +123,9 @@ func recursiveFlags(opts []string) []string {
 		if slices.Contains(opts, f) && !slices.Contains(opts, "r"+f) {
 			out = append(out, "r"+f)
 		}
+	}
+	if slices.Contains(opts, "ro") && !slices.ContainsFunc(opts, func(o string) bool { return slices.Contains(propagationModes, o) }) {
+		out = append(out, "rprivate")
 	}
 	return out
 }

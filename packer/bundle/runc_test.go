@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -53,6 +54,13 @@ func runcFor(t *testing.T) string {
 // runc and returns what it printed.
 func runEntry(t *testing.T, runc, body, script string) string {
 	t.Helper()
+	return runEntryWhile(t, runc, body, script, "", nil)
+}
+
+// runEntryWhile is runEntry that calls during once the container has
+// printed the line marker (when marker is not empty).
+func runEntryWhile(t *testing.T, runc, body, script, marker string, during func()) string {
+	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "rootfs", "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
@@ -94,11 +102,25 @@ func runEntry(t *testing.T, runc, body, script string) string {
 	cmd := exec.Command(runc, "--root", filepath.Join(dir, "state"), "run", "--bundle", dir, id)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatalf("runc run: %v\n%s%s\nconfig.json:\n%s", err, out, stderr.String(), js)
+		t.Fatal(err)
 	}
-	return string(out)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if marker != "" && sc.Text() == marker {
+			during()
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("runc run: %v\n%s%s\nconfig.json:\n%s", err, out.String(), stderr.String(), js)
+	}
+	return out.String()
 }
 
 // probe is a shell snippet that prints "NAME=allowed" when cmd succeeds and
@@ -243,4 +265,51 @@ func hostCaps(t *testing.T) map[string]bool {
 		}
 	}
 	return held
+}
+
+// TestRuncReadOnlyBindLateMount: a mount the host makes below the source
+// of a read-only bind after the container started must not show up in it
+// writable (runc makes the container's mounts slaves of the host's; a
+// propagated mount would keep its own flags). The container waits for the
+// host's mount, then writes below it.
+func TestRuncReadOnlyBindLateMount(t *testing.T) {
+	runc := runcFor(t)
+	host := t.TempDir()
+	late := filepath.Join(host, "late")
+	if err := os.Mkdir(late, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The source must be a shared mount, as / is on a booted Keel
+	// system, for the host's later mounts to propagate at all.
+	if err := unix.Mount(host, host, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(host, unix.MNT_DETACH) })
+	if err := unix.Mount("", host, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	script := `echo started; i=0; while [ ! -e /host/go ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; ` +
+		probe("late", "touch /host/late/x")
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"ro bind", fmt.Sprintf("binds: [\"%s:/host:ro\"]", host), "refused"},
+		// Asking for rslave is asking for the host's later mounts, as
+		// they are: the control that shows the probe can succeed.
+		{"ro,rslave bind", fmt.Sprintf("binds: [\"%s:/host:ro,rslave\"]", host), "allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(filepath.Join(host, "go"))
+			out := runEntryWhile(t, runc, tc.body, script, "started", func() {
+				if err := unix.Mount("tmpfs", late, "tmpfs", 0, "size=1m"); err != nil {
+					t.Errorf("mounting a tmpfs below the bind source: %v", err)
+				}
+				if err := os.WriteFile(filepath.Join(host, "go"), nil, 0o644); err != nil {
+					t.Error(err)
+				}
+			})
+			unix.Unmount(late, unix.MNT_DETACH)
+			checkProbes(t, out, map[string]string{"late": tc.want})
+		})
+	}
 }
