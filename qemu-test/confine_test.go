@@ -54,7 +54,8 @@ func TestDefaultConfinement(t *testing.T) {
 		"default/sysfs", "default/firmware-masked", "default/seccomp-keyctl", "default/status",
 		"sysadmin/sysfs", "sysadmin/proc-sys", "sysadmin/kcore-masked", "sysadmin/keys-masked",
 		"sysadmin/timer-list-masked", "sysadmin/firmware-masked",
-		"host-bind/sysfs", "host-bind/top", "host-bind/run-below", "host-bind/proc-sys-below", "host-bind/status",
+		"host-bind/sysfs", "host-bind/top", "host-bind/run-below", "host-bind/proc-sys-below",
+		"host-bind/svcd-socket-below", "host-bind/containerd-socket-below", "host-bind/status",
 	} {
 		if !ok[p] {
 			t.Errorf("probe %s did not report ok", p)

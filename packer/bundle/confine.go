@@ -2,6 +2,9 @@ package bundle
 
 import (
 	"fmt"
+	"path"
+	"slices"
+	"strings"
 
 	"github.com/containerd/containerd/v2/contrib/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -54,6 +57,13 @@ func (b *builder) confine(oci *specs.Spec) error {
 		masked, readonly = defaultMaskedPaths, defaultReadonlyPaths
 	}
 	oci.Linux.MaskedPaths = strs(img.MaskedPaths, label.MaskedPaths, masked)
+	if !priv {
+		for _, p := range runtimeSocketMasks(oci.Mounts) {
+			if !slices.Contains(oci.Linux.MaskedPaths, p) {
+				oci.Linux.MaskedPaths = append(oci.Linux.MaskedPaths, p)
+			}
+		}
+	}
 	oci.Linux.ReadonlyPaths = strs(img.ReadonlyPaths, label.ReadonlyPaths, readonly)
 	mode := firstNonEmpty(img.Seccomp, label.Seccomp, spec.SeccompDefault)
 	switch {
@@ -65,4 +75,34 @@ func (b *builder) confine(oci *specs.Spec) error {
 		return fmt.Errorf("seccomp %q: want %s or %s", mode, spec.SeccompDefault, spec.SeccompUnconfined)
 	}
 	return nil
+}
+
+// runtimeSocketMasks hides the runtime's socket directories (runtimeDirs)
+// where a bind of one of their parents (the host's /, /run) would carry
+// them into the container. Read-only does not help there: connect(2) on a
+// unix socket ignores a read-only mount, and root in a container that
+// reaches containerd's or svcd's socket can start a privileged one. A
+// container that needs a socket binds it, or its directory, by name.
+func runtimeSocketMasks(mounts []specs.Mount) []string {
+	var out []string
+	for _, m := range mounts {
+		if m.Type != "bind" && !slices.Contains(m.Options, "bind") && !slices.Contains(m.Options, "rbind") {
+			continue
+		}
+		if !path.IsAbs(m.Source) {
+			continue
+		}
+		src := path.Clean(m.Source)
+		for _, d := range runtimeDirs {
+			rel, ok := strings.CutPrefix(d, src)
+			if src == "/" {
+				rel, ok = d, true
+			}
+			if !ok || !strings.HasPrefix(rel, "/") {
+				continue // not below the source, or the source itself
+			}
+			out = append(out, path.Join(m.Destination, rel))
+		}
+	}
+	return out
 }

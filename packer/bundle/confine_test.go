@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	kbundle "github.com/keel-os/keel/internal/bundle"
@@ -45,6 +46,40 @@ func TestConfinement(t *testing.T) {
 			}
 			if got := s.Linux.Seccomp != nil; got != tc.wantSeccomp {
 				t.Errorf("seccomp profile present = %v, want %v", got, tc.wantSeccomp)
+			}
+		})
+	}
+}
+
+func TestRuntimeSocketMasks(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, label string
+		want              []string
+	}{
+		{"no binds", "", "", nil},
+		{"bind of / (node_exporter)", "binds: [\"/:/host/root:ro,rslave,rbind\"]", "",
+			[]string{"/host/root/run/containerd", "/host/root/run/svcd", "/host/root/var/run/containerd", "/host/root/var/run/svcd"}},
+		{"bind of /run in the label", "", `{"binds":["/run:/run"]}`, []string{"/run/containerd", "/run/svcd"}},
+		{"bind of /var/run/", "binds: [\"/var/run/:/r\"]", "", []string{"/r/containerd", "/r/svcd"}},
+		{"mounts entry", "mounts:\n  - {type: bind, source: /run, destination: /x, options: [rbind, ro]}", "", []string{"/x/containerd", "/x/svcd"}},
+		{"the socket itself is asked for", "binds: [\"/run/containerd/containerd.sock:/c.sock\", \"/run/svcd:/svcd\"]", "", nil},
+		{"unrelated binds", "binds: [\"/run/config:/run/config\", \"/var/log:/var/log\", \"/runx:/runx\"]", "", nil},
+		{"privileged keeps them", "capabilities: [all]\nbinds: [\"/run:/run\"]", "", nil},
+		{"an empty maskedPaths leaves them", "maskedPaths: []\nbinds: [\"/run:/run\"]", "", []string{"/run/containerd", "/run/svcd"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, err := Config(entry(t, "services", tc.yaml), label(t, tc.label), baseCfg, kbundle.PhaseService)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range s.Linux.MaskedPaths {
+				if !slices.Contains(defaultMaskedPaths, p) {
+					got = append(got, p)
+				}
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("masked beyond the defaults: got %q, want %q", got, tc.want)
 			}
 		})
 	}

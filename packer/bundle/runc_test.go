@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -310,6 +311,46 @@ func TestRuncReadOnlyBindLateMount(t *testing.T) {
 			})
 			unix.Unmount(late, unix.MNT_DETACH)
 			checkProbes(t, out, map[string]string{"late": tc.want})
+		})
+	}
+}
+
+// TestRuncRuntimeSocketsMasked: a container that binds the host's /
+// read-only must not find svcd's socket directory in it (read-only does
+// not stop connect(2) on a socket); a privileged one does. It puts a file
+// in /run/svcd, making the directory if this host has none.
+func TestRuncRuntimeSocketsMasked(t *testing.T) {
+	runc := runcFor(t)
+	const dir = "/run/svcd"
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(dir) })
+	}
+	marker := filepath.Join(dir, fmt.Sprintf("keel-bundle-test-%d", os.Getpid()))
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(marker) })
+	script := "echo entries=$(ls -A /host/run/svcd | wc -l)"
+	for _, tc := range []struct {
+		name, body string
+		masked     bool
+	}{
+		{"bind of /", "binds: [\"/:/host:ro\"]", true},
+		{"privileged", "capabilities: [all]\nbinds: [\"/:/host:ro\"]", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := runEntry(t, runc, tc.body, script)
+			_, v, _ := strings.Cut(strings.TrimSpace(out), "entries=")
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("output %q: %v", out, err)
+			}
+			if got := n == 0; got != tc.masked {
+				t.Errorf("/host/run/svcd has %d entries: got masked %v, want %v", n, got, tc.masked)
+			}
 		})
 	}
 }

@@ -11,8 +11,8 @@
 //   - sysadmin: CAP_SYS_ADMIN and a writable root: the masked paths are
 //     still masked, /proc/sys and /sys still read-only.
 //   - host-bind: no capabilities and the host's / bound read-only at /host:
-//     the mounts below it (/host/run, /host/proc) are read-only too, and so
-//     is /sys.
+//     the mounts below it (/host/run, /host/proc) are read-only too, svcd's
+//     and containerd's sockets are hidden, and /sys is read-only.
 package main
 
 import (
@@ -65,13 +65,7 @@ var modes = map[string][]probe{
 			return want(unix.FinitModule(int(f.Fd()), "", 0), unix.EPERM)
 		}},
 		{"mount", func() error { return want(unix.Mount("none", "/", "tmpfs", 0, ""), unix.EPERM) }},
-		{"svcd-socket", func() error {
-			c, err := net.Dial("unix", "/run/svcd/svcd.sock")
-			if err == nil {
-				c.Close()
-			}
-			return want(err, unix.ENOENT)
-		}},
+		{"svcd-socket", func() error { return dial("/run/svcd/svcd.sock") }},
 		{"readonly-root", func() error { return want(os.WriteFile("/probe", []byte("x"), 0o644), unix.EROFS) }},
 		{"proc-sys", func() error { return rewrite("/proc/sys/kernel/domainname") }},
 		{"sysfs", sysfsProbe},
@@ -95,8 +89,20 @@ var modes = map[string][]probe{
 		{"top", func() error { return want(os.WriteFile("/host/confinecheck-probe", nil, 0o644), unix.EROFS) }},
 		{"run-below", func() error { return want(os.WriteFile("/host/run/confinecheck-probe", nil, 0o644), unix.EROFS) }},
 		{"proc-sys-below", func() error { return rewrite("/host/proc/sys/kernel/domainname") }},
+		// Read-only does not stop connect(2): the sockets must be hidden.
+		{"svcd-socket-below", func() error { return dial("/host/run/svcd/svcd.sock") }},
+		{"containerd-socket-below", func() error { return dial("/host/run/containerd/containerd.sock") }},
 		{"status", statusProbe},
 	},
+}
+
+// dial connects to a unix socket, which must not be there.
+func dial(sock string) error {
+	c, err := net.Dial("unix", sock)
+	if err == nil {
+		c.Close()
+	}
+	return want(err, unix.ENOENT)
 }
 
 // rewrite writes a file's own content back: refused with EROFS as it
