@@ -52,16 +52,20 @@ func (b *builder) confine(oci *specs.Spec) error {
 	if nnp := firstPtr(img.NoNewPrivileges, label.NoNewPrivileges); nnp != nil {
 		oci.Process.NoNewPrivileges = *nnp
 	}
-	var masked, readonly []string
+	var masked, readonly, sockets []string
 	if !priv {
-		masked, readonly = defaultMaskedPaths, defaultReadonlyPaths
+		// Keel's own additions stay off the paths below a bind that
+		// shares its mounts back with the host: there, the mask would
+		// hide the host's file, not the container's.
+		shared := sharedBinds(oci)
+		masked = outside(defaultMaskedPaths, shared)
+		readonly = outside(defaultReadonlyPaths, shared)
+		sockets = outside(runtimeSocketMasks(oci.Mounts), shared)
 	}
 	oci.Linux.MaskedPaths = strs(img.MaskedPaths, label.MaskedPaths, masked)
-	if !priv {
-		for _, p := range runtimeSocketMasks(oci.Mounts) {
-			if !slices.Contains(oci.Linux.MaskedPaths, p) {
-				oci.Linux.MaskedPaths = append(oci.Linux.MaskedPaths, p)
-			}
+	for _, p := range sockets {
+		if !slices.Contains(oci.Linux.MaskedPaths, p) {
+			oci.Linux.MaskedPaths = append(oci.Linux.MaskedPaths, p)
 		}
 	}
 	oci.Linux.ReadonlyPaths = strs(img.ReadonlyPaths, label.ReadonlyPaths, readonly)
@@ -75,6 +79,49 @@ func (b *builder) confine(oci *specs.Spec) error {
 		return fmt.Errorf("seccomp %q: want %s or %s", mode, spec.SeccompDefault, spec.SeccompUnconfined)
 	}
 	return nil
+}
+
+// sharedBinds returns the destinations of the binds whose mounts reach
+// the host's mount tree: with rootfsPropagation shared (a container that
+// mounts disks for the host, as pkgs/mount) a bind that does not ask for
+// slave or private propagation is a peer of the host's mount, and a mask
+// runc puts below it (a tmpfs, a bind of /dev/null) appears on the host
+// too (seen with runc: a masked path under such a bind hid the host's
+// directory). Without rootfsPropagation shared runc makes every mount a
+// slave of the host's, and nothing goes back.
+func sharedBinds(oci *specs.Spec) []string {
+	if p := oci.Linux.RootfsPropagation; p != "shared" && p != "rshared" {
+		return nil
+	}
+	var out []string
+	for _, m := range oci.Mounts {
+		if m.Type != "bind" && !slices.Contains(m.Options, "bind") && !slices.Contains(m.Options, "rbind") {
+			continue
+		}
+		if slices.ContainsFunc(m.Options, func(o string) bool {
+			return o == "slave" || o == "rslave" || o == "private" || o == "rprivate"
+		}) {
+			continue
+		}
+		out = append(out, m.Destination)
+	}
+	return out
+}
+
+// outside returns the paths of list that are not at or below any of dirs.
+func outside(list, dirs []string) []string {
+	if len(dirs) == 0 {
+		return list
+	}
+	var out []string
+	for _, p := range list {
+		if !slices.ContainsFunc(dirs, func(d string) bool {
+			return d == "/" || p == d || strings.HasPrefix(p, d+"/")
+		}) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // runtimeSocketMasks hides the runtime's socket directories (runtimeDirs)

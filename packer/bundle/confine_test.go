@@ -84,3 +84,54 @@ func TestRuntimeSocketMasks(t *testing.T) {
 		})
 	}
 }
+
+// TestMasksStayOffSharedBinds: with rootfsPropagation shared, a mask below
+// a bind that is a peer of the host's mount would hide the host's path, so
+// Keel's own masks and read-only paths stay off such binds; a slave or
+// private bind keeps them.
+func TestMasksStayOffSharedBinds(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml              string
+		wantMasked, notMasked   []string
+		wantReadonly, notReadon []string
+	}{
+		{"shared rootfs, /sys and /run bound shared", "capabilities: [CAP_SYS_ADMIN]\nrootfsPropagation: shared\nbinds: [\"/sys:/sys\", \"/run:/run\"]",
+			[]string{"/proc/kcore"}, []string{"/sys/firmware", "/sys/devices/virtual/powercap", "/run/containerd", "/run/svcd"},
+			[]string{"/proc/sys"}, nil},
+		{"shared rootfs, /proc bound rshared", "rootfsPropagation: rshared\nbinds: [\"/proc:/proc:rshared,rbind\"]",
+			[]string{"/sys/firmware"}, []string{"/proc/kcore"}, nil, []string{"/proc/sys"}},
+		{"shared rootfs, slave binds keep the masks", "rootfsPropagation: shared\nbinds: [\"/sys:/sys:rslave\", \"/run:/run:rslave\"]",
+			[]string{"/sys/firmware", "/run/containerd", "/run/svcd"}, nil, []string{"/proc/sys"}, nil},
+		{"shared rootfs, ro bind of / is rprivate", "rootfsPropagation: shared\nbinds: [\"/:/host:ro\"]",
+			[]string{"/sys/firmware", "/host/run/containerd"}, nil, nil, nil},
+		{"default propagation keeps them", "binds: [\"/sys:/sys\", \"/run:/run\"]",
+			[]string{"/sys/firmware", "/run/svcd"}, nil, []string{"/proc/sys"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, err := Config(entry(t, "services", tc.yaml), nil, baseCfg, kbundle.PhaseService)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range tc.wantMasked {
+				if !slices.Contains(s.Linux.MaskedPaths, p) {
+					t.Errorf("maskedPaths %v: want %s", s.Linux.MaskedPaths, p)
+				}
+			}
+			for _, p := range tc.notMasked {
+				if slices.Contains(s.Linux.MaskedPaths, p) {
+					t.Errorf("maskedPaths %v: got %s, want it left out", s.Linux.MaskedPaths, p)
+				}
+			}
+			for _, p := range tc.wantReadonly {
+				if !slices.Contains(s.Linux.ReadonlyPaths, p) {
+					t.Errorf("readonlyPaths %v: want %s", s.Linux.ReadonlyPaths, p)
+				}
+			}
+			for _, p := range tc.notReadon {
+				if slices.Contains(s.Linux.ReadonlyPaths, p) {
+					t.Errorf("readonlyPaths %v: got %s, want it left out", s.Linux.ReadonlyPaths, p)
+				}
+			}
+		})
+	}
+}
