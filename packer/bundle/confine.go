@@ -34,17 +34,19 @@ var (
 
 // privileged reports whether the container holds every capability: like
 // `docker run --privileged`, such a container (a console login, a system
-// shell) gets no default seccomp profile, masked paths or
-// no-new-privileges, since it could undo them anyway.
+// shell) gets no default seccomp profile, masked paths, no-new-privileges
+// or read-only /sys, since it could undo them anyway.
 func privileged(caps *specs.LinuxCapabilities) bool {
 	return caps != nil && len(caps.Bounding) == len(spec.ExpandCapabilities([]string{"all"}))
 }
 
 // confine applies Keel's default confinement to oci: no-new-privileges,
-// masked and read-only /proc and /sys paths, and containerd's default
-// seccomp profile (which allows what the container's capabilities need).
-// Each can be turned off per container: noNewPrivileges: false,
-// maskedPaths: [], readonlyPaths: [], seccomp: unconfined.
+// masked and read-only /proc and /sys paths, the runtime's sockets masked
+// below a bind of the host's / or /run, and containerd's default seccomp
+// profile (which allows what the container's capabilities need). Each can
+// be turned off per container: noNewPrivileges: false, maskedPaths: [],
+// readonlyPaths: [], seccomp: unconfined; the socket masks by binding the
+// socket or its directory by name. A privileged container gets none.
 func (b *builder) confine(oci *specs.Spec) error {
 	img, label := b.img, b.label
 	priv := privileged(oci.Process.Capabilities)
