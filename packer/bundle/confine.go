@@ -143,6 +143,12 @@ func runtimeSocketMasks(mounts []specs.Mount) []string {
 		}
 		src := path.Clean(m.Source)
 		for _, d := range runtimeDirs {
+			// /var/run is a symlink to /run: below a bind of / or
+			// /var it resolves inside the container, and only a
+			// source that goes through it reaches the host's /run.
+			if strings.HasPrefix(d, "/var/run/") && src != "/var/run" && !strings.HasPrefix(src, "/var/run/") {
+				continue
+			}
 			rel, ok := strings.CutPrefix(d, src)
 			if src == "/" {
 				rel, ok = d, true
