@@ -10,9 +10,11 @@ import (
 	"github.com/keel-os/keel/packer/run"
 )
 
-// TestDefaultConfinement boots the minimal example with a service that has
-// only Keel's default confinement and checks, from inside it, that each
-// escape it tries is refused (see qemu-test/confinecheck).
+// TestDefaultConfinement boots the minimal example with services that have
+// only Keel's default confinement (one with a read-only root, one holding
+// CAP_SYS_ADMIN, one with the host's / bound read-only) and checks, from
+// inside each, that every escape it tries is refused (see
+// qemu-test/confinecheck).
 func TestDefaultConfinement(t *testing.T) {
 	require(t)
 	prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/confine-check.yml")
@@ -23,9 +25,13 @@ func TestDefaultConfinement(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Kill()
-	end, _, err := c.Expect(ctx, 0, regexp.MustCompile(`CONFINE-END`))
-	if err != nil {
-		t.Fatalf("%v\nlast console lines:\n%s", err, c.Tail(80))
+	end := 0
+	for _, mode := range []string{"default", "sysadmin", "host-bind"} {
+		n, _, err := c.Expect(ctx, 0, regexp.MustCompile(`CONFINE-END `+mode))
+		if err != nil {
+			t.Fatalf("%v\nlast console lines:\n%s", err, c.Tail(80))
+		}
+		end = max(end, n)
 	}
 	var results []string
 	for _, l := range c.Lines(0, end) {
@@ -43,7 +49,14 @@ func TestDefaultConfinement(t *testing.T) {
 			t.Errorf("%s", r)
 		}
 	}
-	for _, p := range []string{"module", "mount", "svcd-socket", "readonly-root", "proc-sys", "firmware-masked", "seccomp-keyctl", "status"} {
+	for _, p := range []string{
+		"default/module", "default/mount", "default/svcd-socket", "default/readonly-root", "default/proc-sys",
+		"default/sysfs", "default/firmware-masked", "default/seccomp-keyctl", "default/status",
+		"sysadmin/sysfs", "sysadmin/proc-sys", "sysadmin/kcore-masked", "sysadmin/keys-masked",
+		"sysadmin/timer-list-masked", "sysadmin/firmware-masked",
+		"host-bind/sysfs", "host-bind/top", "host-bind/run-below", "host-bind/proc-sys-below",
+		"host-bind/svcd-socket-below", "host-bind/containerd-socket-below", "host-bind/status",
+	} {
 		if !ok[p] {
 			t.Errorf("probe %s did not report ok", p)
 		}

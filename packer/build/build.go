@@ -60,6 +60,13 @@ type Options struct {
 	// DebCache is where Debian packages needed by @pkg: builds are kept.
 	DebCache string
 	Log      io.Writer
+	// Warn receives warnings: the spec's, and one line per container that
+	// loosens the default confinement (bundle.Risks). They are meant to
+	// be seen even when Log is silenced (-q); nil means Log.
+	Warn io.Writer
+	// Strict makes a container that loosens the default confinement an
+	// error instead of a warning (`keel build --strict`).
+	Strict bool
 	// Stdin replaces os.Stdin for "-" (tests).
 	Stdin io.Reader
 	// Pull is the pull policy for registry images: image.PullMissing
@@ -150,7 +157,7 @@ func load(ctx context.Context, opt Options) (*spec.Spec, map[string]bool, error)
 	}
 	merged.ResolveVolumes()
 	for _, w := range merged.Warnings {
-		fmt.Fprintf(opt.Log, "warning: %s\n", w)
+		fmt.Fprintf(opt.warn(), "warning: %s\n", w)
 	}
 	return merged, local, nil
 }
@@ -228,6 +235,9 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 	defer l.close()
+	if err := opt.confinement(l.risky); err != nil {
+		return nil, err
+	}
 	return write(ctx, opt, l)
 }
 
@@ -253,6 +263,8 @@ type layout struct {
 	fl      *flattener
 	// scratch are temporary directories removed on close.
 	scratch []string
+	// risky are the containers that loosen the default confinement.
+	risky []riskyContainer
 }
 
 func (l *layout) close() {
@@ -340,9 +352,12 @@ func plan(s *spec.Spec, cache archCache) (*layout, error) {
 			if ph.numbered {
 				dir = fmt.Sprintf("%s/%03d-%s", ph.dir, i, e.Name)
 			}
-			p, err := containerPart(l.fl, cache, e, ph.phase, dir, ids)
+			p, risks, err := containerPart(l.fl, cache, e, ph.phase, dir, ids)
 			if err != nil {
 				return nil, err
+			}
+			if len(risks) > 0 {
+				l.risky = append(l.risky, riskyContainer{ph.phase, e.Name, e.Image, risks})
 			}
 			p.sys.Known = known
 			l.parts = append(l.parts, p)
@@ -358,26 +373,28 @@ func plan(s *spec.Spec, cache archCache) (*layout, error) {
 	return l, nil
 }
 
-func containerPart(fl *flattener, cache archCache, e *spec.Image, phase kbundle.Phase, dir string, ids map[string]uint32) (part, error) {
+// containerPart makes the part of one container, and says how its entry
+// and label loosen the default confinement.
+func containerPart(fl *flattener, cache archCache, e *spec.Image, phase kbundle.Phase, dir string, ids map[string]uint32) (part, []bundle.Risk, error) {
 	where := fmt.Sprintf("%s %q", phase, e.Name)
 	img, err := cache.Get(e.Image)
 	if err != nil {
-		return part{}, fmt.Errorf("%s: %w", where, err)
+		return part{}, nil, fmt.Errorf("%s: %w", where, err)
 	}
 	d, err := img.Digest()
 	if err != nil {
-		return part{}, fmt.Errorf("%s: %w", where, err)
+		return part{}, nil, fmt.Errorf("%s: %w", where, err)
 	}
 	cfg, err := image.Config(img)
 	if err != nil {
-		return part{}, fmt.Errorf("%s: reading image config: %w", where, err)
+		return part{}, nil, fmt.Errorf("%s: reading image config: %w", where, err)
 	}
 	var label *spec.Image
 	if raw, ok, err := image.Label(img, labelKey); err != nil {
-		return part{}, fmt.Errorf("%s: %w", where, err)
+		return part{}, nil, fmt.Errorf("%s: %w", where, err)
 	} else if ok {
 		if label, err = spec.ParseLabel(e.Image, []byte(raw)); err != nil {
-			return part{}, fmt.Errorf("%s: image label %s: %w", where, labelKey, err)
+			return part{}, nil, fmt.Errorf("%s: image label %s: %w", where, labelKey, err)
 		}
 	}
 	imageIDs := func() (users, groups map[string]uint32, err error) {
@@ -389,15 +406,15 @@ func containerPart(fl *flattener, cache archCache, e *spec.Image, phase kbundle.
 	}
 	oci, keel, err := bundle.Config(e, label, cfg, phase, bundle.WithContainerIDs(ids), bundle.WithIDSource(imageIDs))
 	if err != nil {
-		return part{}, fmt.Errorf("%s: %w", where, err)
+		return part{}, nil, fmt.Errorf("%s: %w", where, err)
 	}
 	ociJSON, err := bundle.Marshal(oci)
 	if err != nil {
-		return part{}, fmt.Errorf("%s: %w", where, err)
+		return part{}, nil, fmt.Errorf("%s: %w", where, err)
 	}
 	keelJSON, err := kbundle.Marshal(keel)
 	if err != nil {
-		return part{}, fmt.Errorf("%s: %w", where, err)
+		return part{}, nil, fmt.Errorf("%s: %w", where, err)
 	}
 	fl.count(img)
 	return part{
@@ -414,7 +431,7 @@ func containerPart(fl *flattener, cache archCache, e *spec.Image, phase kbundle.
 				{Hdr: tar.Header{Name: dir + "/" + kbundle.FileName, Typeflag: tar.TypeReg, Mode: 0o644}, Body: keelJSON},
 			},
 		},
-	}, nil
+	}, bundle.Risks(e, label), nil
 }
 
 // epoch is the time of every entry Keel writes.

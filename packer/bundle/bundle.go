@@ -121,15 +121,15 @@ func (b *builder) oci() (*specs.Spec, error) {
 	}
 	readonly := boolean(img.Readonly, label.Readonly)
 
-	mounts, err := b.mounts(readonly)
+	caps, err := b.capabilities()
+	if err != nil {
+		return nil, err
+	}
+	mounts, err := b.mounts(readonly, privileged(caps))
 	if err != nil {
 		return nil, err
 	}
 	namespaces, err := b.namespaces()
-	if err != nil {
-		return nil, err
-	}
-	caps, err := b.capabilities()
 	if err != nil {
 		return nil, err
 	}

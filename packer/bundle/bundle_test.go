@@ -134,8 +134,31 @@ func TestConfigFields(t *testing.T) {
 		{name: "binds", yaml: "binds: [\"/a:/b\", \"/var:/var:rshared,rbind\", \"/etc/x:/etc/x:ro\"]", check: func(t *testing.T, s *specs.Spec) {
 			eq(t, "/b", *mountAt(s, "/b"), specs.Mount{Destination: "/b", Type: "bind", Source: "/a", Options: []string{"rw", "rbind", "rshared"}})
 			eq(t, "/var", mountAt(s, "/var").Options, []string{"rshared", "rbind", "rbind"})
-			eq(t, "/etc/x", mountAt(s, "/etc/x").Options, []string{"ro", "rbind"})
+			eq(t, "/etc/x", mountAt(s, "/etc/x").Options, []string{"ro", "rbind", "rro", "rprivate"})
 		}},
+		{name: "/sys is read-only by default", check: func(t *testing.T, s *specs.Spec) {
+			eq(t, "/sys options", mountAt(s, "/sys").Options, []string{"nosuid", "noexec", "nodev", "ro"})
+			eq(t, "/dev options", mountAt(s, "/dev").Options, []string{"nosuid", "strictatime", "mode=755", "size=65536k"})
+		}},
+		{name: "/sys is read-only with CAP_SYS_ADMIN", yaml: "capabilities: [CAP_SYS_ADMIN]", check: func(t *testing.T, s *specs.Spec) {
+			eq(t, "/sys options", mountAt(s, "/sys").Options, []string{"nosuid", "noexec", "nodev", "ro"})
+		}},
+		{name: "/sys is writable when privileged", label: `{"capabilities":["all"]}`, check: func(t *testing.T, s *specs.Spec) {
+			eq(t, "/sys options", mountAt(s, "/sys").Options, []string{"nosuid", "noexec", "nodev"})
+		}},
+		{name: "privileged and readonly keeps /sys read-only", yaml: "capabilities: [all]\nreadonly: true", check: func(t *testing.T, s *specs.Spec) {
+			eq(t, "/sys options", mountAt(s, "/sys").Options, []string{"nosuid", "noexec", "nodev", "ro"})
+		}},
+		{name: "an explicit bind makes /sys writable", yaml: "binds: [\"/sys:/sys\"]", check: func(t *testing.T, s *specs.Spec) {
+			eq(t, "/sys", *mountAt(s, "/sys"), specs.Mount{Destination: "/sys", Type: "bind", Source: "/sys", Options: []string{"rw", "rbind", "rshared"}})
+		}},
+		{name: "ro on a recursive bind is recursive everywhere", yaml: "binds.add: [\"/:/host:ro,rslave\"]\nmounts:\n  - {type: bind, source: /var, destination: /v, options: [rbind, ro, nosuid]}\n  - {type: bind, source: /etc, destination: /e, options: [bind, ro]}",
+			label: `{"binds":["/run:/run:ro,nodev,noexec"]}`, check: func(t *testing.T, s *specs.Spec) {
+				eq(t, "/host", mountAt(s, "/host").Options, []string{"ro", "rslave", "rbind", "rro"})
+				eq(t, "/run", mountAt(s, "/run").Options, []string{"ro", "nodev", "noexec", "rbind", "rro", "rnodev", "rnoexec", "rprivate"})
+				eq(t, "/v", mountAt(s, "/v").Options, []string{"rbind", "ro", "nosuid", "rro", "rnosuid", "rprivate"})
+				eq(t, "/e (not recursive)", mountAt(s, "/e").Options, []string{"bind", "ro"})
+			}},
 		{name: "binds.add extends the label's binds", yaml: "binds.add: [\"/c:/c\"]", label: `{"binds":["/a:/a"]}`, check: func(t *testing.T, s *specs.Spec) {
 			if mountAt(s, "/a") == nil || mountAt(s, "/c") == nil {
 				t.Errorf("got mounts %v, want /a from the label and /c from binds.add", s.Mounts)

@@ -2,7 +2,9 @@ package bundle
 
 import (
 	"fmt"
+	"path"
 	"slices"
+	"strings"
 
 	"github.com/containerd/containerd/v2/contrib/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -13,10 +15,12 @@ import (
 // Paths hidden from or read-only in a container unless its entry or label
 // lists its own (an empty list clears them), as Docker and containerd do:
 // kernel memory, keys, timers and firmware tables are none of a service's
-// business, and /proc/sys is the host's. A container holding CAP_SYS_ADMIN
-// does not get them: it could unmount them in its own mount namespace, and
-// LinuxKit's system containers (sysctl, mount, metadata) hold it and write
-// /proc/sys or read /sys/firmware, as LinuxKit never masked anything.
+// business, and /proc/sys is the host's. Only a privileged container goes
+// without them, Docker's rule: CAP_SYS_ADMIN alone is held for one job
+// (mount a disk, swapon, re-read a partition table) and does not make
+// /proc/kcore or /proc/sys the container's business. A container that
+// needs one (sysctl writes /proc/sys, metadata reads /sys/firmware) says
+// so with readonlyPaths: [] or maskedPaths: [] in its entry or label.
 var (
 	defaultMaskedPaths = []string{
 		"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
@@ -30,17 +34,19 @@ var (
 
 // privileged reports whether the container holds every capability: like
 // `docker run --privileged`, such a container (a console login, a system
-// shell) gets no default seccomp profile, masked paths or
-// no-new-privileges, since it could undo them anyway.
+// shell) gets no default seccomp profile, masked paths, no-new-privileges
+// or read-only /sys, since it could undo them anyway.
 func privileged(caps *specs.LinuxCapabilities) bool {
 	return caps != nil && len(caps.Bounding) == len(spec.ExpandCapabilities([]string{"all"}))
 }
 
 // confine applies Keel's default confinement to oci: no-new-privileges,
-// masked and read-only /proc and /sys paths, and containerd's default
-// seccomp profile (which allows what the container's capabilities need).
-// Each can be turned off per container: noNewPrivileges: false,
-// maskedPaths: [], readonlyPaths: [], seccomp: unconfined.
+// masked and read-only /proc and /sys paths, the runtime's sockets masked
+// below a bind of the host's / or /run, and containerd's default seccomp
+// profile (which allows what the container's capabilities need). Each can
+// be turned off per container: noNewPrivileges: false, maskedPaths: [],
+// readonlyPaths: [], seccomp: unconfined; the socket masks by binding the
+// socket or its directory by name. A privileged container gets none.
 func (b *builder) confine(oci *specs.Spec) error {
 	img, label := b.img, b.label
 	priv := privileged(oci.Process.Capabilities)
@@ -48,11 +54,22 @@ func (b *builder) confine(oci *specs.Spec) error {
 	if nnp := firstPtr(img.NoNewPrivileges, label.NoNewPrivileges); nnp != nil {
 		oci.Process.NoNewPrivileges = *nnp
 	}
-	var masked, readonly []string
-	if !priv && !slices.Contains(oci.Process.Capabilities.Bounding, "CAP_SYS_ADMIN") {
-		masked, readonly = defaultMaskedPaths, defaultReadonlyPaths
+	var masked, readonly, sockets []string
+	if !priv {
+		// Keel's own additions stay off the paths below a bind that
+		// shares its mounts back with the host: there, the mask would
+		// hide the host's file, not the container's.
+		shared := sharedBinds(oci)
+		masked = outside(defaultMaskedPaths, shared)
+		readonly = outside(defaultReadonlyPaths, shared)
+		sockets = outside(runtimeSocketMasks(oci.Mounts), shared)
 	}
 	oci.Linux.MaskedPaths = strs(img.MaskedPaths, label.MaskedPaths, masked)
+	for _, p := range sockets {
+		if !slices.Contains(oci.Linux.MaskedPaths, p) {
+			oci.Linux.MaskedPaths = append(oci.Linux.MaskedPaths, p)
+		}
+	}
 	oci.Linux.ReadonlyPaths = strs(img.ReadonlyPaths, label.ReadonlyPaths, readonly)
 	mode := firstNonEmpty(img.Seccomp, label.Seccomp, spec.SeccompDefault)
 	switch {
@@ -64,4 +81,83 @@ func (b *builder) confine(oci *specs.Spec) error {
 		return fmt.Errorf("seccomp %q: want %s or %s", mode, spec.SeccompDefault, spec.SeccompUnconfined)
 	}
 	return nil
+}
+
+// sharedBinds returns the destinations of the binds whose mounts reach
+// the host's mount tree: with rootfsPropagation shared (a container that
+// mounts disks for the host, as pkgs/mount) a bind that does not ask for
+// slave or private propagation is a peer of the host's mount, and a mask
+// runc puts below it (a tmpfs, a bind of /dev/null) appears on the host
+// too (seen with runc: a masked path under such a bind hid the host's
+// directory). Without rootfsPropagation shared runc makes every mount a
+// slave of the host's, and nothing goes back.
+func sharedBinds(oci *specs.Spec) []string {
+	if p := oci.Linux.RootfsPropagation; p != "shared" && p != "rshared" {
+		return nil
+	}
+	var out []string
+	for _, m := range oci.Mounts {
+		if m.Type != "bind" && !slices.Contains(m.Options, "bind") && !slices.Contains(m.Options, "rbind") {
+			continue
+		}
+		if slices.ContainsFunc(m.Options, func(o string) bool {
+			return o == "slave" || o == "rslave" || o == "private" || o == "rprivate"
+		}) {
+			continue
+		}
+		out = append(out, m.Destination)
+	}
+	return out
+}
+
+// outside returns the paths of list that are not at or below any of dirs.
+func outside(list, dirs []string) []string {
+	if len(dirs) == 0 {
+		return list
+	}
+	var out []string
+	for _, p := range list {
+		if !slices.ContainsFunc(dirs, func(d string) bool {
+			return d == "/" || p == d || strings.HasPrefix(p, d+"/")
+		}) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// runtimeSocketMasks hides the runtime's socket directories (runtimeDirs)
+// where a bind of one of their parents (the host's /, /run) would carry
+// them into the container. Read-only does not help there: connect(2) on a
+// unix socket ignores a read-only mount, and root in a container that
+// reaches containerd's or svcd's socket can start a privileged one. A
+// container that needs a socket binds it, or its directory, by name.
+func runtimeSocketMasks(mounts []specs.Mount) []string {
+	var out []string
+	for _, m := range mounts {
+		if m.Type != "bind" && !slices.Contains(m.Options, "bind") && !slices.Contains(m.Options, "rbind") {
+			continue
+		}
+		if !path.IsAbs(m.Source) {
+			continue
+		}
+		src := path.Clean(m.Source)
+		for _, d := range runtimeDirs {
+			// /var/run is a symlink to /run: below a bind of / or
+			// /var it resolves inside the container, and only a
+			// source that goes through it reaches the host's /run.
+			if strings.HasPrefix(d, "/var/run/") && src != "/var/run" && !strings.HasPrefix(src, "/var/run/") {
+				continue
+			}
+			rel, ok := strings.CutPrefix(d, src)
+			if src == "/" {
+				rel, ok = d, true
+			}
+			if !ok || !strings.HasPrefix(rel, "/") {
+				continue // not below the source, or the source itself
+			}
+			out = append(out, path.Join(m.Destination, rel))
+		}
+	}
+	return out
 }

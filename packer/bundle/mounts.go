@@ -3,6 +3,7 @@ package bundle
 import (
 	"fmt"
 	"path"
+	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -11,12 +12,19 @@ import (
 
 // defaultMounts are LinuxKit's (which match Docker's options). Like
 // LinuxKit, there is no /dev/shm or /dev/mqueue unless an entry asks.
-// readonly makes /dev and /sys read-only too.
-func defaultMounts(readonly bool) []specs.Mount {
+// readonly makes /dev read-only too. /sys is read-only unless the
+// container is privileged, as Docker has it: a root-owned sysfs file
+// (transparent_hugepage/enabled, power/state, cpu*/online) needs only
+// uid 0 to write, no capability, so a writable /sys lets any root
+// service reconfigure the kernel. A container that must write it binds
+// /sys:/sys (see docs/security.md).
+func defaultMounts(readonly, priv bool) []specs.Mount {
 	dev := []string{"nosuid", "strictatime", "mode=755", "size=65536k"}
 	sys := []string{"nosuid", "noexec", "nodev"}
 	if readonly {
 		dev = append(dev, "ro")
+	}
+	if readonly || !priv {
 		sys = append(sys, "ro")
 	}
 	return []specs.Mount{
@@ -31,13 +39,17 @@ func defaultMounts(readonly bool) []specs.Mount {
 // mounts layers, each replacing earlier mounts at the same destination:
 // the defaults, tmpfs, binds, then full mounts entries. The result is
 // sorted by destination so a parent (/dev) is mounted before its children
-// (/dev/pts) and the output is stable.
-func (b *builder) mounts(readonly bool) ([]specs.Mount, error) {
+// (/dev/pts) and the output is stable. priv says the container is
+// privileged (see privileged).
+func (b *builder) mounts(readonly, priv bool) ([]specs.Mount, error) {
 	img, label := b.img, b.label
 	byDest := map[string]specs.Mount{}
-	put := func(m specs.Mount) { byDest[path.Clean(m.Destination)] = m }
+	put := func(m specs.Mount) {
+		m.Options = recursiveFlags(m.Options)
+		byDest[path.Clean(m.Destination)] = m
+	}
 
-	for _, m := range defaultMounts(readonly) {
+	for _, m := range defaultMounts(readonly, priv) {
 		put(m)
 	}
 	for _, t := range strs(img.Tmpfs, label.Tmpfs, nil) {
@@ -80,4 +92,40 @@ func (b *builder) mounts(readonly bool) ([]specs.Mount, error) {
 		out = append(out, byDest[d])
 	}
 	return out, nil
+}
+
+// recursiveAttrs are the mount flags that runc can also apply to every
+// mount below a recursive bind, under the name with an "r" in front.
+var recursiveAttrs = []string{"ro", "nosuid", "nodev", "noexec"}
+
+// propagationModes are the mount options that set propagation.
+var propagationModes = []string{"shared", "rshared", "slave", "rslave", "private", "rprivate", "unbindable", "runbindable"}
+
+// recursiveFlags makes ro, nosuid, nodev and noexec on a recursive bind
+// apply to the whole tree. The kernel applies the flags of a bind only to
+// its top mount: /:/host:ro,rbind left /host/run, /host/proc and every
+// other mount below writable. runc's rro (rnosuid ...) sets the attribute
+// on each mount of the tree with mount_setattr(2) (Linux 5.12). The plain
+// flag stays for the top mount.
+//
+// A read-only recursive bind that names no propagation is also made
+// rprivate, as Docker's binds are: runc makes the container's mounts
+// slaves of the host's, and a mount the host makes later below the
+// source would arrive in the container with its own flags, writable.
+// One that asks for rslave or rshared (to see later host mounts, as
+// node_exporter does) keeps it. opts is not modified.
+func recursiveFlags(opts []string) []string {
+	if !slices.Contains(opts, "rbind") {
+		return opts
+	}
+	out := slices.Clone(opts)
+	for _, f := range recursiveAttrs {
+		if slices.Contains(opts, f) && !slices.Contains(opts, "r"+f) {
+			out = append(out, "r"+f)
+		}
+	}
+	if slices.Contains(opts, "ro") && !slices.ContainsFunc(opts, func(o string) bool { return slices.Contains(propagationModes, o) }) {
+		out = append(out, "rprivate")
+	}
+	return out
 }

@@ -89,7 +89,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.cache, "cache", defaultCache(), "image cache directory (OCI layout); $KEEL_CACHE")
-	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "print nothing but errors")
+	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "print nothing but warnings and errors")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "print every step: pulls, segments built or cached, files written")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
 		if g.quiet && g.verbose {
@@ -157,6 +157,11 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 			defer done()
 			opt.Files, opt.Cache, opt.DebCache, opt.Stdin = args, cache, g.debCache(), stdin
 			opt.Stdout, opt.Log, opt.Progress = stdout, log, rep
+			// Warnings are not progress: -q keeps them.
+			opt.Warn = log
+			if g.quiet {
+				opt.Warn = cmd.ErrOrStderr()
+			}
 			if dryRun {
 				opt.TagsOnly = true
 				s, err := build.Load(cmd.Context(), opt)
@@ -195,6 +200,7 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 	c.Flags().StringVar(&opt.Dir, "dir", ".", "output directory")
 	c.Flags().StringVar(&opt.Name, "name", "", "output name (default: the first spec's base name)")
 	c.Flags().StringVar(&opt.Pull, "pull", image.PullMissing, "when to fetch registry images: missing, always (re-check tags) or never")
+	c.Flags().BoolVar(&opt.Strict, "strict", false, "fail instead of warning when a container loosens the default confinement (privileged, CAP_SYS_ADMIN, a bind of the host's /, /run or a runtime socket, seccomp off, the host's pid or net namespace; see docs/security.md)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the merged spec (with @pkg: resolved to tags) and build nothing")
 	c.Flags().StringVar(&signKey, "sign-key", "", "PEM private key that signs the UKI of uki, iso-efi, raw-efi and qcow2-efi for Secure Boot (with --sign-cert)")
 	c.Flags().StringVar(&signCert, "sign-cert", "", "PEM certificate of --sign-key, embedded in the signature")

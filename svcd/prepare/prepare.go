@@ -192,6 +192,11 @@ func mount(m bundle.Mount) error {
 	if err := unix.Mount(m.Source, m.Destination, typ, flags, data); err != nil {
 		return fmt.Errorf("runtime mount %s on %s: %w", m.Source, m.Destination, err)
 	}
+	if flags&unix.MS_BIND != 0 {
+		if err := bindFlags(m.Destination, flags); err != nil {
+			return err
+		}
+	}
 	// Propagation flags must be a mount call of their own.
 	for _, o := range m.Options {
 		if pf, ok := propagation[o]; ok {
@@ -201,6 +206,54 @@ func mount(m bundle.Mount) error {
 		}
 	}
 	return nil
+}
+
+// bindFlags applies the flags of a bind mount. The kernel ignores every
+// flag but MS_REC on the mount(2) that makes a bind, so ro, nosuid, nodev,
+// noexec and the atime flags need a remount of the new mount; and a
+// remount changes only the top mount, so on a recursive bind the
+// attributes go on every mount of the tree with mount_setattr(2).
+func bindFlags(dest string, flags uintptr) error {
+	perMount := flags &^ (unix.MS_BIND | unix.MS_REC)
+	if perMount == 0 {
+		return nil
+	}
+	if err := unix.Mount("", dest, "", unix.MS_REMOUNT|unix.MS_BIND|perMount, ""); err != nil {
+		return fmt.Errorf("runtime mount %s: applying %s: %w", dest, flagList(perMount), err)
+	}
+	if flags&unix.MS_REC == 0 {
+		return nil
+	}
+	var attr unix.MountAttr
+	for _, f := range []struct {
+		flag uintptr
+		attr uint64
+	}{
+		{unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY}, {unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID},
+		{unix.MS_NODEV, unix.MOUNT_ATTR_NODEV}, {unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
+	} {
+		if flags&f.flag != 0 {
+			attr.Attr_set |= f.attr
+		}
+	}
+	if attr.Attr_set == 0 {
+		return nil
+	}
+	if err := unix.MountSetattr(-1, dest, unix.AT_RECURSIVE, &attr); err != nil {
+		return fmt.Errorf("runtime mount %s: applying %s to every mount below it (mount_setattr needs Linux 5.12): %w", dest, flagList(perMount), err)
+	}
+	return nil
+}
+
+// flagList names the flags of f for error messages ("ro,nosuid").
+func flagList(f uintptr) string {
+	var out []string
+	for _, name := range []string{"ro", "nosuid", "nodev", "noexec", "noatime", "relatime", "strictatime"} {
+		if f&flagNames[name] != 0 {
+			out = append(out, name)
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 var propagation = map[string]uintptr{

@@ -1,10 +1,13 @@
 package prepare
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -87,3 +90,98 @@ func TestVethIntoNewNetns(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestBindMountFlags makes runtime.mounts binds on this host and reads
+// /proc/self/mountinfo: ro, nosuid, nodev and noexec must be on the new
+// mount (the kernel ignores them on the mount(2) that makes a bind) and,
+// for rbind, on every mount below it too; and a write must be refused.
+func TestBindMountFlags(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: makes mounts")
+	}
+	src := t.TempDir()
+	sub := filepath.Join(src, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatalf("mounting a tmpfs below the bind source: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(sub, unix.MNT_DETACH) })
+	want := []string{"ro", "nosuid", "nodev", "noexec"}
+	for _, tc := range []struct {
+		name      string
+		opts      []string
+		wantBelow []string
+	}{
+		{"bind", []string{"bind", "ro", "nosuid", "nodev", "noexec"}, nil},
+		{"rbind", []string{"rbind", "ro", "nosuid", "nodev", "noexec", "rslave"}, want},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "dst")
+			r := &Runtime{R: &bundle.Runtime{Mounts: []bundle.Mount{{Source: src, Destination: dst, Type: "bind", Options: tc.opts}}}}
+			if err := r.Create(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { unix.Unmount(dst, unix.MNT_DETACH) })
+			opts := mountOptions(t)
+			top, ok := opts[dst]
+			if !ok {
+				t.Fatalf("%s is not in /proc/self/mountinfo", dst)
+			}
+			for _, o := range want {
+				if !top[o] {
+					t.Errorf("%s: got options %v, want %s", dst, keys(top), o)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(dst, "x"), nil, 0o644); !errors.Is(err, unix.EROFS) {
+				t.Errorf("writing into %s: got %v, want EROFS", dst, err)
+			}
+			below := filepath.Join(dst, "sub")
+			if tc.wantBelow == nil {
+				return
+			}
+			for _, o := range tc.wantBelow {
+				if !opts[below][o] {
+					t.Errorf("%s: got options %v, want %s", below, keys(opts[below]), o)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(below, "x"), nil, 0o644); !errors.Is(err, unix.EROFS) {
+				t.Errorf("writing into %s: got %v, want EROFS", below, err)
+			}
+		})
+	}
+}
+
+// mountOptions reads the per-mount options of every mount point in
+// /proc/self/mountinfo (the last mount wins where several stack).
+func mountOptions(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]bool{}
+	for _, l := range strings.Split(string(raw), "\n") {
+		// id parent major:minor root mountpoint options ...
+		f := strings.Fields(l)
+		if len(f) < 6 {
+			continue
+		}
+		set := map[string]bool{}
+		for _, o := range strings.Split(f[5], ",") {
+			set[o] = true
+		}
+		out[f[4]] = set
+	}
+	return out
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
