@@ -31,6 +31,8 @@ var defaultModules = []moduleGroup{
 		[]string{"hv_vmbus", "hv_netvsc", "hv_storvsc", "hv_utils", "hv_balloon", "hyperv_keyboard", "hid_hyperv", "hyperv_fb", "hv_sock", "mana"}},
 	{"VMware: vmxnet3 network and PVSCSI disks",
 		[]string{"vmxnet3", "vmw_pvscsi"}},
+	{"ACPI processor objects: the CPU frequency drivers they match (they find nothing to drive in a VM, but leaving them out would be reported at every boot)",
+		[]string{"acpi_cpufreq", "pcc_cpufreq"}},
 	{"KVM clouds: the host's clock for PTP/chrony",
 		[]string{"ptp_kvm"}},
 	{"vsock: host <-> guest sockets (virtio, loopback)",
