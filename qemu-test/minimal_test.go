@@ -157,6 +157,10 @@ func checkMinimalBoot(t *testing.T, q *run.QEMU, timeout time.Duration) {
 		{"svcd shut down", regexp.MustCompile(`svcd: shutdown complete`)},
 	})
 
+	if q.Arch == "" || q.Arch == "amd64" {
+		noMissingDrivers(ctx, t, c)
+	}
+
 	// What svcctl said inside the system.
 	begin, _, _ := c.Expect(ctx, 0, regexp.MustCompile(`KEEL-CHECK-LIST-BEGIN`))
 	end, _, _ := c.Expect(ctx, begin, regexp.MustCompile(`KEEL-CHECK-LIST-END`))
@@ -191,6 +195,17 @@ func checkMinimalBoot(t *testing.T, q *run.QEMU, timeout time.Duration) {
 	logs := strings.Join(c.Lines(lb, le+1), "\n")
 	if !strings.Contains(logs, "service running") {
 		t.Errorf("svcctl logs hello in the guest lacks \"service running\":\n%s", logs)
+	}
+}
+
+// noMissingDrivers fails the test when init or modprobe said a device or
+// request wanted a module the image was built without: every QEMU machine
+// the tests boot must be covered by the default module set. Call it after
+// QEMU exited.
+func noMissingDrivers(ctx context.Context, t *testing.T, c *Console) {
+	t.Helper()
+	if i, _, err := c.Expect(ctx, 0, regexp.MustCompile(`is not in this image`)); err == nil {
+		t.Errorf("a driver the machine needs is not in the default module set:\n%s", strings.Join(c.Lines(i, i+1), ""))
 	}
 }
 
