@@ -302,7 +302,7 @@ func plan(s *spec.Spec, cache archCache) (*layout, error) {
 	}
 	l := &layout{kernel: kf, ucode: ucode, cmdline: s.Kernel.Cmdline, fl: newFlattener()}
 	known := baseDirNames()
-	mods := newModuleChoice(s.Kernel.Modules)
+	mods := specModules(s)
 	l.parts = append(l.parts, part{
 		What:   "kernel modules",
 		inputs: []string{"modules", kd.String(), kf.tar, fmt.Sprint(kf.tarOptional), mods.key()},

@@ -18,8 +18,12 @@ import (
 type moduleChoice struct {
 	// all keeps every module (`kernel: modules: all`).
 	all bool
-	// base are names or globs the kernel may lack (the default set).
+	// base are names or globs the kernel may lack (the default set, and
+	// what the spec's /etc/modules lists).
 	base []string
+	// aliases are module aliases the spec implies ("fs-xfs" for a mount of
+	// type xfs); the kernel may lack them.
+	aliases []string
 	// extra are the spec's names or globs; each must match a module.
 	extra []string
 	// extraPos is where each of extra was written.
@@ -40,12 +44,47 @@ func newModuleChoice(m *spec.Modules) moduleChoice {
 	return c
 }
 
+// specModules is the module choice for s: kernel.modules, plus what the
+// spec itself shows it needs: the modules its /etc/modules file lists
+// (init loads them at boot) and the filesystems its containers mount
+// (through their fs-TYPE aliases).
+func specModules(s *spec.Spec) moduleChoice {
+	c := newModuleChoice(s.Kernel.Modules)
+	for _, f := range s.Files {
+		if strings.Trim(path.Clean("/"+f.Path), "/") != "etc/modules" || f.Contents == nil {
+			continue
+		}
+		for _, line := range strings.Split(*f.Contents, "\n") {
+			line, _, _ = strings.Cut(line, "#")
+			if fields := strings.Fields(line); len(fields) > 0 {
+				c.base = append(c.base, fields[0])
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, list := range [][]*spec.Image{s.Onboot, s.Onshutdown, s.Services} {
+		for _, img := range list {
+			if img == nil || img.Mounts == nil {
+				continue
+			}
+			for _, m := range *img.Mounts {
+				if m.Type == "" || seen[m.Type] || strings.ContainsAny(m.Type, " \t/") {
+					continue
+				}
+				seen[m.Type] = true
+				c.aliases = append(c.aliases, "fs-"+m.Type)
+			}
+		}
+	}
+	return c
+}
+
 // key names the choice in a segment's cache key.
 func (c moduleChoice) key() string {
 	if c.all {
 		return "modules: all"
 	}
-	return "modules v1: " + strings.Join(c.base, ",") + " + " + strings.Join(c.extra, ",")
+	return "modules v1: " + strings.Join(c.base, ",") + " + " + strings.Join(c.aliases, ",") + " + " + strings.Join(c.extra, ",")
 }
 
 // moduleIndex is one lib/modules/<version> directory's index files.
@@ -68,6 +107,17 @@ func (idx *moduleIndex) choose(c moduleChoice, kernelRef string) (map[string]boo
 	var want []string
 	for _, p := range c.base {
 		want = append(want, idx.match(p, names)...)
+	}
+	if len(c.aliases) > 0 {
+		wanted := map[string]bool{}
+		for _, a := range c.aliases {
+			wanted[a] = true
+		}
+		for _, line := range strings.Split(idx.alias, "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[0] == "alias" && wanted[f[1]] {
+				want = append(want, kmod.Normalize(f[2]))
+			}
+		}
 	}
 	var errs []error
 	for i, p := range c.extra {

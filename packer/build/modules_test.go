@@ -219,3 +219,37 @@ func TestChosenModulesWithoutIndex(t *testing.T) {
 		t.Errorf("got %v, want [b.ko]", got)
 	}
 }
+
+// The spec's own needs widen the set: /etc/modules names and the
+// filesystems its containers mount.
+func TestSpecModules(t *testing.T) {
+	kimg := treeImage(t, map[string]string{"/kernel": "KERNEL", "/kernel.tar": selectionKernelTar(t)}, v1.Config{})
+	kf := newKernelFiles(spec.Kernel{Image: "kernel-image"}, kimg)
+	tests := []struct {
+		name, yaml string
+		want       []string // module files beyond the default set's
+	}{
+		{"nothing extra", "services:\n  - name: a\n    image: x\n", nil},
+		{"etc/modules", "files:\n  - path: etc/modules\n    contents: \"# comment\\nunused-thing opt=1\\nnot-in-kernel\\n\"\n",
+			[]string{"kernel/misc/unused-thing.ko"}},
+		{"a container mounts xfs", "services:\n  - name: a\n    image: x\n    mounts:\n      - {type: xfs, source: /dev/vdb, destination: /data}\n      - {type: tmpfs, source: tmpfs, destination: /tmp}\n",
+			[]string{"kernel/fs/xfs/xfs.ko", "kernel/lib/libcrc32c.ko"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := spec.Parse("s.yml", []byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc, err := chosenModules(kf, specModules(s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := append([]string{"kernel/drivers/block/loop.ko", "kernel/drivers/net/failover.ko", "kernel/drivers/net/virtio_net.ko"}, tt.want...)
+			sort.Strings(want)
+			if got := moduleFiles(readTarFiles(t, rc)); !reflect.DeepEqual(got, want) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
+	}
+}
