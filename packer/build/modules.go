@@ -270,6 +270,13 @@ func chosenModules(kf kernelFiles, c moduleChoice) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(idxs) == 0 && len(c.extra) > 0 {
+		where := ""
+		if len(c.extraPos) > 0 {
+			where = c.extraPos[0].String() + ": "
+		}
+		return nil, fmt.Errorf("%skernel.modules: the kernel image %s has no modules.dep to choose modules by (or no modules at all): remove kernel.modules, or give the image an indexed kernel.tar", where, kf.ref)
+	}
 	type subset struct {
 		*kmod.Subset
 		dirs map[string]bool // directories holding kept modules, relative

@@ -218,6 +218,11 @@ func TestChosenModulesWithoutIndex(t *testing.T) {
 	if got := moduleFiles(readTarFiles(t, rc)); !reflect.DeepEqual(got, []string{"b.ko"}) {
 		t.Errorf("got %v, want [b.ko]", got)
 	}
+	// Naming modules there is a mistake worth saying.
+	_, err = chosenModules(newKernelFiles(spec.Kernel{Image: "k"}, kimg), newModuleChoice(&spec.Modules{Names: []string{"xfs"}}))
+	if err == nil || !strings.Contains(err.Error(), "has no modules.dep") {
+		t.Errorf("kernel.modules with an unindexed kernel: got %v, want an error saying there is no modules.dep", err)
+	}
 }
 
 // The spec's own needs widen the set: /etc/modules names and the
