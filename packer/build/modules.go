@@ -229,17 +229,26 @@ func readModuleIndexes(kf kernelFiles) (map[string]*moduleIndex, error) {
 			delete(out, dir) // no index: nothing to choose by
 			continue
 		}
-		if idx.paths, idx.deps, err = kmod.ParseDep(idx.dep); err != nil {
+		if err := idx.parse(); err != nil {
 			return nil, fmt.Errorf("the kernel image's %s%w", dir, err)
-		}
-		idx.builtinSet = map[string]bool{}
-		for _, l := range strings.Split(idx.builtin, "\n") {
-			if l = strings.TrimSpace(l); l != "" {
-				idx.builtinSet[kmod.NameFromPath(l)] = true
-			}
 		}
 	}
 	return out, nil
+}
+
+// parse reads the index files' text into the lookup tables.
+func (idx *moduleIndex) parse() error {
+	var err error
+	if idx.paths, idx.deps, err = kmod.ParseDep(idx.dep); err != nil {
+		return err
+	}
+	idx.builtinSet = map[string]bool{}
+	for _, l := range strings.Split(idx.builtin, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			idx.builtinSet[kmod.NameFromPath(l)] = true
+		}
+	}
+	return nil
 }
 
 // splitModulePath splits a tar entry name into "lib/modules/<version>/"
