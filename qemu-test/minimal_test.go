@@ -204,8 +204,17 @@ func checkMinimalBoot(t *testing.T, q *run.QEMU, timeout time.Duration) {
 // QEMU exited.
 func noMissingDrivers(ctx context.Context, t *testing.T, c *Console) {
 	t.Helper()
-	if i, _, err := c.Expect(ctx, 0, regexp.MustCompile(`is not in this image`)); err == nil {
-		t.Errorf("a driver the machine needs is not in the default module set:\n%s", strings.Join(c.Lines(i, i+1), ""))
+	var missing []string
+	for from := 0; ; {
+		i, _, err := c.Expect(ctx, from, regexp.MustCompile(`is not in this image`))
+		if err != nil {
+			break
+		}
+		missing = append(missing, c.Lines(i, i+1)...)
+		from = i + 1
+	}
+	if len(missing) > 0 {
+		t.Errorf("drivers the machine needs are not in the default module set:\n%s", strings.Join(missing, "\n"))
 	}
 }
 
