@@ -164,7 +164,9 @@ func (l *Loader) matchOmitted(modalias string) []string {
 // omittedError says why nothing in the image matches name (a module name,
 // an alias or a modalias), or is nil when nothing left out matches either.
 func (l *Loader) omittedError(name string) error {
-	if n := Normalize(name); l.omitted[n] && !l.cfg.blacklisted(n) {
+	// By name, as a load by name ignores the blacklist; by alias, only
+	// modules the blacklist allows.
+	if n := Normalize(name); l.omitted[n] {
 		return &OmittedError{Module: n, For: name}
 	}
 	var errs []error
