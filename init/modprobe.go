@@ -83,12 +83,42 @@ func modprobeMain(args []string) int {
 		err = l.Load(m.name, m.params)
 	}
 	if err != nil {
+		if oe, ok := kmod.IsOmitted(err); ok {
+			// The kernel always asks with -q and nobody reads a helper's
+			// stderr: a module the image was built without is said once
+			// in the kernel log, so no request for it fails silently.
+			reportOmitted(omittedMarkDir, "/dev/kmsg", oe)
+		}
 		if !m.quiet {
 			fmt.Fprintf(os.Stderr, "modprobe: %v\n", err)
 		}
 		return 1
 	}
 	return 0
+}
+
+// omittedMarkDir remembers which left-out modules were already reported,
+// so repeated requests (each socket of a missing family asks again) log
+// once per boot.
+const omittedMarkDir = "/run/keel/modprobe-omitted"
+
+// reportOmitted writes oe to the kernel log (kmsg) at warning level,
+// once per module per boot (markDir holds one file per module reported).
+func reportOmitted(markDir, kmsg string, oe *kmod.OmittedError) {
+	if err := os.MkdirAll(markDir, 0o755); err == nil {
+		f, err := os.OpenFile(filepath.Join(markDir, filepath.Base(oe.Module)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			return // reported before
+		}
+		f.Close()
+	}
+	w, err := os.OpenFile(kmsg, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return
+	}
+	defer w.Close()
+	// <12>: facility user, level warning; one write is one record.
+	fmt.Fprintf(w, "<12>modprobe: %v\n", oe)
 }
 
 // isModprobe reports whether argv[0] names modprobe.

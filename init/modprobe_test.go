@@ -1,6 +1,12 @@
 package main
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/keel-os/keel/internal/kmod"
+)
 
 func TestParseModprobe(t *testing.T) {
 	tests := []struct {
@@ -35,5 +41,27 @@ func TestIsModprobe(t *testing.T) {
 		if got := isModprobe([]string{tt.arg0}); got != tt.want {
 			t.Errorf("isModprobe(%q) = %v, want %v", tt.arg0, got, tt.want)
 		}
+	}
+}
+
+func TestReportOmittedOnce(t *testing.T) {
+	dir := t.TempDir()
+	kmsg := filepath.Join(dir, "kmsg")
+	if err := os.WriteFile(kmsg, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	marks := filepath.Join(dir, "marks")
+	for i := 0; i < 3; i++ {
+		reportOmitted(marks, kmsg, &kmod.OmittedError{Module: "af_alg", For: "net-pf-38"})
+	}
+	reportOmitted(marks, kmsg, &kmod.OmittedError{Module: "xfs", For: "fs-xfs"})
+	got, err := os.ReadFile(kmsg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<12>modprobe: module af_alg (for net-pf-38) is not in this image: keel build left it out; add it to the spec under `kernel: modules: [af_alg]` (or `modules: all`)\n" +
+		"<12>modprobe: module xfs (for fs-xfs) is not in this image: keel build left it out; add it to the spec under `kernel: modules: [xfs]` (or `modules: all`)\n"
+	if string(got) != want {
+		t.Errorf("kernel log: got\n%s\nwant\n%s", got, want)
 	}
 }

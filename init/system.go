@@ -62,6 +62,10 @@ func modulesStep() error {
 		log.Printf("module %s: %v", f.Module, f.Err)
 	}
 	failed += len(sum.Failed)
+	for i := range sum.Omitted {
+		// A device this image has no driver for: say so, and how to fix it.
+		log.Printf("modules: %v", &sum.Omitted[i])
+	}
 	log.Printf("modules: %d loaded (%d listed, %d for %d devices), %d failed, in %s",
 		len(l.Loaded()), listed, len(sum.Loaded), sum.Devices, failed, time.Since(start).Round(time.Millisecond))
 	log.Debugf("modules loaded: %s", strings.Join(l.Loaded(), " "))

@@ -148,4 +148,5 @@ func bootToPowerOff(t *testing.T, q *run.QEMU) {
 		{"check passed", regexp.MustCompile(`KEEL-CHECK-OK`)},
 		{"svcd shut down", regexp.MustCompile(`svcd: shutdown complete`)},
 	})
+	noMissingDrivers(ctx, t, c)
 }

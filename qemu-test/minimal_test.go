@@ -158,6 +158,10 @@ func checkMinimalBoot(t *testing.T, q *run.QEMU, timeout time.Duration) {
 		{"svcd shut down", regexp.MustCompile(`svcd: shutdown complete`)},
 	})
 
+	if q.Arch == "" || q.Arch == "amd64" {
+		noMissingDrivers(ctx, t, c)
+	}
+
 	// What svcctl said inside the system.
 	begin, _, _ := c.Expect(ctx, 0, regexp.MustCompile(`KEEL-CHECK-LIST-BEGIN`))
 	end, _, _ := c.Expect(ctx, begin, regexp.MustCompile(`KEEL-CHECK-LIST-END`))
@@ -192,6 +196,26 @@ func checkMinimalBoot(t *testing.T, q *run.QEMU, timeout time.Duration) {
 	logs := strings.Join(c.Lines(lb, le+1), "\n")
 	if !strings.Contains(logs, "service running") {
 		t.Errorf("svcctl logs hello in the guest lacks \"service running\":\n%s", logs)
+	}
+}
+
+// noMissingDrivers fails the test when init or modprobe said a device or
+// request wanted a module the image was built without: every QEMU machine
+// the tests boot must be covered by the default module set. Call it after
+// QEMU exited.
+func noMissingDrivers(ctx context.Context, t *testing.T, c *Console) {
+	t.Helper()
+	var missing []string
+	for from := 0; ; {
+		i, _, err := c.Expect(ctx, from, regexp.MustCompile(`is not in this image`))
+		if err != nil {
+			break
+		}
+		missing = append(missing, c.Lines(i, i+1)...)
+		from = i + 1
+	}
+	if len(missing) > 0 {
+		t.Errorf("drivers the machine needs are not in the default module set:\n%s", strings.Join(missing, "\n"))
 	}
 }
 

@@ -57,6 +57,10 @@ type Loader struct {
 	aliases []aliasEntry
 	builtin map[string]bool
 	cfg     *Config
+	// omitted and omittedAliases are the modules the image was built
+	// without (OmittedFile), to name them when something wants one.
+	omitted        map[string]bool
+	omittedAliases []aliasEntry
 
 	mu     sync.Mutex
 	state  map[string]error // present: tried; nil error: loaded or already there
@@ -125,7 +129,51 @@ func NewLoader(dir string, sys Syscalls) (*Loader, error) {
 	if l.builtin, err = readBuiltin(filepath.Join(dir, "modules.builtin")); err != nil {
 		return nil, err
 	}
+	if err := l.readOmitted(filepath.Join(dir, OmittedFile)); err != nil {
+		return nil, err
+	}
 	return l, nil
+}
+
+// readOmitted reads the OmittedFile; a missing one means nothing was left
+// out (an image with all modules, or a kernel tree not built by keel).
+func (l *Loader) readOmitted(p string) error {
+	lines, err := readLines(p)
+	if err != nil {
+		return err
+	}
+	l.omitted = map[string]bool{}
+	for _, line := range lines {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "module":
+			l.omitted[Normalize(f[1])] = true
+		case len(f) == 3 && f[0] == "alias":
+			l.omittedAliases = append(l.omittedAliases, aliasEntry{pattern: f[1], prefix: literalPrefix(f[1]), module: Normalize(f[2])})
+		}
+	}
+	return nil
+}
+
+// matchOmitted returns the left-out modules whose aliases match modalias,
+// as Match does for the modules present.
+func (l *Loader) matchOmitted(modalias string) []string {
+	return matchAliases(l.omittedAliases, modalias, l.cfg)
+}
+
+// omittedError says why nothing in the image matches name (a module name,
+// an alias or a modalias), or is nil when nothing left out matches either.
+func (l *Loader) omittedError(name string) error {
+	// By name, as a load by name ignores the blacklist; by alias, only
+	// modules the blacklist allows.
+	if n := Normalize(name); l.omitted[n] {
+		return &OmittedError{Module: n, For: name}
+	}
+	var errs []error
+	for _, m := range l.matchOmitted(name) {
+		errs = append(errs, &OmittedError{Module: m, For: name})
+	}
+	return errors.Join(errs...)
 }
 
 // IsNotExist reports whether err says a module index or module is missing.
@@ -147,10 +195,14 @@ func (l *Loader) SetConfig(c *Config) { l.cfg = c }
 // Match returns the modules whose alias patterns match modalias, each once,
 // in modules.alias order, leaving out blacklisted modules.
 func (l *Loader) Match(modalias string) []string {
+	return matchAliases(l.aliases, modalias, l.cfg)
+}
+
+func matchAliases(aliases []aliasEntry, modalias string, cfg *Config) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, a := range l.aliases {
-		if seen[a.module] || !strings.HasPrefix(modalias, a.prefix) || l.cfg.blacklisted(a.module) {
+	for _, a := range aliases {
+		if seen[a.module] || !strings.HasPrefix(modalias, a.prefix) || cfg.blacklisted(a.module) {
 			continue
 		}
 		if globMatch(a.pattern, modalias) {
@@ -173,6 +225,9 @@ func (l *Loader) Load(name, params string) error {
 	if _, ok := l.paths[name]; !ok {
 		mods := l.Match(alias)
 		if len(mods) == 0 {
+			if err := l.omittedError(alias); err != nil {
+				return err
+			}
 			return fmt.Errorf("load module %s: %w (not in %s/modules.dep nor modules.alias)", name, ErrNotFound, l.dir)
 		}
 		var errs []error
@@ -185,9 +240,14 @@ func (l *Loader) Load(name, params string) error {
 }
 
 // LoadAlias loads every module matching modalias and returns their names.
-// No match is not an error: most devices need no module.
+// No match is not an error, as most devices need no module, unless a
+// module left out of the image matches: then the error is an
+// *OmittedError naming it.
 func (l *Loader) LoadAlias(modalias string) ([]string, error) {
 	mods := l.Match(modalias)
+	if len(mods) == 0 {
+		return nil, l.omittedError(modalias)
+	}
 	var errs []error
 	for _, m := range mods {
 		errs = append(errs, l.load(m, ""))
@@ -264,6 +324,9 @@ type Summary struct {
 	// found nothing to drive (ENODEV), as CPU-feature matches such as
 	// cpufreq drivers do in a VM. This is normal; udev ignores it too.
 	NoDevice []string
+	// Omitted are modules a device matched that the image was built
+	// without, each once, with the first device's modalias.
+	Omitted []OmittedError
 	// Passes is how many times /sys was walked.
 	Passes int
 	// ScanTime is the time spent walking /sys, out of the whole coldplug.
@@ -299,6 +362,7 @@ func (l *Loader) Coldplug(sysRoot string, opts ColdplugOptions) Summary {
 	var sum Summary
 	seen := map[string]bool{}
 	failed := map[string]bool{}
+	omitted := map[string]bool{}
 	start := len(l.Loaded())
 	for sum.Passes < maxColdplugPasses {
 		scanStart := time.Now()
@@ -310,7 +374,16 @@ func (l *Loader) Coldplug(sysRoot string, opts ColdplugOptions) Summary {
 		sum.Passes++
 		before := len(l.Loaded())
 		for _, ma := range fresh {
-			for _, m := range l.Match(ma) {
+			mods := l.Match(ma)
+			if len(mods) == 0 {
+				for _, m := range l.matchOmitted(ma) {
+					if !omitted[m] {
+						omitted[m] = true
+						sum.Omitted = append(sum.Omitted, OmittedError{Module: m, For: ma})
+					}
+				}
+			}
+			for _, m := range mods {
 				err := l.load(m, "")
 				switch {
 				case err == nil || failed[m]:

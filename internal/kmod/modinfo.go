@@ -150,3 +150,7 @@ func ParseModinfo(image []byte) (Modinfo, error) {
 	}
 	return mi, nil
 }
+
+// IsModuleFile reports whether a file name is a kernel module's (.ko,
+// possibly compressed).
+func IsModuleFile(name string) bool { return isModuleFile(name) }

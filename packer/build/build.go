@@ -309,12 +309,13 @@ func plan(s *spec.Spec, cache archCache) (*layout, error) {
 	}
 	l := &layout{kernel: kf, ucode: ucode, cmdline: s.Kernel.Cmdline, fl: newFlattener()}
 	known := baseDirNames()
+	mods := specModules(s)
 	l.parts = append(l.parts, part{
 		What:   "kernel modules",
-		inputs: []string{"modules", kd.String(), kf.tar, fmt.Sprint(kf.tarOptional)},
+		inputs: []string{"modules", kd.String(), kf.tar, fmt.Sprint(kf.tarOptional), mods.key()},
 		sys: &rootfs.System{Dirs: rootfs.BaseDirs(), Layers: []rootfs.Layer{{
 			What: "kernel modules of " + s.Kernel.Image,
-			Open: kf.modules,
+			Open: func() (io.ReadCloser, error) { return chosenModules(kf, mods) },
 		}}},
 	})
 	if len(s.Init) > 0 {

@@ -13,7 +13,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/keel-os/keel/internal/kmod"
 	klayout "github.com/keel-os/keel/internal/layout"
 	"github.com/keel-os/keel/packer/output"
 	"github.com/keel-os/keel/packer/progress"
@@ -46,11 +45,11 @@ const modulesPrefix = "lib/modules/"
 func bootPart(kf kernelFiles, kd v1.Hash, initLayers []rootfs.Layer, initInputs []string) part {
 	modules := rootfs.Layer{
 		What: "root modules of the kernel image",
-		Open: func() (io.ReadCloser, error) { return moduleSubset(kf, rootModules) },
+		Open: func() (io.ReadCloser, error) { return chosenModules(kf, moduleChoice{base: rootModules}) },
 	}
 	p := part{
 		What:   "boot files",
-		inputs: append([]string{"squashfs boot", strings.Join(rootModules, ","), kd.String(), kf.tar}, initInputs...),
+		inputs: append([]string{"squashfs boot", moduleChoice{base: rootModules}.key(), kd.String(), kf.tar}, initInputs...),
 		sys:    &rootfs.System{Dirs: rootfs.BaseDirs(), Layers: []rootfs.Layer{modules}},
 	}
 	for _, l := range initLayers {
@@ -67,73 +66,6 @@ func bootPart(kf kernelFiles, kd v1.Hash, initLayers []rootfs.Layer, initInputs 
 		})
 	}
 	return p
-}
-
-// moduleSubset returns the part of the kernel image's kernel.tar that
-// loads the modules named: their files, those they depend on, and the
-// index files (modules.dep, modules.builtin: a kernel that has one built
-// in needs no file for it).
-func moduleSubset(kf kernelFiles, names []string) (io.ReadCloser, error) {
-	deps, err := readModulesDep(kf)
-	if err != nil {
-		return nil, err
-	}
-	paths, needs, err := kmod.ParseDep(deps)
-	if err != nil {
-		return nil, fmt.Errorf("reading the kernel image's %w", err)
-	}
-	keep := map[string]bool{"modules.dep": true, "modules.builtin": true}
-	for _, n := range names {
-		p, ok := paths[kmod.Normalize(n)]
-		if !ok {
-			continue // built in
-		}
-		keep[p] = true
-		for _, d := range needs[kmod.Normalize(n)] {
-			// modules.dep lists the whole closure on each line.
-			keep[d] = true
-		}
-	}
-	kt, err := kf.modules()
-	if err != nil {
-		return nil, err
-	}
-	return filterTar(kt, func(name string) bool {
-		rest, ok := strings.CutPrefix(name, modulesPrefix)
-		if !ok {
-			return false
-		}
-		_, rel, ok := strings.Cut(rest, "/")
-		return ok && keep[rel]
-	}), nil
-}
-
-// readModulesDep returns the modules.dep of the kernel image's modules
-// ("" for a kernel without modules).
-func readModulesDep(kf kernelFiles) (string, error) {
-	kt, err := kf.modules()
-	if err != nil {
-		return "", err
-	}
-	defer kt.Close()
-	tr := tar.NewReader(kt)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return "", nil
-		}
-		if err != nil {
-			return "", fmt.Errorf("reading the kernel image's modules: %w", err)
-		}
-		name := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
-		if strings.HasPrefix(name, modulesPrefix) && path.Base(name) == "modules.dep" && h.Typeflag == tar.TypeReg {
-			b, err := io.ReadAll(tr)
-			if err != nil {
-				return "", fmt.Errorf("reading modules.dep: %w", err)
-			}
-			return string(b), nil
-		}
-	}
 }
 
 // filterTar streams the entries of src whose clean name keep accepts.

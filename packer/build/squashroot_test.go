@@ -137,8 +137,10 @@ func TestBuildSquashfsRoot(t *testing.T) {
 		"lib/modules/6.1.0/kernel/fs/overlayfs/overlay.ko",
 		"lib/modules/6.1.0/kernel/fs/squashfs/squashfs.ko",
 		"lib/modules/6.1.0/kernel/lib/decomp.ko",
+		"lib/modules/6.1.0/modules.alias",
 		"lib/modules/6.1.0/modules.builtin",
 		"lib/modules/6.1.0/modules.dep",
+		"lib/modules/6.1.0/modules.omitted",
 	}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("boot archive files:\ngot  %v\nwant %v", got, want)
@@ -157,13 +159,17 @@ func TestBuildSquashfsRoot(t *testing.T) {
 		t.Fatalf("unsquashfs: %v: %s", err, list)
 	}
 	for _, want := range []string{
-		"/init", "/usr/bin/svcd", "/lib/modules/6.1.0/kernel/net/other.ko",
+		"/init", "/usr/bin/svcd", "/lib/modules/6.1.0/kernel/fs/overlayfs/overlay.ko",
 		"/containers/services/svc/rootfs/bin/svc", "/containers/services/svc/config.json",
 		"/containers/onboot/000-first/rootfs/init", "/etc/motd",
 	} {
 		if !bytes.Contains(list, []byte(" "+want+"\n")) {
 			t.Errorf("squashfs root lacks %s:\n%s", want, list)
 		}
+	}
+	// A module outside the default set stays out of the image too.
+	if bytes.Contains(list, []byte("other.ko")) {
+		t.Errorf("squashfs root holds other.ko, which the default module set leaves out:\n%s", list)
 	}
 	motd, err := exec.Command("unsquashfs", "-cat", path, "etc/motd").Output()
 	if err != nil || string(motd) != "hi\n" {

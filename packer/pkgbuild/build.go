@@ -141,7 +141,7 @@ func (p *Package) tagCtx(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		v, err := goVersion(ctx, root)
+		v, err := goVersionCached(ctx, p.TagCache, root)
 		if err != nil {
 			return "", err
 		}
@@ -155,7 +155,9 @@ func (p *Package) tagCtx(ctx context.Context) (string, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[i] = hashGoSources(ctx, &sums[i], root, g, p.arch())
+				var out []byte
+				out, errs[i] = goSourcesHash(ctx, p.TagCache, root, g, p.arch())
+				sums[i].Write(out)
 			}()
 		}
 		wg.Wait()
@@ -211,6 +213,11 @@ func hashFile(h io.Writer, p, label string) error {
 	return nil
 }
 
+// tagCacheDir is where the records of Go tag inputs live (see gocache.go).
+func tagCacheDir(c *image.Cache) string {
+	return filepath.Join(c.Dir(), "gotags")
+}
+
 // Build builds the package in dir into opt.Cache and returns its reference.
 // When the reference is already cached it does nothing unless opt.Force.
 // A from: base package missing from the cache is built first. The cache
@@ -233,7 +240,7 @@ func Build(ctx context.Context, dir string, opt Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p.UpdateLock, p.Arch = opt.UpdateLock, opt.Arch
+	p.UpdateLock, p.Arch, p.TagCache = opt.UpdateLock, opt.Arch, tagCacheDir(opt.Cache)
 	return buildLoaded(ctx, p, opt, progress)
 }
 

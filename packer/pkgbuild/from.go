@@ -59,7 +59,7 @@ func (p *Package) resolveBase(ctx context.Context) (string, error) {
 	if base.Spec.Kernel != nil {
 		return "", fmt.Errorf("from %s: a kernel package cannot be a base image", p.Spec.From)
 	}
-	base.chain, base.Arch = chain, p.Arch
+	base.chain, base.Arch, base.TagCache = chain, p.Arch, p.TagCache
 	ref, err := base.refCtx(ctx)
 	if err != nil {
 		return "", fmt.Errorf("from %s: %w", p.Spec.From, err)

@@ -110,7 +110,10 @@ type listedPackage struct {
 // hashGoSources feeds h the content of every source file of g's dependency
 // closure that lives in the main module, plus go.mod and go.sum, which pin
 // everything outside it. The standard library is covered by the Go version.
-func hashGoSources(ctx context.Context, h io.Writer, root string, g GoBinary, arch string) error {
+//
+// Every file and package directory it reads is added to in before it is
+// read, for the record cache.
+func hashGoSources(ctx context.Context, h io.Writer, root string, g GoBinary, arch string, in *inputs) error {
 	env, err := goEnv(g, arch)
 	if err != nil {
 		return err
@@ -137,8 +140,13 @@ func hashGoSources(ctx context.Context, h io.Writer, root string, g GoBinary, ar
 			continue
 		}
 		fmt.Fprintf(h, "pkg %s\n", p.ImportPath)
+		in.add(p.Dir)
 		for _, list := range [][]string{p.GoFiles, p.CgoFiles, p.CFiles, p.CXXFiles, p.HFiles, p.SFiles, p.SysoFiles, p.EmbedFiles} {
 			for _, f := range list {
+				// The directory too: an embedded directory's new file
+				// shows there.
+				in.add(filepath.Dir(filepath.Join(p.Dir, f)))
+				in.add(filepath.Join(p.Dir, f))
 				if err := hashFile(h, filepath.Join(p.Dir, f), f); err != nil {
 					return err
 				}

@@ -131,6 +131,10 @@ type Package struct {
 	// means amd64. Set it before the first Tag or Ref.
 	Arch string
 
+	// TagCache is a directory for records of the Go part of the tag
+	// (gocache.go); empty computes it every time.
+	TagCache string
+
 	// Filled by Tag: the resolved inputs the build must use.
 	tag       string
 	debs      []debInfo

@@ -183,6 +183,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 		// Null is "absent": the zero value, a nil pointer or slice.
 		return
 	}
+	if v.CanAddr() && v.Addr().Type().Implements(nodeDecoderType) {
+		v.Addr().Interface().(nodeDecoder).decodeNode(d, n, path)
+		return
+	}
 	switch v.Kind() {
 	case reflect.Ptr:
 		if v.IsNil() {

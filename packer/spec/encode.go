@@ -52,6 +52,9 @@ var yamlNodePtrType = reflect.TypeOf(&yaml.Node{})
 
 // encode returns v as a YAML node, or nil when v is absent (zero).
 func encode(v reflect.Value) *yaml.Node {
+	if v.Kind() != reflect.Ptr && v.Type().Implements(nodeEncoderType) {
+		return v.Interface().(nodeEncoder).encodeNode()
+	}
 	switch v.Kind() {
 	case reflect.Ptr:
 		if v.IsNil() || v.Type() == yamlNodePtrType {

@@ -48,6 +48,9 @@ type Kernel struct {
 	// a later file can switch off the earlier file's tar or microcode.
 	Tar   *string `yaml:"tar"`
 	UCode *string `yaml:"ucode"`
+	// Modules widens the set of kernel modules the image carries (a Keel
+	// extension): nil means the packer's default set.
+	Modules *Modules `yaml:"modules"`
 }
 
 // Image is one container entry of onboot, onshutdown or services, or the
@@ -255,7 +258,8 @@ func (s *Spec) eachRef(fn func(ref *string) error) error {
 }
 
 // Merge combines specs the way LinuxKit combines several YAML files: a later
-// kernel field replaces an earlier one when it is set; init, onboot,
+// kernel field replaces an earlier one when it is set (kernel.modules lists
+// add up, and any `all` wins); init, onboot,
 // onshutdown, services, files and volumes are appended in order. Entries are
 // shared with the inputs, not copied. Call Validate on the result: names
 // must still be unique across the merged files.
@@ -281,6 +285,7 @@ func Merge(list ...*Spec) *Spec {
 		if k.UCode != nil {
 			out.Kernel.UCode = k.UCode
 		}
+		out.Kernel.Modules = mergeModules(out.Kernel.Modules, k.Modules)
 		out.Init = append(out.Init, s.Init...)
 		out.Onboot = append(out.Onboot, s.Onboot...)
 		out.Onshutdown = append(out.Onshutdown, s.Onshutdown...)

@@ -1,0 +1,58 @@
+package qemutest
+
+import (
+	"context"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/keel-os/keel/packer/run"
+)
+
+// surfaceDMI makes QEMU's machine say it is a Microsoft Surface: its DMI
+// modalias then matches surface_gpe, a module of Debian's cloud kernel that
+// the default set leaves out.
+var surfaceDMI = []string{"-smbios", "type=1,manufacturer=Microsoft Corporation,product=Surface Pro"}
+
+// TestLeftOutModuleReported boots a machine with a device only a left-out
+// module drives: init must say which module and how to add it, and boot
+// goes on; with the module added under kernel: modules: the line is gone.
+func TestLeftOutModuleReported(t *testing.T) {
+	require(t)
+	missing := regexp.MustCompile(`init: modules: module surface_gpe \(for dmi:.*svnMicrosoftCorporation.*\) is not in this image: .*kernel: modules: \[surface_gpe\]`)
+
+	t.Run("default set", func(t *testing.T) {
+		prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/check.yml")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024, Extra: surfaceDMI})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Kill()
+		expectSteps(ctx, t, c, []step{
+			{"init named the missing module", missing},
+			{"check passed", regexp.MustCompile(`KEEL-CHECK-OK`)},
+			{"svcd shut down", regexp.MustCompile(`svcd: shutdown complete`)},
+		})
+	})
+
+	t.Run("module added", func(t *testing.T) {
+		prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/check.yml", "qemu-test/testdata/modules-surface.yml")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024, Extra: surfaceDMI, ExtraCmdline: "keel.debug"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Kill()
+		expectSteps(ctx, t, c, []step{
+			// Loaded, or tried and found nothing to drive (no Surface
+			// ACPI device): either way the image had it.
+			{"init tried surface_gpe", regexp.MustCompile(`init: modules (loaded|that found no device): .*surface_gpe`)},
+			{"check passed", regexp.MustCompile(`KEEL-CHECK-OK`)},
+			{"svcd shut down", regexp.MustCompile(`svcd: shutdown complete`)},
+		})
+		noMissingDrivers(ctx, t, c)
+	})
+}
