@@ -25,10 +25,10 @@ type CPIO struct {
 	inodes map[string]cpio.Header
 }
 
-// NewCPIO returns a writer producing a gzip'd newc cpio stream on w. Close
-// must be called to finish the archive.
+// NewCPIO returns a writer producing a newc cpio stream on w, compressed
+// with the Default compression. Close must be called to finish the archive.
 func NewCPIO(w io.Writer) (*CPIO, error) {
-	return NewCPIOCompressed(w, Gzip)
+	return NewCPIOCompressed(w, Default)
 }
 
 // NewCPIOCompressed is NewCPIO with a choice of compression.

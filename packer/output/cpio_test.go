@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/cavaliergopher/cpio"
-	"github.com/klauspost/compress/gzip"
 )
 
 type entry struct {
@@ -44,11 +43,7 @@ func write(t *testing.T, entries []entry) []byte {
 }
 
 func TestCPIORoundTrip(t *testing.T) {
-	gz, err := gzip.NewReader(bytes.NewReader(write(t, sample)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := cpio.NewReader(gz)
+	r := cpio.NewReader(decompress(t, Default, write(t, sample)))
 	type got struct {
 		name string
 		mode cpio.FileMode
