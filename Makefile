@@ -6,6 +6,10 @@ export KEEL_CACHE
 STATIC      := -trimpath -buildvcs=false -ldflags '-s -w'
 CTRD_TAGS   := no_btrfs no_devmapper no_zfs no_cri no_tracing no_systemd
 RUNC_TAGS   := seccomp netgo osusergo urfave_cli_no_docs
+# The names of the multi-call system binary (./multicall, built as
+# build/svcd) besides svcd, as in the image: hard links, re-made after
+# every build because go build replaces the file.
+MULTICALL   := svcctl containerd containerd-shim-runc-v2
 EXAMPLE     ?= examples/minimal.yml
 IMAGES      := build/images
 TEST_TIMEOUT ?= 35m
@@ -17,14 +21,13 @@ all: binaries keel
 deps:
 	@scripts/ensure-deps.sh
 
-# The in-VM binaries, static. `go build` decides what is stale.
+# The in-VM binaries, static. `go build` decides what is stale. svcd,
+# svcctl, containerd and its shim are one multi-call binary (./multicall).
 binaries: deps
 	@mkdir -p build
 	CGO_ENABLED=0 $(GO) build $(STATIC) -o build/init ./init
-	CGO_ENABLED=0 $(GO) build $(STATIC) -o build/ ./svcd ./svcd/svcctl
-	CGO_ENABLED=0 $(GO) build $(STATIC) -tags '$(CTRD_TAGS)' -o build/ \
-		github.com/containerd/containerd/v2/cmd/containerd \
-		github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
+	CGO_ENABLED=0 $(GO) build $(STATIC) -tags '$(CTRD_TAGS)' -o build/svcd ./multicall
+	for n in $(MULTICALL); do ln -f build/svcd build/$$n; done
 	CGO_ENABLED=1 $(GO) build -trimpath -buildvcs=false -tags '$(RUNC_TAGS)' \
 		-ldflags '-s -w -extldflags -static' -o build/runc github.com/opencontainers/runc
 

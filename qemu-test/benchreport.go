@@ -19,6 +19,7 @@ type BenchData struct {
 	MemTotalKB     int64          `json:"memTotalKB"`
 	MemAvailableKB int64          `json:"memAvailableKB"`
 	RSSKB          map[string]int `json:"rssKB"`
+	AnonKB         map[string]int `json:"anonKB"` // RssAnon of the same processes
 }
 
 // Phases are the boot's stages on the guest's boot clock, in seconds from

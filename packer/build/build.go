@@ -45,7 +45,7 @@ type Options struct {
 	// Signer signs the UKI of an EFI format for Secure Boot (nil: unsigned).
 	Signer *uki.Signer
 	// Compress is the initrd's compression (output.ParseCompression);
-	// empty means gzip. A squashfs root uses the same algorithm (none
+	// empty means output.Default (zstd). A squashfs root uses the same algorithm (none
 	// becomes gzip).
 	Compress string
 	// Rootfs is the kind of root filesystem (RootfsKinds); empty means

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -24,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/keel-os/keel/packer/image"
 	"github.com/keel-os/keel/packer/spec"
@@ -124,13 +126,30 @@ func readInitrd(t testing.TB, file string) map[string]*cpioEntry {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	gz, err := gzip.NewReader(f)
+	z, err := unpack(bufio.NewReader(f))
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]*cpioEntry{}
-	readArchives(t, bufio.NewReader(gz), out)
+	readArchives(t, bufio.NewReader(z), out)
 	return out
+}
+
+// unpack decompresses an initrd stream of the default compression (zstd)
+// or gzip, as the kernel tells them: by their magic numbers. Both readers
+// read on through concatenated streams (one per segment).
+func unpack(in *bufio.Reader) (io.Reader, error) {
+	magic, err := in.Peek(4)
+	if err != nil {
+		return nil, fmt.Errorf("reading the initrd's magic number: %w", err)
+	}
+	switch {
+	case bytes.Equal(magic[:2], []byte{0x1f, 0x8b}):
+		return gzip.NewReader(in)
+	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return zstd.NewReader(in, zstd.WithDecoderConcurrency(1))
+	}
+	return nil, fmt.Errorf("initrd starts with % x: neither gzip nor zstd", magic)
 }
 
 // readArchives adds the entries of a sequence of cpio archives to out.

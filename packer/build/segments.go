@@ -22,7 +22,7 @@ import (
 // segmentFormat is part of every segment's cache key: change it whenever
 // the bytes a segment holds for the same inputs change (cpio writer,
 // rootfs stream, base directories, compression settings).
-const segmentFormat = "keel initrd segment 1"
+const segmentFormat = "keel initrd segment 2" // 2: zstd at its "better" level
 
 // SegmentDir is the folder of the image cache holding initrd segments.
 const SegmentDir = "segments"

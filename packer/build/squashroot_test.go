@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/cavaliergopher/cpio"
-	"github.com/klauspost/compress/gzip"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -81,7 +80,7 @@ func readSquashfsInitrd(t *testing.T, file string) ([]byte, map[string]*cpioEntr
 		}
 		in.ReadByte()
 	}
-	gz, err := gzip.NewReader(in)
+	gz, err := unpack(in)
 	if err != nil {
 		t.Fatalf("the boot archive after the image: %v", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/keel-os/keel/internal/cidata"
 	"github.com/keel-os/keel/packer/build"
 	"github.com/keel-os/keel/packer/image"
+	"github.com/keel-os/keel/packer/output"
 	"github.com/keel-os/keel/packer/progress"
 	"github.com/keel-os/keel/packer/run"
 	"github.com/keel-os/keel/packer/uki"
@@ -195,7 +196,7 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 	c.Flags().StringVar(&opt.Format, "format", build.FormatKernelInitrd, "output format: "+strings.Join(build.Formats, ", ")+" (see docs/formats.md)")
 	c.Flags().StringVar(&size, "size", "", "disk size of a disk image format, e.g. 1G (default: just large enough)")
 	c.Flags().StringVarP(&opt.Output, "output", "o", "", "file for a one-file format (every format but kernel+initrd; without -format, tar); - writes it to stdout")
-	c.Flags().StringVar(&opt.Compress, "compress", "gzip", "initrd compression: gzip, lz4, zstd or none (lz4 and zstd boot faster)")
+	c.Flags().StringVar(&opt.Compress, "compress", string(output.Default), "initrd compression: zstd, gzip (LinuxKit's), lz4 or none (zstd is the smallest and unpacks about as fast as lz4; see docs/formats.md)")
 	c.Flags().StringVar(&opt.Rootfs, "rootfs", build.RootfsInitrd, "root filesystem: initrd (unpacked into RAM) or squashfs (one compressed image in the initrd, mounted read-only under a tmpfs overlay; needs mksquashfs)")
 	c.Flags().StringVar(&opt.Dir, "dir", ".", "output directory")
 	c.Flags().StringVar(&opt.Name, "name", "", "output name (default: the first spec's base name)")

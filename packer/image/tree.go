@@ -29,7 +29,7 @@ type Tree struct {
 }
 
 type node struct {
-	typ  byte  // tar.TypeReg, tar.TypeDir or tar.TypeSymlink
+	typ  byte  // tar.TypeReg, tar.TypeDir, tar.TypeSymlink or tar.TypeLink
 	mode int64 // permission and setuid/setgid/sticky bits
 	data []byte
 	src  string // for regular files read from disk at write time
@@ -92,6 +92,23 @@ func (t *Tree) AddSymlink(p, target string) error {
 		return fmt.Errorf("symlink %s: empty target", p)
 	}
 	return t.add(p, &node{typ: tar.TypeSymlink, mode: 0o777, link: target})
+}
+
+// AddHardLink adds p as a second name of the regular file at target (an
+// absolute path in the tree). The target must still be a regular file when
+// the tree is written; the link takes its mode.
+func (t *Tree) AddHardLink(p, target string) error {
+	c, err := cleanPath(target)
+	if err != nil {
+		return fmt.Errorf("hard link %s: %w", p, err)
+	}
+	if n, ok := t.nodes[c]; !ok || n.typ != tar.TypeReg {
+		return fmt.Errorf("hard link %s: %s is not a regular file added before it", p, target)
+	}
+	if pc, err := cleanPath(p); err == nil && pc == c {
+		return fmt.Errorf("hard link %s: names itself", p)
+	}
+	return t.add(p, &node{typ: tar.TypeLink, link: c})
 }
 
 // AddDirTree adds everything below the host directory root at p: regular
@@ -234,9 +251,24 @@ func (t *Tree) WriteTar(w io.Writer) error {
 	sort.Strings(names)
 
 	tw := tar.NewWriter(w)
-	for _, name := range names {
-		if err := writeNode(tw, name, all[name]); err != nil {
-			return err
+	// Hard links go last, so each follows its target whatever the names'
+	// order: readers of image layers create a link from an existing file.
+	for _, links := range []bool{false, true} {
+		for _, name := range names {
+			n := all[name]
+			if (n.typ == tar.TypeLink) != links {
+				continue
+			}
+			if links {
+				target, ok := t.nodes[n.link]
+				if !ok || target.typ != tar.TypeReg {
+					return fmt.Errorf("hard link /%s: its target /%s is no longer a regular file of the image", name, n.link)
+				}
+				n = &node{typ: tar.TypeLink, mode: target.mode, link: n.link}
+			}
+			if err := writeNode(tw, name, n); err != nil {
+				return err
+			}
 		}
 	}
 	return tw.Close()

@@ -79,7 +79,7 @@ func TestParseCompression(t *testing.T) {
 		want    Compression
 		wantErr bool
 	}{
-		{"", Gzip, false}, {"gzip", Gzip, false}, {"lz4", LZ4, false},
+		{"", Zstd, false}, {"gzip", Gzip, false}, {"lz4", LZ4, false},
 		{"zstd", Zstd, false}, {"none", None, false}, {"xz", "", true},
 	}
 	for _, tt := range tests {

@@ -23,12 +23,15 @@ type CPIO struct {
 	// inodes maps each regular file written to its header, so a
 	// later hard link can name it.
 	inodes map[string]cpio.Header
+	// shared holds the names that are one of several names of a file
+	// (a hard link or its target).
+	shared map[string]bool
 }
 
-// NewCPIO returns a writer producing a gzip'd newc cpio stream on w. Close
-// must be called to finish the archive.
+// NewCPIO returns a writer producing a newc cpio stream on w, compressed
+// with the Default compression. Close must be called to finish the archive.
 func NewCPIO(w io.Writer) (*CPIO, error) {
-	return NewCPIOCompressed(w, Gzip)
+	return NewCPIOCompressed(w, Default)
 }
 
 // NewCPIOCompressed is NewCPIO with a choice of compression.
@@ -37,7 +40,7 @@ func NewCPIOCompressed(w io.Writer, c Compression) (*CPIO, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting %s compression: %w", c, err)
 	}
-	return &CPIO{z: z, cw: cpio.NewWriter(z), inodes: map[string]cpio.Header{}}, nil
+	return &CPIO{z: z, cw: cpio.NewWriter(z), inodes: map[string]cpio.Header{}, shared: map[string]bool{}}, nil
 }
 
 // linkCount is the link count written for every regular file. The kernel's
@@ -54,6 +57,23 @@ func (c *CPIO) WriteEntry(h *tar.Header, body io.Reader) error {
 	name := cleanName(h.Name)
 	if name == "" {
 		return nil
+	}
+	if h.Typeflag == tar.TypeReg && c.shared[name] {
+		// The kernel writes a regular file over an existing one in place
+		// (open with O_TRUNC): over a name that shares its file with
+		// others, a later part replacing it (an image's /usr/bin/containerd
+		// over Keel's multi-call binary) would rewrite all the names. A
+		// symlink first makes the kernel unlink the name (an entry of
+		// another type replaces the old one), so the file gets a new inode.
+		c.ino++
+		placeholder := &cpio.Header{Name: name, Mode: cpio.TypeSymlink | 0o777, Inode: c.ino, Links: 1, Size: 1}
+		if err := c.cw.WriteHeader(placeholder); err != nil {
+			return fmt.Errorf("writing cpio header for %s: %w", name, err)
+		}
+		if _, err := c.cw.Write([]byte(".")); err != nil {
+			return fmt.Errorf("writing %s into the initrd: %w", name, err)
+		}
+		delete(c.shared, name)
 	}
 	c.ino++
 	hdr := &cpio.Header{
@@ -83,6 +103,7 @@ func (c *CPIO) WriteEntry(h *tar.Header, body io.Reader) error {
 		// target's, whatever the link's own header says.
 		hdr.Mode, hdr.Uid, hdr.Guid = t.Mode, t.Uid, t.Guid
 		hdr.Inode, hdr.Links = t.Inode, linkCount
+		c.shared[name], c.shared[target] = true, true
 	case tar.TypeDir:
 		hdr.Mode = cpio.TypeDir | perm
 		hdr.Links = 2

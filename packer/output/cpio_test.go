@@ -3,12 +3,13 @@ package output
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cavaliergopher/cpio"
-	"github.com/klauspost/compress/gzip"
 )
 
 type entry struct {
@@ -44,11 +45,7 @@ func write(t *testing.T, entries []entry) []byte {
 }
 
 func TestCPIORoundTrip(t *testing.T) {
-	gz, err := gzip.NewReader(bytes.NewReader(write(t, sample)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := cpio.NewReader(gz)
+	r := cpio.NewReader(decompress(t, Default, write(t, sample)))
 	type got struct {
 		name string
 		mode cpio.FileMode
@@ -141,5 +138,43 @@ func TestCPIOHardLink(t *testing.T) {
 	}
 	if len(inos) != 2 || inos[0] != inos[1] {
 		t.Errorf("inodes %v, want two equal ones", inos)
+	}
+}
+
+// TestCPIOReplacingAHardLink checks that a regular file written over one
+// name of a hard-linked file is preceded by an entry of another type, so
+// the kernel unlinks the name instead of truncating the shared file.
+func TestCPIOReplacingAHardLink(t *testing.T) {
+	var buf bytes.Buffer
+	c, _ := NewCPIOCompressed(&buf, None)
+	for _, e := range []struct {
+		h    tar.Header
+		body string
+	}{
+		{tar.Header{Name: "usr/bin/svcd", Typeflag: tar.TypeReg, Mode: 0o755, Size: 5}, "multi"},
+		{tar.Header{Name: "usr/bin/containerd", Typeflag: tar.TypeLink, Linkname: "usr/bin/svcd"}, ""},
+		{tar.Header{Name: "usr/bin/runc", Typeflag: tar.TypeReg, Mode: 0o755, Size: 4}, "runc"},
+		{tar.Header{Name: "usr/bin/runc", Typeflag: tar.TypeReg, Mode: 0o755, Size: 5}, "runc2"}, // not shared: in place
+		{tar.Header{Name: "usr/bin/containerd", Typeflag: tar.TypeReg, Mode: 0o755, Size: 5}, "other"},
+	} {
+		h := e.h
+		if err := c.WriteEntry(&h, strings.NewReader(e.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	r := cpio.NewReader(&buf)
+	var got []string
+	for {
+		h, err := r.Next()
+		if err != nil {
+			break
+		}
+		got = append(got, fmt.Sprintf("%s %s", h.Name, map[bool]string{true: "symlink", false: "other"}[h.Mode&cpio.ModeType == cpio.TypeSymlink]))
+	}
+	want := []string{"usr/bin/svcd other", "usr/bin/containerd other", "usr/bin/runc other", "usr/bin/runc other",
+		"usr/bin/containerd symlink", "usr/bin/containerd other"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got entries %q, want %q", got, want)
 	}
 }

@@ -419,6 +419,8 @@ func (p *Package) addFile(tree *image.Tree, f File) error {
 			return err
 		}
 		return tree.AddBytes(f.Path, mode, data)
+	case f.Link != "":
+		return tree.AddHardLink(f.Path, f.Link)
 	default:
 		return tree.AddSymlink(f.Path, f.Symlink)
 	}

@@ -55,13 +55,18 @@ type GoBinary struct {
 	Tags    []string `yaml:"tags"`
 }
 
-// File is one plain file, directory or symlink in the image. Exactly one
-// of Source, Contents, Directory, Symlink, Concat and Remove is set.
+// File is one plain file, directory, symlink or hard link in the image.
+// Exactly one of Source, Contents, Directory, Symlink, Link, Concat and
+// Remove is set.
 type File struct {
 	Source    string  `yaml:"source"`
 	Contents  *string `yaml:"contents"`
 	Directory bool    `yaml:"directory"`
 	Symlink   string  `yaml:"symlink"`
+	// Link makes Path a hard link to the regular file at this absolute
+	// path, added earlier (go: outputs come first): one file under several
+	// names, e.g. a multi-call binary that dispatches on its name.
+	Link string `yaml:"link"`
 	// Concat is an absolute glob over the files already in the image
 	// (Debian packages, Go binaries, earlier entries): the file is their
 	// contents in sorted path order, each ending in a newline.
@@ -161,7 +166,7 @@ var buildYMLShape = &shape{keys: map[string]*shape{
 		"package": nil, "output": nil, "cgo": nil, "tags": nil,
 	}}},
 	"files": {list: &shape{keys: map[string]*shape{
-		"source": nil, "contents": nil, "directory": nil, "symlink": nil, "concat": nil, "remove": nil, "path": nil, "mode": nil,
+		"source": nil, "contents": nil, "directory": nil, "symlink": nil, "link": nil, "concat": nil, "remove": nil, "path": nil, "mode": nil,
 	}}},
 	"kernel": {keys: map[string]*shape{"debian": nil}},
 	"debian": {list: &shape{keys: map[string]*shape{"name": nil, "dependencies": nil}}},
@@ -293,13 +298,16 @@ func (s *Spec) validate() error {
 			return fmt.Errorf("files[%d]: 'path' must be an absolute path below /, got %q", i, f.Path)
 		}
 		kinds := 0
-		for _, set := range []bool{f.Source != "", f.Contents != nil, f.Directory, f.Symlink != "", f.Concat != "", f.Remove} {
+		for _, set := range []bool{f.Source != "", f.Contents != nil, f.Directory, f.Symlink != "", f.Link != "", f.Concat != "", f.Remove} {
 			if set {
 				kinds++
 			}
 		}
 		if kinds != 1 {
-			return fmt.Errorf("files[%d] (%s): set exactly one of source, contents, directory, symlink, concat, remove", i, f.Path)
+			return fmt.Errorf("files[%d] (%s): set exactly one of source, contents, directory, symlink, link, concat, remove", i, f.Path)
+		}
+		if f.Link != "" && (!strings.HasPrefix(f.Link, "/") || path.Clean(f.Link) == "/") {
+			return fmt.Errorf("files[%d] (%s): link %q must be the absolute path of a file in the image, like /usr/bin/svcd", i, f.Path, f.Link)
 		}
 		if f.Concat != "" {
 			if _, err := path.Match(f.Concat, ""); err != nil || !strings.HasPrefix(f.Concat, "/") {
@@ -310,8 +318,8 @@ func (s *Spec) validate() error {
 			if _, err := parseMode(f.Mode); err != nil {
 				return fmt.Errorf("files[%d] (%s): %w", i, f.Path, err)
 			}
-			if f.Symlink != "" || f.Remove {
-				return fmt.Errorf("files[%d] (%s): a symlink or a removal has no mode", i, f.Path)
+			if f.Symlink != "" || f.Link != "" || f.Remove {
+				return fmt.Errorf("files[%d] (%s): a symlink, hard link or removal has no mode (a hard link shares its file's)", i, f.Path)
 			}
 		}
 	}

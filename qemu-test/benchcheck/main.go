@@ -24,6 +24,10 @@ type Data struct {
 	MemTotalKB     int64          `json:"memTotalKB"`
 	MemAvailableKB int64          `json:"memAvailableKB"`
 	RSSKB          map[string]int `json:"rssKB"`
+	// AnonKB is the anonymous part of each RSS (RssAnon): the memory the
+	// process costs. The rest is its program file's pages, which live in
+	// the initramfs (RAM) whether mapped or not.
+	AnonKB map[string]int `json:"anonKB"`
 }
 
 func main() {
@@ -86,7 +90,7 @@ func collect(ctx context.Context, c *api.Client) (*Data, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Data{Boot: boot, RSSKB: map[string]int{}}
+	d := &Data{Boot: boot, RSSKB: map[string]int{}, AnonKB: map[string]int{}}
 	mem, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return nil, err
@@ -97,6 +101,7 @@ func collect(ctx context.Context, c *api.Client) (*Data, error) {
 		if pid := find(exe); pid > 0 {
 			st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 			d.RSSKB[name] = int(meminfo(string(st), "VmRSS"))
+			d.AnonKB[name] = int(meminfo(string(st), "RssAnon"))
 		}
 	}
 	return d, nil

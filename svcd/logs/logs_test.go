@@ -3,7 +3,9 @@ package logs
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -241,5 +243,48 @@ func TestStoreQuiet(t *testing.T) {
 	}
 	if lines, _ := s.Lines("hello"); len(lines) != 2 {
 		t.Errorf("hello's ring holds %d lines, want 2 (quiet only stops the echo)", len(lines))
+	}
+}
+
+// TestRingGrowsLikeAFullRing checks the growing buffer against a plain
+// list with the same bounds, through evictions by count and by bytes that
+// happen before the buffer reaches its full size.
+func TestRingGrowsLikeAFullRing(t *testing.T) {
+	tests := []struct{ maxLines, maxBytes int }{{50, 300}, {50, 1 << 20}, {7, 40}, {1, 10}, {1000, 2000}}
+	for _, tc := range tests {
+		r := NewRing(tc.maxLines, tc.maxBytes)
+		var model []string
+		size := 0
+		rnd := rand.New(rand.NewPCG(1, uint64(tc.maxLines)))
+		for i := 0; i < 5000; i++ {
+			text := strings.Repeat("x", rnd.IntN(40)) + strconv.Itoa(i)
+			if len(text) > tc.maxBytes {
+				text = text[:tc.maxBytes]
+			}
+			r.Add(Line{Text: text})
+			for len(model) > 0 && (len(model) == tc.maxLines || size+len(text) > tc.maxBytes) {
+				size -= len(model[0])
+				model = model[1:]
+			}
+			model = append(model, text)
+			size += len(text)
+			got := r.Lines()
+			if len(got) != len(model) {
+				t.Fatalf("bounds %v, line %d: got %d lines, want %d", tc, i, len(got), len(model))
+			}
+			for j := range got {
+				if got[j].Text != model[j] {
+					t.Fatalf("bounds %v, line %d: line %d is %q, want %q", tc, i, j, got[j].Text, model[j])
+				}
+			}
+		}
+		if len(r.buf) > tc.maxLines {
+			t.Errorf("bounds %v: buffer of %d lines, want at most %d", tc, len(r.buf), tc.maxLines)
+		}
+	}
+	r := NewRing(0, 0)
+	r.Add(Line{Text: "one"})
+	if len(r.buf) > ringStart {
+		t.Errorf("a ring of one line holds a buffer of %d, want at most %d", len(r.buf), ringStart)
 	}
 }

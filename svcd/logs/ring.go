@@ -31,7 +31,7 @@ type Ring struct {
 	mu       sync.Mutex
 	maxLines int
 	maxBytes int
-	buf      []Line // circular once full; head is the oldest entry
+	buf      []Line // circular; head is the oldest entry; grows up to maxLines
 	head     int
 	n        int
 	bytes    int
@@ -48,7 +48,21 @@ func NewRing(maxLines, maxBytes int) *Ring {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytes
 	}
-	return &Ring{maxLines: maxLines, maxBytes: maxBytes, buf: make([]Line, maxLines)}
+	return &Ring{maxLines: maxLines, maxBytes: maxBytes}
+}
+
+// ringStart is the first size of a ring's buffer. Buffers grow as lines
+// come: a full one costs 64 bytes a line (64 KB at the default bound) in
+// svcd for every container, and most containers say little.
+const ringStart = 16
+
+// grow enlarges the buffer (doubling, up to maxLines), oldest line first.
+func (r *Ring) grow() {
+	buf := make([]Line, min(max(2*len(r.buf), ringStart), r.maxLines))
+	for i := 0; i < r.n; i++ {
+		buf[i] = r.buf[(r.head+i)%len(r.buf)]
+	}
+	r.buf, r.head = buf, 0
 }
 
 // Add appends a line, evicting the oldest ones to stay within bounds. A line
@@ -62,13 +76,16 @@ func (r *Ring) Add(l Line) {
 	for r.n > 0 && (r.n == r.maxLines || r.bytes+len(l.Text) > r.maxBytes) {
 		r.bytes -= len(r.buf[r.head].Text)
 		r.buf[r.head] = Line{}
-		r.head = (r.head + 1) % r.maxLines
+		r.head = (r.head + 1) % len(r.buf)
 		r.n--
 		r.dropped++
 	}
+	if r.n == len(r.buf) {
+		r.grow() // below maxLines: the loop above made room otherwise
+	}
 	r.seq++
 	l.Seq = r.seq
-	r.buf[(r.head+r.n)%r.maxLines] = l
+	r.buf[(r.head+r.n)%len(r.buf)] = l
 	r.n++
 	r.bytes += len(l.Text)
 }
@@ -79,7 +96,7 @@ func (r *Ring) Lines() []Line {
 	defer r.mu.Unlock()
 	out := make([]Line, r.n)
 	for i := range out {
-		out[i] = r.buf[(r.head+i)%r.maxLines]
+		out[i] = r.buf[(r.head+i)%len(r.buf)]
 	}
 	return out
 }
