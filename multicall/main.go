@@ -26,6 +26,7 @@ import (
 var programs = map[string]func(args []string) int{
 	"svcd":                    daemon.Main,
 	"svcctl":                  cli.Main,
+	"logread":                 cli.LogreadMain,
 	"containerd":              containerdMain,
 	"containerd-shim-runc-v2": shimMain,
 }

@@ -197,6 +197,14 @@ func checkMinimalBoot(t *testing.T, q *run.QEMU, timeout time.Duration) {
 	if !strings.Contains(logs, "service running") {
 		t.Errorf("svcctl logs hello in the guest lacks \"service running\":\n%s", logs)
 	}
+	rb, _, err := c.Expect(ctx, 0, regexp.MustCompile(`KEEL-CHECK-LOGREAD-BEGIN hello`))
+	if err != nil {
+		t.Fatalf("no logread hello from the check service: %v", err)
+	}
+	re, _, _ := c.Expect(ctx, rb, regexp.MustCompile(`KEEL-CHECK-LOGREAD-END hello`))
+	if lr := strings.Join(c.Lines(rb, re+1), "\n"); !regexp.MustCompile(`Z hello\.stdout .*service running`).MatchString(lr) {
+		t.Errorf("logread hello in the guest lacks a \"TIME hello.stdout ... service running\" line:\n%s", lr)
+	}
 }
 
 // noMissingDrivers fails the test when init or modprobe said a device or

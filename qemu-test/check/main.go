@@ -84,6 +84,14 @@ func main() {
 		out, err := svcctl("logs", "--tail", "5", name)
 		fmt.Printf("KEEL-CHECK-LOGS-BEGIN %s (err %v)\n%sKEEL-CHECK-LOGS-END %s\n", name, err, out, name)
 	}
+	// logread (LinuxKit's name) reads the same logs, merged across
+	// containers, with each line's container and stream.
+	if name := os.Getenv("CHECK_LOGREAD"); name != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := exec.CommandContext(ctx, "/usr/bin/logread", "-n", "5", name).CombinedOutput()
+		cancel()
+		fmt.Printf("KEEL-CHECK-LOGREAD-BEGIN %s (err %v)\n%sKEEL-CHECK-LOGREAD-END %s\n", name, err, out, name)
+	}
 	fmt.Println("KEEL-CHECK-OK")
 	if os.Getenv("CHECK_POWEROFF") == "true" {
 		if out, err := svcctl("poweroff"); err != nil {
