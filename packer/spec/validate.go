@@ -110,6 +110,11 @@ func (v *validator) spec(s *Spec, root *yaml.Node) {
 		case !volumeNameRE.MatchString(vol.Name):
 			v.errorf(node(n, "name"), n, p+".name", "invalid volume name %q: use lower-case letters, digits, '-' and '_'", vol.Name)
 		}
+		switch vol.Format {
+		case "", VolumeFormatFilesystem, VolumeFormatOCI:
+		default:
+			v.errorf(node(n, "format"), n, p+".format", "unknown volume format %q: use %s (the image's files, the default) or %s (the image as an OCI layout)", vol.Format, VolumeFormatFilesystem, VolumeFormatOCI)
+		}
 	}
 }
 

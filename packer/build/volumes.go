@@ -1,0 +1,69 @@
+package build
+
+import (
+	"archive/tar"
+	"fmt"
+	"strings"
+
+	klayout "github.com/keel-os/keel/internal/layout"
+	"github.com/keel-os/keel/packer/rootfs"
+	"github.com/keel-os/keel/packer/spec"
+)
+
+// volumeParts makes one part per volume of s: the directory
+// klayout.VolumeDir(NAME) holding the volume's content in its merged/
+// folder (empty for a blank volume, the image's flattened filesystem for
+// an image volume) and, for a read-only volume, the klayout.VolumeReadOnly
+// marker that tells init to make merged/ read-only at boot.
+//
+// Unlike LinuxKit, which overlays a tmpfs on a lower/ copy at boot, Keel
+// writes the content straight into merged/: the whole root already lives
+// in RAM (or under a tmpfs overlay for a squashfs root) and /containers
+// stays writable when init makes the root read-only, so a read-write
+// volume needs nothing more, and an image volume is stored once.
+func volumeParts(fl *flattener, cache archCache, s *spec.Spec, known []string) ([]part, error) {
+	var parts []part
+	for i, vol := range s.Volumes {
+		if vol == nil {
+			continue
+		}
+		dir := strings.TrimPrefix(klayout.VolumeDir(vol.Name), "/")
+		p := part{
+			What:   "volume " + vol.Name,
+			inputs: []string{"volume", dir, fmt.Sprint(vol.ReadOnly)},
+			sys: &rootfs.System{Known: known, Dirs: []rootfs.Entry{
+				{Hdr: tar.Header{Name: strings.TrimPrefix(klayout.VolumesDir, "/"), Typeflag: tar.TypeDir, Mode: 0o755}},
+				{Hdr: tar.Header{Name: dir, Typeflag: tar.TypeDir, Mode: 0o755}},
+				{Hdr: tar.Header{Name: dir + "/merged", Typeflag: tar.TypeDir, Mode: 0o755}},
+			}},
+		}
+		if vol.ReadOnly {
+			p.sys.Files = append(p.sys.Files, rootfs.Entry{
+				Hdr: tar.Header{Name: dir + "/" + klayout.VolumeReadOnly, Typeflag: tar.TypeReg, Mode: 0o444},
+			})
+		}
+		if vol.Image != "" {
+			where := fmt.Sprintf("volumes[%d] %q", i, vol.Name)
+			if vol.Format == spec.VolumeFormatOCI {
+				return nil, fmt.Errorf("%s: format oci (the image as an OCI layout) is not built by Keel yet: drop `format: oci` to get the image's filesystem", where)
+			}
+			img, err := cache.Get(vol.Image)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", where, err)
+			}
+			d, err := img.Digest()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", where, vol.Image, err)
+			}
+			fl.count(img)
+			p.inputs = append(p.inputs, d.String())
+			p.sys.Layers = []rootfs.Layer{{
+				What:   fmt.Sprintf("%s image %s", where, vol.Image),
+				Prefix: dir + "/merged",
+				Open:   fl.opener(img),
+			}}
+		}
+		parts = append(parts, p)
+	}
+	return parts, nil
+}
