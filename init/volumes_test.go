@@ -24,11 +24,13 @@ func TestReadOnlyVolumes(t *testing.T) {
 	}
 	mk("rw/merged")
 	mk("ro/merged")
-	touch("ro/" + layout.VolumeReadOnly)
+	mk("ro/" + layout.VolumeReadOnly)
 	mk("nomerged")
-	touch("nomerged/" + layout.VolumeReadOnly)
+	mk("nomerged/" + layout.VolumeReadOnly)
 	mk("aro/merged")
-	touch("aro/" + layout.VolumeReadOnly)
+	mk("aro/" + layout.VolumeReadOnly)
+	mk("filemarker/merged")
+	touch("filemarker/" + layout.VolumeReadOnly)
 	touch("stray-file")
 
 	got, err := readOnlyVolumes(dir)
@@ -46,22 +48,39 @@ func TestReadOnlyVolumes(t *testing.T) {
 	}
 }
 
-func TestBindReadOnly(t *testing.T) {
+// TestReadOnlyMounts checks both ways init makes a volume read-only: the
+// overlay (which also holds against a read-write bind remount) and the
+// fallback bind.
+func TestReadOnlyMounts(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount")
 	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := bindReadOnly(dir); err != nil {
-		t.Skipf("cannot mount here: %v", err)
-	}
-	defer unix.Unmount(dir, unix.MNT_DETACH)
-	if err := os.WriteFile(filepath.Join(dir, "g"), nil, 0o644); err == nil {
-		t.Error("writing into a read-only volume: got success, want an error")
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, "f")); err != nil || string(b) != "x" {
-		t.Errorf("reading the volume: got %q, %v, want \"x\"", b, err)
+	for _, tc := range []struct {
+		name  string
+		mount func(string) error
+	}{{"overlay", overlayReadOnly}, {"bind", bindReadOnly}} {
+		t.Run(tc.name, func(t *testing.T) {
+			vol := t.TempDir()
+			dir := filepath.Join(vol, "merged")
+			if err := os.MkdirAll(filepath.Join(vol, layout.VolumeReadOnly), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.mount(dir); err != nil {
+				t.Skipf("cannot mount here: %v", err)
+			}
+			defer unix.Unmount(dir, unix.MNT_DETACH)
+			if err := os.WriteFile(filepath.Join(dir, "g"), nil, 0o644); err == nil {
+				t.Error("writing into a read-only volume: got success, want an error")
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, "f")); err != nil || string(b) != "x" {
+				t.Errorf("reading the volume: got %q, %v, want \"x\"", b, err)
+			}
+		})
 	}
 }

@@ -19,8 +19,9 @@ const (
 	// VolumesDir holds one directory per volume of the spec (LinuxKit's
 	// place): VolumeDir(NAME)/merged is what containers bind.
 	VolumesDir = "/containers/volumes"
-	// VolumeReadOnly is an empty file in VolumeDir(NAME) of a read-only
-	// volume: init makes its merged/ folder read-only at boot.
+	// VolumeReadOnly is an empty folder in VolumeDir(NAME) of a read-only
+	// volume: init mounts a read-only overlay of merged/ and this folder
+	// on merged/ at boot.
 	VolumeReadOnly = "readonly"
 
 	// ModulesDir holds lib/modules/<kernel version>/.

@@ -38,8 +38,8 @@ func volumeParts(fl *flattener, cache archCache, s *spec.Spec, known []string) (
 			}},
 		}
 		if vol.ReadOnly {
-			p.sys.Files = append(p.sys.Files, rootfs.Entry{
-				Hdr: tar.Header{Name: dir + "/" + klayout.VolumeReadOnly, Typeflag: tar.TypeReg, Mode: 0o444},
+			p.sys.Dirs = append(p.sys.Dirs, rootfs.Entry{
+				Hdr: tar.Header{Name: dir + "/" + klayout.VolumeReadOnly, Typeflag: tar.TypeDir, Mode: 0o555},
 			})
 		}
 		if vol.Image != "" {

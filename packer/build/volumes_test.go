@@ -55,7 +55,7 @@ func TestBuildVolumes(t *testing.T) {
 		{"containers/volumes/scratch/merged", true, "", true},
 		{"containers/volumes/scratch/readonly", false, "", false},
 		{"containers/volumes/content/merged", true, "", true},
-		{"containers/volumes/content/readonly", false, "", true},
+		{"containers/volumes/content/readonly", true, "", true},
 		{"containers/volumes/content/merged/data/hello.txt", false, "hello\n", true},
 	} {
 		e := files[tc.name]

@@ -176,6 +176,11 @@ func TestConfigFields(t *testing.T) {
 			eq(t, "/run", *mountAt(s, "/run"), specs.Mount{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m", "mode=0755"}})
 			eq(t, "/tmp", mountAt(s, "/tmp").Type, "tmpfs")
 		}},
+		{name: "relative destinations start at the container's root, as in LinuxKit", yaml: "binds: [\"/etc:host-etc:ro\"]\ntmpfs: [scratch]\nmounts:\n  - {type: bind, source: /etc, destination: writeable-host-etc, options: [rbind, rw]}", check: func(t *testing.T, s *specs.Spec) {
+			eq(t, "/host-etc source", mountAt(s, "/host-etc") != nil && mountAt(s, "/host-etc").Source == "/etc", true)
+			eq(t, "/scratch type", mountAt(s, "/scratch") != nil && mountAt(s, "/scratch").Type == "tmpfs", true)
+			eq(t, "/writeable-host-etc", *mountAt(s, "/writeable-host-etc"), specs.Mount{Destination: "/writeable-host-etc", Type: "bind", Source: "/etc", Options: []string{"rbind", "rw"}})
+		}},
 		{name: "mounts replace defaults and infer type", yaml: "mounts:\n  - {destination: /dev, options: [rw]}\n  - {source: mqueue}", check: func(t *testing.T, s *specs.Spec) {
 			eq(t, "/dev", *mountAt(s, "/dev"), specs.Mount{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"rw"}})
 			eq(t, "/dev/mqueue", mountAt(s, "/dev/mqueue").Type, "mqueue")

@@ -17,6 +17,10 @@ type validator struct {
 	// skip holds the positions the decoder already complained about, so a
 	// value of the wrong type is not also reported as, say, empty.
 	skip map[Position]bool
+	// warns are remarks about input LinuxKit accepts but that looks odd
+	// ("file:line:col: path: message"); Parse hands them on as
+	// Spec.Warnings.
+	warns []string
 }
 
 func newValidator(file string, decodeErrs ErrorList) *validator {
@@ -40,6 +44,26 @@ func (v *validator) errorf(n, fallback *yaml.Node, path, format string, args ...
 		return
 	}
 	v.errs.add(&Error{Pos: p, Msg: where(path) + fmt.Sprintf(format, args...)})
+}
+
+// warnf records a warning at node n (or at fallback when n is nil).
+func (v *validator) warnf(n, fallback *yaml.Node, path, format string, args ...interface{}) {
+	if n == nil {
+		n = fallback
+	}
+	switch {
+	case len(v.warns) > maxErrors:
+		return
+	case len(v.warns) == maxErrors:
+		// Bounded like the errors: hostile input cannot grow the list.
+		v.warns = append(v.warns, "... and more warnings")
+		return
+	}
+	p := Position{File: v.file}
+	if n != nil {
+		p.Line, p.Column = n.Line, n.Column
+	}
+	v.warns = append(v.warns, fmt.Sprintf("%s: %s%s", p, where(path), fmt.Sprintf(format, args...)))
 }
 
 // errAt records a problem at a known position (used after Merge, when only
@@ -176,6 +200,8 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 		for i, m := range *img.Mounts {
 			if _, err := NormalizeMount(m); err != nil {
 				v.errorf(at("mounts", i), n, idx("mounts", i), "%v", err)
+			} else if m.Destination != "" && !path.IsAbs(m.Destination) {
+				v.warnf(at("mounts", i, "destination"), n, idx("mounts", i), "relative destination %q is taken as %q (from the container's root, as LinuxKit does)", m.Destination, absDest(m.Destination))
 			}
 		}
 	}
@@ -190,6 +216,10 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 		for i, b := range *list {
 			if _, err := ParseBind(b); err != nil {
 				v.errorf(at(key, i), n, idx(key, i), "%v", err)
+				continue
+			}
+			for _, odd := range bindOddities(b) {
+				v.warnf(at(key, i), n, idx(key, i), "bind %q: %s", b, odd)
 			}
 		}
 	}
@@ -197,6 +227,8 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 		for i, t := range *img.Tmpfs {
 			if _, _, err := ParseTmpfs(t); err != nil {
 				v.errorf(at("tmpfs", i), n, idx("tmpfs", i), "%v", err)
+			} else if d, _, _ := strings.Cut(t, ":"); !path.IsAbs(d) {
+				v.warnf(at("tmpfs", i), n, idx("tmpfs", i), "relative destination %q is taken as %q", d, absDest(d))
 			}
 		}
 	}
@@ -424,6 +456,18 @@ func (v *validator) fileEntry(f *File, n *yaml.Node, p string) {
 	if f.Directory {
 		kinds = append(kinds, "directory")
 	}
+	// LinuxKit builds a directory or a symlink that also sets another kind
+	// the build would ignore (contents with symlink; symlink with
+	// directory): Keel builds the same, with a warning. Other pairs
+	// LinuxKit refuses too.
+	if len(kinds) == 2 && (kinds[0] == "contents" && kinds[1] == "symlink" || kinds[0] == "symlink" && kinds[1] == "directory") {
+		wins := "symlink"
+		if kinds[1] == "directory" {
+			wins = "directory"
+		}
+		v.warnf(at(kinds[1]), n, p, "sets both %s and %s: LinuxKit builds the %s and ignores the rest, and so does Keel", kinds[0], kinds[1], wins)
+		kinds = kinds[:1]
+	}
 	switch len(kinds) {
 	case 0:
 		v.errorf(n, nil, p, "say what the file is: set one of contents, source, symlink, metadata or directory: true")
@@ -435,7 +479,7 @@ func (v *validator) fileEntry(f *File, n *yaml.Node, p string) {
 		v.errorf(at("metadata"), n, p+".metadata", "unsupported metadata format %q (want \"yaml\" or \"json\")", f.Metadata)
 	}
 	if f.Optional && f.Source == "" {
-		v.errorf(at("optional"), n, p+".optional", "only applies to files with a source")
+		v.warnf(at("optional"), n, p+".optional", "only applies to files with a source; ignored")
 	}
 	if f.Mode != "" {
 		if _, err := ParseMode(f.Mode); err != nil {
