@@ -30,7 +30,9 @@ func volumeParts(fl *flattener, cache archCache, s *spec.Spec, known []string) (
 		dir := strings.TrimPrefix(klayout.VolumeDir(vol.Name), "/")
 		p := part{
 			What:   "volume " + vol.Name,
-			inputs: []string{"volume", dir, fmt.Sprint(vol.ReadOnly)},
+			// The layout version changes whenever the bytes written for the
+			// same volume change.
+			inputs: []string{"volume layout 2", dir, fmt.Sprint(vol.ReadOnly)},
 			sys: &rootfs.System{Known: known, Dirs: []rootfs.Entry{
 				{Hdr: tar.Header{Name: strings.TrimPrefix(klayout.VolumesDir, "/"), Typeflag: tar.TypeDir, Mode: 0o755}},
 				{Hdr: tar.Header{Name: dir, Typeflag: tar.TypeDir, Mode: 0o755}},

@@ -183,8 +183,11 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 		for i, name := range *c.list {
 			low := strings.ToLower(name)
 			if low == "all" || low == "none" {
-				if !c.allNone {
-					v.errorf(at(c.key, i), n, idx(c.key, i), "%q is not allowed here; use capabilities: [%s]", name, low)
+				if !c.allNone && len(*c.list) == 1 {
+					// LinuxKit merges capabilities.add into the label's list and
+					// reads a lone "all" or "none" there: fine when the label
+					// sets no capabilities, refused by the bundle otherwise.
+					v.warnf(at(c.key, i), n, idx(c.key, i), "%q means every capability only if the image's label sets none (as in LinuxKit); capabilities: [%s] says it plainly", name, low)
 				} else if len(*c.list) != 1 {
 					v.errorf(at(c.key, i), n, idx(c.key, i), "%q must be the only entry of the list", name)
 				}

@@ -30,6 +30,8 @@ func TestParseWarnings(t *testing.T) {
 			[]string{`f.yml:6:14: files[0]: sets both contents and symlink: LinuxKit builds the symlink and ignores the rest, and so does Keel`}},
 		{"symlink and directory", head + "files:\n  - path: etc/x\n    symlink: /y\n    directory: true\n",
 			[]string{`f.yml:6:16: files[0]: sets both symlink and directory: LinuxKit builds the directory and ignores the rest, and so does Keel`}},
+		{"lone all in capabilities.add", svc + "    capabilities.add: [all]\n",
+			[]string{`f.yml:6:24: services[0].capabilities.add[0]: "all" means every capability only if the image's label sets none (as in LinuxKit); capabilities: [all] says it plainly`}},
 		{"nothing odd", svc + "    binds: [\"/a:/b:ro\"]\n", nil},
 	}
 	for _, tc := range tests {
