@@ -243,12 +243,12 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 	if img.Env != nil {
 		for i, e := range *img.Env {
 			if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
-				v.errorf(at("env", i), n, idx("env", i), "%q is not KEY=VALUE", e)
+				v.errorf(at("env", i), n, idx("env", i), "%q is not KEY=VALUE (runc refuses it: the container would not start)", e)
 			}
 		}
 	}
 	if img.Cwd != "" && !path.IsAbs(img.Cwd) {
-		v.errorf(at("cwd"), n, sub("cwd"), "must be an absolute path, got %q", img.Cwd)
+		v.errorf(at("cwd"), n, sub("cwd"), "must be an absolute path, got %q (runc refuses a relative working directory)", img.Cwd)
 	}
 	for _, ns := range []struct{ key, val string }{
 		{"net", img.Net}, {"pid", img.Pid}, {"ipc", img.Ipc}, {"uts", img.Uts}, {"userns", img.Userns},
@@ -258,7 +258,7 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 		}
 	}
 	if len(img.Hostname) > 64 {
-		v.errorf(at("hostname"), n, sub("hostname"), "longer than 64 characters")
+		v.errorf(at("hostname"), n, sub("hostname"), "longer than 64 characters (the kernel refuses such a hostname: the container would not start)")
 	}
 	v.id(img.UID, at("uid"), n, sub("uid"))
 	v.id(img.GID, at("gid"), n, sub("gid"))
@@ -269,7 +269,7 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 		}
 	}
 	if img.OOMScoreAdj != nil && (*img.OOMScoreAdj < -1000 || *img.OOMScoreAdj > 1000) {
-		v.errorf(at("oomScoreAdj"), n, sub("oomScoreAdj"), "must be between -1000 and 1000, got %d", *img.OOMScoreAdj)
+		v.errorf(at("oomScoreAdj"), n, sub("oomScoreAdj"), "must be between -1000 and 1000, got %d (the kernel refuses it: the container would not start)", *img.OOMScoreAdj)
 	}
 	if rp := img.RootfsPropagation; rp != nil {
 		switch *rp {
@@ -282,7 +282,7 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 	if img.Sysctl != nil {
 		for k := range *img.Sysctl {
 			if k == "" || strings.ContainsAny(k, " \t=") {
-				v.errorf(at("sysctl"), n, sub("sysctl"), "invalid sysctl name %q", k)
+				v.errorf(at("sysctl"), n, sub("sysctl"), "invalid sysctl name %q (no such file under /proc/sys: the container would not start)", k)
 			}
 		}
 	}

@@ -197,7 +197,7 @@ func ParseRlimit(s string) (specs.POSIXRlimit, error) {
 		return specs.POSIXRlimit{}, err
 	}
 	if soft > hard {
-		return specs.POSIXRlimit{}, fmt.Errorf("rlimit %q: soft limit is above the hard limit", s)
+		return specs.POSIXRlimit{}, fmt.Errorf("rlimit %q: soft limit is above the hard limit (the kernel refuses it: the container would not start)", s)
 	}
 	return specs.POSIXRlimit{Type: typ, Soft: soft, Hard: hard}, nil
 }
