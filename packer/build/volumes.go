@@ -13,7 +13,7 @@ import (
 // volumeParts makes one part per volume of s: the directory
 // klayout.VolumeDir(NAME) holding the volume's content in its merged/
 // folder (empty for a blank volume, the image's flattened filesystem for
-// an image volume) and, for a read-only volume, the klayout.VolumeReadOnly
+// an image volume, the image as an OCI layout for `format: oci`) and, for a read-only volume, the klayout.VolumeReadOnly
 // marker that tells init to make merged/ read-only at boot.
 //
 // Unlike LinuxKit, which overlays a tmpfs on a lower/ copy at boot, Keel
@@ -47,7 +47,9 @@ func volumeParts(fl *flattener, cache archCache, s *spec.Spec, known []string) (
 		if vol.Image != "" {
 			where := fmt.Sprintf("volumes[%d] %q", i, vol.Name)
 			if vol.Format == spec.VolumeFormatOCI {
-				return nil, fmt.Errorf("%s: format oci (the image as an OCI layout) is not built by Keel yet: drop `format: oci` to get the image's filesystem", where)
+				if err := checkPlatforms(vol.Platforms, cache.arch); err != nil {
+					return nil, fmt.Errorf("%s: %w", where, err)
+				}
 			}
 			img, err := cache.Get(vol.Image)
 			if err != nil {
@@ -57,15 +59,32 @@ func volumeParts(fl *flattener, cache archCache, s *spec.Spec, known []string) (
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", where, vol.Image, err)
 			}
-			fl.count(img)
-			p.inputs = append(p.inputs, d.String())
+			p.inputs = append(p.inputs, d.String(), vol.Format, vol.Image)
+			open := ociLayoutOpener(img, vol.Image)
+			if vol.Format != spec.VolumeFormatOCI {
+				fl.count(img)
+				open = fl.opener(img)
+			}
 			p.sys.Layers = []rootfs.Layer{{
 				What:   fmt.Sprintf("%s image %s", where, vol.Image),
 				Prefix: dir + "/merged",
-				Open:   fl.opener(img),
+				Open:   open,
 			}}
 		}
 		parts = append(parts, p)
 	}
 	return parts, nil
+}
+
+// checkPlatforms accepts the platforms of a `format: oci` volume that Keel
+// builds: the system's own architecture (the layout holds the image pulled
+// for it), written as LinuxKit does ("linux/amd64", "linux/arm64/v8").
+func checkPlatforms(platforms []string, arch string) error {
+	for _, p := range platforms {
+		parts := strings.Split(p, "/")
+		if len(parts) < 2 || parts[0] != "linux" || parts[1] != arch {
+			return fmt.Errorf("platform %q: Keel puts only the image of the system's platform (linux/%s) in an OCI layout volume yet: drop the other platforms", p, arch)
+		}
+	}
+	return nil
 }

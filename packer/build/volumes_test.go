@@ -1,7 +1,9 @@
 package build
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -31,6 +33,10 @@ volumes:
   - name: content
     image: test/vol:1
     readonly: true
+  - name: layout
+    image: test/vol:1
+    format: oci
+    platforms: [linux/amd64]
 `, 1)
 	f.spec = strings.Replace(f.spec, `    command: ["/init"]
 `, `    command: ["/init"]
@@ -74,6 +80,7 @@ func TestBuildVolumes(t *testing.T) {
 		}
 	}
 
+	checkOCILayout(t, f, files, "containers/volumes/layout/merged/")
 	checkMounts(t, files, "containers/services/svc/config.json", map[string]string{
 		"/scratch": "/containers/volumes/scratch/merged",
 		"/content": "/containers/volumes/content/merged",
@@ -115,7 +122,8 @@ func TestBuildVolumeErrors(t *testing.T) {
 	}{
 		{"read-only volume bound read-write", "content:/content:ro", "content:/content", `volume "content" is read-only; bind it with the ro option`},
 		{"unknown volume", "scratch:/scratch", "scrach:/scratch", `bind source "scrach" is neither an absolute path nor a volume (did you mean "scratch"?)`},
-		{"oci format", "    readonly: true\n", "    readonly: true\n    format: oci\n", "format oci (the image as an OCI layout) is not built by Keel yet"},
+		{"oci layout of another platform", "platforms: [linux/amd64]", "platforms: [linux/amd64, linux/arm64]", `platform "linux/arm64": Keel puts only the image of the system's platform (linux/amd64)`},
+		{"unknown format", "format: oci", "format: tarball", `unknown volume format "tarball"`},
 		{"missing volume image", "image: test/vol:1", "image: test/nothere:1", "test/nothere:1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,5 +134,70 @@ func TestBuildVolumeErrors(t *testing.T) {
 				t.Errorf("got error %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// checkOCILayout checks the OCI layout volume under dir: the index names
+// the image's manifest, and every blob is there under its digest.
+func checkOCILayout(t *testing.T, f *fixture, files map[string]*cpioEntry, dir string) {
+	t.Helper()
+	img, err := f.cache.Get("test/vol:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := img.Digest()
+	cd, _ := img.ConfigName()
+	layers, _ := img.Layers()
+	want := []string{"oci-layout", "blobs/sha256/" + md.Hex, "blobs/sha256/" + cd.Hex}
+	for _, l := range layers {
+		d, _ := l.Digest()
+		want = append(want, "blobs/sha256/"+d.Hex)
+	}
+	for _, name := range want {
+		if files[dir+name] == nil {
+			t.Errorf("%s%s missing from the OCI layout volume", dir, name)
+		}
+	}
+	if e := files[dir+"blobs/sha256/"+md.Hex]; e != nil {
+		raw, _ := img.RawManifest()
+		if string(e.data) != string(raw) {
+			t.Errorf("manifest blob: got %q, want %q", e.data, raw)
+		}
+	}
+	idx := files[dir+"index.json"]
+	if idx == nil {
+		t.Fatalf("%sindex.json missing", dir)
+	}
+	var index struct {
+		Manifests []struct {
+			Digest      string
+			Annotations map[string]string
+		}
+	}
+	if err := json.Unmarshal(idx.data, &index); err != nil {
+		t.Fatal(err)
+	}
+	if len(index.Manifests) != 1 || index.Manifests[0].Digest != md.String() || index.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != "test/vol:1" {
+		t.Errorf("index.json: got %s, want one manifest %s named test/vol:1", idx.data, md)
+	}
+}
+
+// TestBuildVolumesReproducible builds the volume fixture from two fresh
+// caches (no shared segments): the initrds must be identical.
+func TestBuildVolumesReproducible(t *testing.T) {
+	var got [][]byte
+	for i := 0; i < 2; i++ {
+		res, err := volumeFixture(t).run(t, t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(res.Initrd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, b)
+	}
+	if !bytes.Equal(got[0], got[1]) {
+		t.Error("two builds of the same spec with volumes differ: got different initrds, want the same bytes")
 	}
 }
