@@ -29,7 +29,7 @@ func volumeParts(fl *flattener, cache archCache, s *spec.Spec, known []string) (
 		}
 		dir := strings.TrimPrefix(klayout.VolumeDir(vol.Name), "/")
 		p := part{
-			What:   "volume " + vol.Name,
+			What: "volume " + vol.Name,
 			// The layout version changes whenever the bytes written for the
 			// same volume change.
 			inputs: []string{"volume layout 2", dir, fmt.Sprint(vol.ReadOnly)},
