@@ -120,7 +120,7 @@ func TestBuildVolumeErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, from, to, want string
 	}{
-		{"read-only volume bound read-write", "content:/content:ro", "content:/content", `volume "content" is read-only; bind it with the ro option`},
+		{"read-only volume bound read-write", "content:/content:ro", "content:/content", `volume "content" is read-only, but this bind is read-write`},
 		{"unknown volume", "scratch:/scratch", "scrach:/scratch", `bind source "scrach" is neither an absolute path nor a volume (did you mean "scratch"?)`},
 		{"oci layout of another platform", "platforms: [linux/amd64]", "platforms: [linux/amd64, linux/arm64]", `platform "linux/arm64": Keel puts only the image of the system's platform (linux/amd64)`},
 		{"unknown format", "format: oci", "format: tarball", `unknown volume format "tarball"`},

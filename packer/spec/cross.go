@@ -77,7 +77,7 @@ func (v *validator) volumeRefs(img *Image, vols map[string]*Volume) {
 			return
 		}
 		if vol.ReadOnly && !readOnly(opts) {
-			v.errAt(img.Pos, "%q: volume %q is read-only; bind it with the ro option", img.Name, src)
+			v.errAt(img.Pos, "%q: volume %q is read-only, but this bind is read-write (LinuxKit refuses it too): add the ro option, e.g. %s:/path:ro", img.Name, src, src)
 		}
 	}
 	for _, list := range []*[]string{img.Binds, img.BindsAdd} {

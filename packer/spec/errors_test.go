@@ -119,7 +119,7 @@ func TestParseErrors(t *testing.T) {
 		{"bind to unknown volume", head + "volumes:\n  - name: data\nservices:\n  - name: a\n    image: b\n    binds: [\"dat:/d\"]\n",
 			[]string{`f.yml:6:5: "a": bind source "dat" is neither an absolute path nor a volume (did you mean "data"?)`}},
 		{"read-only volume bound rw", head + "volumes:\n  - name: data\n    readonly: true\nservices:\n  - name: a\n    image: b\n    binds: [\"data:/d\"]\n",
-			[]string{`f.yml:7:5: "a": volume "data" is read-only; bind it with the ro option`}},
+			[]string{`f.yml:7:5: "a": volume "data" is read-only, but this bind is read-write (LinuxKit refuses it too): add the ro option, e.g. data:/path:ro`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
