@@ -12,8 +12,8 @@ import (
 
 // TestVolumes boots examples/minimal.yml with testdata/volumes-check.yml:
 // one boot for every shape of LinuxKit's volumes (blank and from an image,
-// read-write and read-only, named from binds, mounts, onboot, services and
-// onshutdown).
+// read-write and read-only, as a filesystem or an OCI layout, named from
+// binds, mounts, onboot, services and onshutdown).
 func TestVolumes(t *testing.T) {
 	require(t)
 	prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/volumes-check.yml")
@@ -40,6 +40,7 @@ func TestVolumes(t *testing.T) {
 		{"ro-bind", "refused", "a read-only bind of a read-only volume refuses writes"},
 		{"ro-volume", "refused", "a read-only volume stays read-only bound read-write by its path"},
 		{"rw-image", "ok", "a read-write image volume takes writes"},
+		{"oci-layout", "ok", "a format: oci volume holds the image as an OCI layout"},
 	} {
 		if got[w.key] != w.want {
 			t.Errorf("%s: got VOLCHECK %s=%q, want %q", w.what, w.key, got[w.key], w.want)
