@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keel-os/keel/packer/build"
 	"github.com/keel-os/keel/packer/run"
 )
 
@@ -16,7 +17,19 @@ import (
 // binds, mounts, onboot, services and onshutdown).
 func TestVolumes(t *testing.T) {
 	require(t)
-	prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/volumes-check.yml")
+	checkVolumes(t, build.Options{})
+}
+
+// TestVolumesSquashfsRoot is TestVolumes on a squashfs root, where the
+// root is itself an overlay: read-write volumes live in its tmpfs upper
+// layer, and a read-only volume's overlay stacks on it.
+func TestVolumesSquashfsRoot(t *testing.T) {
+	require(t)
+	checkVolumes(t, build.Options{Rootfs: build.RootfsSquashfs})
+}
+
+func checkVolumes(t *testing.T, opt build.Options) {
+	_, prefix := buildWith(t, opt, "examples/minimal.yml", "qemu-test/testdata/volumes-check.yml")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
