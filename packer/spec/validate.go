@@ -335,7 +335,8 @@ func (v *validator) id(id *interface{}, n, parent *yaml.Node, p string) {
 func (v *validator) runtime(r *Runtime, n, parent *yaml.Node, p string) {
 	if r.Mounts != nil {
 		for i, m := range *r.Mounts {
-			// A relative destination is relative to the bundle directory.
+			// A relative destination is taken from the container's rootfs,
+			// as in LinuxKit (svcd/prepare).
 			if m.Destination == "" {
 				v.errorf(node(n, "mounts", i), parent, fmt.Sprintf("%s.mounts[%d]", p, i), "missing required field \"destination\"")
 			}
@@ -343,8 +344,9 @@ func (v *validator) runtime(r *Runtime, n, parent *yaml.Node, p string) {
 	}
 	if r.Mkdir != nil {
 		for i, d := range *r.Mkdir {
-			if !path.IsAbs(d) {
-				v.errorf(node(n, "mkdir", i), parent, fmt.Sprintf("%s.mkdir[%d]", p, i), "must be an absolute path, got %q", d)
+			// Relative: from the container's rootfs, as in LinuxKit.
+			if strings.TrimSpace(d) == "" {
+				v.errorf(node(n, "mkdir", i), parent, fmt.Sprintf("%s.mkdir[%d]", p, i), "must not be empty")
 			}
 		}
 	}

@@ -32,6 +32,7 @@ func TestParseWarnings(t *testing.T) {
 			[]string{`f.yml:6:16: files[0]: sets both symlink and directory: LinuxKit builds the directory and ignores the rest, and so does Keel`}},
 		{"lone all in capabilities.add", svc + "    capabilities.add: [all]\n",
 			[]string{`f.yml:6:24: services[0].capabilities.add[0]: "all" means every capability only if the image's label sets none (as in LinuxKit); capabilities: [all] says it plainly`}},
+		{"relative runtime paths are LinuxKit's (from the rootfs), not odd", svc + "    runtime:\n      mkdir: [var/lib/x]\n      mounts:\n        - {type: tmpfs, source: tmpfs, destination: tmp}\n", nil},
 		{"nothing odd", svc + "    binds: [\"/a:/b:ro\"]\n", nil},
 	}
 	for _, tc := range tests {
