@@ -115,6 +115,9 @@ func boot() {
 		{name: "hostname", run: hostnameStep},
 		{name: "ctrl-alt-del", run: ctrlAltDelStep},
 		{name: "root-readonly", run: func() error { return readOnlyRootStep(cmd) }},
+		// After root-readonly, so the read-only binds land on the
+		// /containers mount that stays.
+		{name: "volumes", run: volumesStep},
 	})
 
 	r := newReaper(wait4Any)

@@ -16,6 +16,13 @@ const (
 	OnbootDir     = "/containers/onboot"
 	ServicesDir   = "/containers/services"
 	OnshutdownDir = "/containers/onshutdown"
+	// VolumesDir holds one directory per volume of the spec (LinuxKit's
+	// place): VolumeDir(NAME)/merged is what containers bind.
+	VolumesDir = "/containers/volumes"
+	// VolumeReadOnly is an empty folder in VolumeDir(NAME) of a read-only
+	// volume: init mounts a read-only overlay of merged/ and this folder
+	// on merged/ at boot.
+	VolumeReadOnly = "readonly"
 
 	// ModulesDir holds lib/modules/<kernel version>/.
 	ModulesDir = "/lib/modules"
@@ -35,3 +42,9 @@ const (
 	// unpacked initramfs.
 	RootImage = "/keel-root.squashfs"
 )
+
+// VolumeDir is the directory of volume name in the image.
+func VolumeDir(name string) string { return VolumesDir + "/" + name }
+
+// VolumeMerged is the folder containers bind for volume name: its content.
+func VolumeMerged(name string) string { return VolumeDir(name) + "/merged" }

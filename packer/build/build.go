@@ -286,8 +286,8 @@ func baseDirNames() []string {
 
 // plan resolves every image of s from the cache and cuts the system into
 // parts: the base directories with the kernel modules, the init images,
-// one part per container, and the spec's files last. Each part's inputs
-// name everything its bytes depend on.
+// one part per volume, one part per container, and the spec's files
+// last. Each part's inputs name everything its bytes depend on.
 func plan(s *spec.Spec, cache archCache) (*layout, error) {
 	if s.Kernel.Image == "" {
 		return nil, errors.New("the spec has no kernel image: add `kernel: {image: ...}`")
@@ -336,6 +336,11 @@ func plan(s *spec.Spec, cache archCache) (*layout, error) {
 		l.parts = append(l.parts, p)
 		l.boot = bootPart(kf, kd, p.sys.Layers, p.inputs[1:])
 	}
+	vparts, err := volumeParts(l.fl, cache, s, known)
+	if err != nil {
+		return nil, err
+	}
+	l.parts = append(l.parts, vparts...)
 	phases := []struct {
 		phase    kbundle.Phase
 		dir      string

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -262,6 +263,9 @@ func (b *builder) capabilities() (*specs.LinuxCapabilities, error) {
 	caps = spec.ExpandCapabilities(caps)
 	ambient := spec.ExpandCapabilities(strs(img.Ambient, label.Ambient, nil))
 	for _, c := range append(append([]string(nil), caps...), ambient...) {
+		if l := strings.ToLower(c); l == "all" || l == "none" {
+			return nil, fmt.Errorf("capability %q must stand alone, but the image label's capabilities and capabilities.add merge into %v (LinuxKit refuses this too): set capabilities: to replace the label's list", c, caps)
+		}
 		if !spec.IsCapability(c) {
 			return nil, fmt.Errorf("unknown capability %q", c)
 		}

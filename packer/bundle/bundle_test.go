@@ -176,6 +176,14 @@ func TestConfigFields(t *testing.T) {
 			eq(t, "/run", *mountAt(s, "/run"), specs.Mount{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m", "mode=0755"}})
 			eq(t, "/tmp", mountAt(s, "/tmp").Type, "tmpfs")
 		}},
+		{name: "relative destinations start at the container's root, as in LinuxKit", yaml: "binds: [\"/etc:host-etc:ro\"]\ntmpfs: [scratch]\nmounts:\n  - {type: bind, source: /etc, destination: writeable-host-etc, options: [rbind, rw]}", check: func(t *testing.T, s *specs.Spec) {
+			eq(t, "/host-etc source", mountAt(s, "/host-etc") != nil && mountAt(s, "/host-etc").Source == "/etc", true)
+			eq(t, "/scratch type", mountAt(s, "/scratch") != nil && mountAt(s, "/scratch").Type == "tmpfs", true)
+			eq(t, "/writeable-host-etc", *mountAt(s, "/writeable-host-etc"), specs.Mount{Destination: "/writeable-host-etc", Type: "bind", Source: "/etc", Options: []string{"rbind", "rw"}})
+		}},
+		{name: "a lone all in capabilities.add grants every capability, as in LinuxKit", yaml: "capabilities.add: [all]", check: func(t *testing.T, s *specs.Spec) {
+			eq(t, "bounding", s.Process.Capabilities.Bounding, spec.AllCapabilities())
+		}},
 		{name: "mounts replace defaults and infer type", yaml: "mounts:\n  - {destination: /dev, options: [rw]}\n  - {source: mqueue}", check: func(t *testing.T, s *specs.Spec) {
 			eq(t, "/dev", *mountAt(s, "/dev"), specs.Mount{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"rw"}})
 			eq(t, "/dev/mqueue", mountAt(s, "/dev/mqueue").Type, "mqueue")
@@ -295,7 +303,7 @@ func TestConfigErrors(t *testing.T) {
 			want: `service "x": uid "nginx": neither a container of this spec (x) nor a name in the image's /etc/passwd`},
 		{name: "id source fails", yaml: "gid: nginx", opts: []Option{WithIDSource(func() (map[string]uint32, map[string]uint32, error) { return nil, nil, errors.New("broken layer") })},
 			want: `service "x": gid "nginx": broken layer`},
-		{name: "bad label capability", label: `{"capabilities":["all"]}`, yaml: "capabilities.add: [CAP_CHOWN]", want: `service "x": unknown capability "all"`},
+		{name: "bad label capability", label: `{"capabilities":["all"]}`, yaml: "capabilities.add: [CAP_CHOWN]", want: `service "x": capability "all" must stand alone, but the image label's capabilities and capabilities.add merge into [all CAP_CHOWN]`},
 		{name: "bad stop signal in image config", cfg: &v1.Config{Cmd: []string{"x"}, StopSignal: "SIGNOPE"}, want: `service "x": stopSignal: unknown signal "SIGNOPE"`},
 	}
 	for _, tc := range tests {

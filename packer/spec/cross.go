@@ -4,11 +4,13 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/keel-os/keel/internal/layout"
 )
 
-// VolumesDir is where LinuxKit puts volumes inside the image; a bind whose
-// source names a volume is mounted from VolumesDir/<name>/merged.
-const VolumesDir = "/containers/volumes"
+// VolumesDir is where LinuxKit (and Keel) puts volumes inside the image; a
+// bind whose source names a volume is mounted from VolumesDir/<name>/merged.
+const VolumesDir = layout.VolumesDir
 
 // cross checks the rules that involve more than one entry. It only uses
 // entry positions, so it works the same on a merged spec.
@@ -75,7 +77,7 @@ func (v *validator) volumeRefs(img *Image, vols map[string]*Volume) {
 			return
 		}
 		if vol.ReadOnly && !readOnly(opts) {
-			v.errAt(img.Pos, "%q: volume %q is read-only; bind it with the ro option", img.Name, src)
+			v.errAt(img.Pos, "%q: volume %q is read-only, but this bind is read-write (LinuxKit refuses it too): add the ro option, e.g. %s:/path:ro", img.Name, src, src)
 		}
 	}
 	for _, list := range []*[]string{img.Binds, img.BindsAdd} {
@@ -126,7 +128,7 @@ func (s *Spec) ResolveVolumes() {
 		if src == "" || path.IsAbs(src) || !vols[src] {
 			return src, false
 		}
-		return path.Join(VolumesDir, src, "merged"), true
+		return layout.VolumeMerged(src), true
 	}
 	for _, list := range [][]*Image{s.Onboot, s.Onshutdown, s.Services} {
 		for _, img := range list {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"gopkg.in/yaml.v3"
 )
 
@@ -245,7 +246,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, depth
 			d.errorf(k, "unknown field %q%s%s", name, in, didYouMean(name, fields.names))
 			continue
 		}
-		d.decode(val, v.Field(idx), join(path, name), depth+1)
+		d.decode(val, v.FieldByIndex(idx), join(path, name), depth+1)
 	}
 }
 
@@ -389,25 +390,54 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 
 // structFields is the decoding view of a struct type.
 type structFields struct {
-	byName map[string]int
+	byName map[string][]int
 	names  []string // sorted, for suggestions
 	pos    int      // index of the Position field, or -1
 }
 
 var fieldCache sync.Map // reflect.Type -> *structFields
 
+// fieldAliases are other names LinuxKit accepts for a field. Its schema
+// spells the OCI resources' block I/O section "blockio" (yaml.v3 lower-cases
+// a field name without a yaml tag), where the OCI JSON name is "blockIO".
+var fieldAliases = map[reflect.Type]map[string]string{
+	reflect.TypeOf(specs.LinuxResources{}): {"blockio": "blockIO"},
+}
+
 func fieldsOf(t reflect.Type) *structFields {
 	if f, ok := fieldCache.Load(t); ok {
 		return f.(*structFields)
 	}
-	f := &structFields{byName: map[string]int{}, pos: -1}
+	f := &structFields{byName: map[string][]int{}, pos: -1}
+	f.add(t, nil)
+	for alias, name := range fieldAliases[t] {
+		if i, ok := f.byName[name]; ok {
+			f.byName[alias] = i
+		}
+	}
+	sort.Strings(f.names)
+	fieldCache.Store(t, f)
+	return f
+}
+
+// add records the fields of t, reached through index path at. The fields
+// of an embedded struct without a tag are its own, as in encoding/json (the
+// OCI types embed one for a device's major and minor numbers).
+func (f *structFields) add(t reflect.Type, at []int) {
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
+		idx := append(append([]int(nil), at...), i)
+		if inlined(sf) {
+			f.add(sf.Type, idx)
+			continue
+		}
 		if !sf.IsExported() {
 			continue
 		}
 		if sf.Type == positionType {
-			f.pos = i
+			if len(at) == 0 {
+				f.pos = i
+			}
 			continue
 		}
 		name := tagName(sf.Tag.Get("yaml"))
@@ -417,12 +447,18 @@ func fieldsOf(t reflect.Type) *structFields {
 		if name == "" || name == "-" {
 			continue
 		}
-		f.byName[name] = i
+		if _, dup := f.byName[name]; dup {
+			continue // the outer field wins, as in encoding/json
+		}
+		f.byName[name] = idx
 		f.names = append(f.names, name)
 	}
-	sort.Strings(f.names)
-	fieldCache.Store(t, f)
-	return f
+}
+
+// inlined reports whether sf is an embedded struct without a name of its
+// own, whose fields are read and written as the outer struct's.
+func inlined(sf reflect.StructField) bool {
+	return sf.Anonymous && sf.Type.Kind() == reflect.Struct && sf.Tag.Get("yaml") == "" && sf.Tag.Get("json") == ""
 }
 
 func tagName(tag string) string {

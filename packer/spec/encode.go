@@ -145,6 +145,12 @@ func encodeStruct(v reflect.Value) *yaml.Node {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
+		if inlined(sf) {
+			if c := encodeStruct(v.Field(i)); c != nil {
+				n.Content = append(n.Content, c.Content...)
+			}
+			continue
+		}
 		if !sf.IsExported() || sf.Type == positionType {
 			continue
 		}

@@ -58,6 +58,7 @@ func Parse(name string, data []byte) (s *Spec, err error) {
 	if err := v.errs.err(); err != nil {
 		return nil, err
 	}
+	s.Warnings = append(s.Warnings, v.warns...)
 	if s.Trust != nil {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("%s: the trust section is ignored (Keel pins images by digest instead)", d.pos(s.Trust)))
 	}

@@ -196,8 +196,16 @@ type File struct {
 	Pos Position `yaml:"-"`
 }
 
-// Volume is LinuxKit's volumes entry. Keel parses and checks it; building
-// volumes is not supported yet.
+// Volume formats (LinuxKit's): the image's filesystem (the default) or the
+// image as an OCI layout.
+const (
+	VolumeFormatFilesystem = "filesystem"
+	VolumeFormatOCI        = "oci"
+)
+
+// Volume is LinuxKit's volumes entry: a named directory, blank or holding
+// an image, that containers bind by name (binds, binds.add, and mounts of
+// type bind). ResolveVolumes turns the names into the volume's path.
 type Volume struct {
 	Name      string   `yaml:"name"`
 	Image     string   `yaml:"image"`
@@ -209,7 +217,7 @@ type Volume struct {
 }
 
 // ImageRefs lists every image reference of the spec in build order: kernel,
-// init, onboot, onshutdown, services. Duplicates are kept.
+// init, onboot, onshutdown, services, volumes. Duplicates are kept.
 func (s *Spec) ImageRefs() []string {
 	var refs []string
 	_ = s.eachRef(func(ref *string) error {
@@ -252,6 +260,14 @@ func (s *Spec) eachRef(fn func(ref *string) error) error {
 			if err := fn(&img.Image); err != nil {
 				return err
 			}
+		}
+	}
+	for _, vol := range s.Volumes {
+		if vol == nil || vol.Image == "" {
+			continue // a blank volume
+		}
+		if err := fn(&vol.Image); err != nil {
+			return err
 		}
 	}
 	return nil

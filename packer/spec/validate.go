@@ -17,6 +17,10 @@ type validator struct {
 	// skip holds the positions the decoder already complained about, so a
 	// value of the wrong type is not also reported as, say, empty.
 	skip map[Position]bool
+	// warns are remarks about input LinuxKit accepts but that looks odd
+	// ("file:line:col: path: message"); Parse hands them on as
+	// Spec.Warnings.
+	warns []string
 }
 
 func newValidator(file string, decodeErrs ErrorList) *validator {
@@ -40,6 +44,26 @@ func (v *validator) errorf(n, fallback *yaml.Node, path, format string, args ...
 		return
 	}
 	v.errs.add(&Error{Pos: p, Msg: where(path) + fmt.Sprintf(format, args...)})
+}
+
+// warnf records a warning at node n (or at fallback when n is nil).
+func (v *validator) warnf(n, fallback *yaml.Node, path, format string, args ...interface{}) {
+	if n == nil {
+		n = fallback
+	}
+	switch {
+	case len(v.warns) > maxErrors:
+		return
+	case len(v.warns) == maxErrors:
+		// Bounded like the errors: hostile input cannot grow the list.
+		v.warns = append(v.warns, "... and more warnings")
+		return
+	}
+	p := Position{File: v.file}
+	if n != nil {
+		p.Line, p.Column = n.Line, n.Column
+	}
+	v.warns = append(v.warns, fmt.Sprintf("%s: %s%s", p, where(path), fmt.Sprintf(format, args...)))
 }
 
 // errAt records a problem at a known position (used after Merge, when only
@@ -110,6 +134,11 @@ func (v *validator) spec(s *Spec, root *yaml.Node) {
 		case !volumeNameRE.MatchString(vol.Name):
 			v.errorf(node(n, "name"), n, p+".name", "invalid volume name %q: use lower-case letters, digits, '-' and '_'", vol.Name)
 		}
+		switch vol.Format {
+		case "", VolumeFormatFilesystem, VolumeFormatOCI:
+		default:
+			v.errorf(node(n, "format"), n, p+".format", "unknown volume format %q: use %s (the image's files, the default) or %s (the image as an OCI layout)", vol.Format, VolumeFormatFilesystem, VolumeFormatOCI)
+		}
 	}
 }
 
@@ -154,8 +183,11 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 		for i, name := range *c.list {
 			low := strings.ToLower(name)
 			if low == "all" || low == "none" {
-				if !c.allNone {
-					v.errorf(at(c.key, i), n, idx(c.key, i), "%q is not allowed here; use capabilities: [%s]", name, low)
+				if !c.allNone && len(*c.list) == 1 {
+					// LinuxKit merges capabilities.add into the label's list and
+					// reads a lone "all" or "none" there: fine when the label
+					// sets no capabilities, refused by the bundle otherwise.
+					v.warnf(at(c.key, i), n, idx(c.key, i), "%q means every capability only if the image's label sets none (as in LinuxKit); capabilities: [%s] says it plainly", name, low)
 				} else if len(*c.list) != 1 {
 					v.errorf(at(c.key, i), n, idx(c.key, i), "%q must be the only entry of the list", name)
 				}
@@ -171,6 +203,8 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 		for i, m := range *img.Mounts {
 			if _, err := NormalizeMount(m); err != nil {
 				v.errorf(at("mounts", i), n, idx("mounts", i), "%v", err)
+			} else if m.Destination != "" && !path.IsAbs(m.Destination) {
+				v.warnf(at("mounts", i, "destination"), n, idx("mounts", i), "relative destination %q is taken as %q (from the container's root, as LinuxKit does)", m.Destination, absDest(m.Destination))
 			}
 		}
 	}
@@ -185,6 +219,10 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 		for i, b := range *list {
 			if _, err := ParseBind(b); err != nil {
 				v.errorf(at(key, i), n, idx(key, i), "%v", err)
+				continue
+			}
+			for _, odd := range bindOddities(b) {
+				v.warnf(at(key, i), n, idx(key, i), "bind %q: %s", b, odd)
 			}
 		}
 	}
@@ -192,6 +230,8 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 		for i, t := range *img.Tmpfs {
 			if _, _, err := ParseTmpfs(t); err != nil {
 				v.errorf(at("tmpfs", i), n, idx("tmpfs", i), "%v", err)
+			} else if d, _, _ := strings.Cut(t, ":"); !path.IsAbs(d) {
+				v.warnf(at("tmpfs", i), n, idx("tmpfs", i), "relative destination %q is taken as %q", d, absDest(d))
 			}
 		}
 	}
@@ -203,12 +243,12 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 	if img.Env != nil {
 		for i, e := range *img.Env {
 			if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
-				v.errorf(at("env", i), n, idx("env", i), "%q is not KEY=VALUE", e)
+				v.errorf(at("env", i), n, idx("env", i), "%q is not KEY=VALUE (runc refuses it: the container would not start)", e)
 			}
 		}
 	}
 	if img.Cwd != "" && !path.IsAbs(img.Cwd) {
-		v.errorf(at("cwd"), n, sub("cwd"), "must be an absolute path, got %q", img.Cwd)
+		v.errorf(at("cwd"), n, sub("cwd"), "must be an absolute path, got %q (runc refuses a relative working directory)", img.Cwd)
 	}
 	for _, ns := range []struct{ key, val string }{
 		{"net", img.Net}, {"pid", img.Pid}, {"ipc", img.Ipc}, {"uts", img.Uts}, {"userns", img.Userns},
@@ -218,7 +258,7 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 		}
 	}
 	if len(img.Hostname) > 64 {
-		v.errorf(at("hostname"), n, sub("hostname"), "longer than 64 characters")
+		v.errorf(at("hostname"), n, sub("hostname"), "longer than 64 characters (the kernel refuses such a hostname: the container would not start)")
 	}
 	v.id(img.UID, at("uid"), n, sub("uid"))
 	v.id(img.GID, at("gid"), n, sub("gid"))
@@ -229,7 +269,7 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 		}
 	}
 	if img.OOMScoreAdj != nil && (*img.OOMScoreAdj < -1000 || *img.OOMScoreAdj > 1000) {
-		v.errorf(at("oomScoreAdj"), n, sub("oomScoreAdj"), "must be between -1000 and 1000, got %d", *img.OOMScoreAdj)
+		v.errorf(at("oomScoreAdj"), n, sub("oomScoreAdj"), "must be between -1000 and 1000, got %d (the kernel refuses it: the container would not start)", *img.OOMScoreAdj)
 	}
 	if rp := img.RootfsPropagation; rp != nil {
 		switch *rp {
@@ -242,7 +282,7 @@ func (v *validator) image(img *Image, n *yaml.Node, p, section string) {
 	if img.Sysctl != nil {
 		for k := range *img.Sysctl {
 			if k == "" || strings.ContainsAny(k, " \t=") {
-				v.errorf(at("sysctl"), n, sub("sysctl"), "invalid sysctl name %q", k)
+				v.errorf(at("sysctl"), n, sub("sysctl"), "invalid sysctl name %q (no such file under /proc/sys: the container would not start)", k)
 			}
 		}
 	}
@@ -295,7 +335,8 @@ func (v *validator) id(id *interface{}, n, parent *yaml.Node, p string) {
 func (v *validator) runtime(r *Runtime, n, parent *yaml.Node, p string) {
 	if r.Mounts != nil {
 		for i, m := range *r.Mounts {
-			// A relative destination is relative to the bundle directory.
+			// A relative destination is taken from the container's rootfs,
+			// as in LinuxKit (svcd/prepare).
 			if m.Destination == "" {
 				v.errorf(node(n, "mounts", i), parent, fmt.Sprintf("%s.mounts[%d]", p, i), "missing required field \"destination\"")
 			}
@@ -303,8 +344,9 @@ func (v *validator) runtime(r *Runtime, n, parent *yaml.Node, p string) {
 	}
 	if r.Mkdir != nil {
 		for i, d := range *r.Mkdir {
-			if !path.IsAbs(d) {
-				v.errorf(node(n, "mkdir", i), parent, fmt.Sprintf("%s.mkdir[%d]", p, i), "must be an absolute path, got %q", d)
+			// Relative: from the container's rootfs, as in LinuxKit.
+			if strings.TrimSpace(d) == "" {
+				v.errorf(node(n, "mkdir", i), parent, fmt.Sprintf("%s.mkdir[%d]", p, i), "must not be empty")
 			}
 		}
 	}
@@ -384,65 +426,6 @@ func (v *validator) keel(img *Image, n *yaml.Node, p, section string) {
 			v.errorf(at("timeout"), n, sub("timeout"), "only applies to onboot and onshutdown (for services see stopTimeout)")
 		} else if _, err := ParseDuration(img.Timeout); err != nil {
 			v.errorf(at("timeout"), n, sub("timeout"), "%v", err)
-		}
-	}
-}
-
-func (v *validator) fileEntry(f *File, n *yaml.Node, p string) {
-	at := func(key string) *yaml.Node { return node(n, key) }
-	switch {
-	case at("path") == nil:
-		v.errorf(n, nil, p, "missing required field \"path\"")
-	case strings.TrimSpace(f.Path) == "":
-		v.errorf(at("path"), n, p+".path", "must not be empty")
-	default:
-		clean := path.Clean("/" + f.Path)
-		if clean == "/" {
-			v.errorf(at("path"), n, p+".path", "%q names the root directory", f.Path)
-		} else if strings.Contains("/"+f.Path+"/", "/../") {
-			v.errorf(at("path"), n, p+".path", "%q must not contain \"..\"", f.Path)
-		}
-	}
-	var kinds []string
-	if f.Contents != nil {
-		kinds = append(kinds, "contents")
-	}
-	if f.Source != "" {
-		kinds = append(kinds, "source")
-	}
-	if f.Symlink != "" {
-		kinds = append(kinds, "symlink")
-	}
-	if f.Metadata != "" {
-		kinds = append(kinds, "metadata")
-	}
-	if f.Directory {
-		kinds = append(kinds, "directory")
-	}
-	switch len(kinds) {
-	case 0:
-		v.errorf(n, nil, p, "say what the file is: set one of contents, source, symlink, metadata or directory: true")
-	case 1:
-	default:
-		v.errorf(at(kinds[1]), n, p, "sets both %s and %s; use exactly one of contents, source, symlink, metadata or directory: true", kinds[0], kinds[1])
-	}
-	if f.Metadata != "" && f.Metadata != "yaml" && f.Metadata != "json" {
-		v.errorf(at("metadata"), n, p+".metadata", "unsupported metadata format %q (want \"yaml\" or \"json\")", f.Metadata)
-	}
-	if f.Optional && f.Source == "" {
-		v.errorf(at("optional"), n, p+".optional", "only applies to files with a source")
-	}
-	if f.Mode != "" {
-		if _, err := ParseMode(f.Mode); err != nil {
-			v.errorf(at("mode"), n, p+".mode", "%v", err)
-		}
-	}
-	for _, id := range []struct {
-		key string
-		val interface{}
-	}{{"uid", f.UID}, {"gid", f.GID}} {
-		if s, ok := id.val.(string); ok && strings.TrimSpace(s) == "" {
-			v.errorf(at(id.key), n, p+"."+id.key, "must be a number or a non-empty name")
 		}
 	}
 }

@@ -70,7 +70,10 @@ type Bind struct {
 }
 
 // ParseBind reads a binds entry the way LinuxKit does: without options the
-// mount is "rw,rbind,rshared"; with options, "rbind" is added to them.
+// mount is "rw,rbind,rshared"; with options, "rbind" is added to them. A
+// relative destination is taken from the container's root ("etc" is
+// "/etc"), as LinuxKit's runc does; an empty option list after the last
+// ':' means just "rbind". The validator warns about both.
 func ParseBind(s string) (Bind, error) {
 	parts := strings.Split(s, ":")
 	switch {
@@ -81,35 +84,72 @@ func ParseBind(s string) (Bind, error) {
 	}
 	b := Bind{Source: parts[0], Destination: parts[1]}
 	if b.Source == "" {
-		return Bind{}, fmt.Errorf("bind %q: empty source", s)
+		// runc cannot bind "" (mount fails at boot).
+		return Bind{}, fmt.Errorf("bind %q: empty source (the container would fail to start): name a host path or a volume", s)
 	}
-	if !path.IsAbs(b.Destination) {
-		return Bind{}, fmt.Errorf("bind %q: destination must be an absolute path", s)
+	if b.Destination == "" {
+		// "" is the container's root: binding over it hides the image.
+		return Bind{}, fmt.Errorf("bind %q: empty destination (it would cover the container's whole filesystem): name a path in the container", s)
 	}
+	b.Destination = absDest(b.Destination)
 	if len(parts) == 3 {
-		if parts[2] == "" {
-			return Bind{}, fmt.Errorf("bind %q: empty options after the last ':'", s)
-		}
-		b.Options = append(strings.Split(parts[2], ","), "rbind")
+		b.Options = append(splitOptions(parts[2]), "rbind")
 	} else {
 		b.Options = []string{"rw", "rbind", "rshared"}
 	}
 	return b, nil
 }
 
-// ParseTmpfs reads a tmpfs entry "dst[:opt,opt...]".
+// splitOptions splits a comma-separated option list, dropping empty
+// entries ("" and "ro,,rshared" are accepted by LinuxKit; runc ignores
+// empty options).
+func splitOptions(s string) []string {
+	var out []string
+	for _, o := range strings.Split(s, ",") {
+		if o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// absDest makes a mount destination absolute: runc (and so LinuxKit) takes
+// a relative one from the container's root.
+func absDest(d string) string {
+	if path.IsAbs(d) {
+		return d
+	}
+	return path.Join("/", d)
+}
+
+// bindOddities lists what is odd about a binds entry that ParseBind
+// accepts (a relative destination, empty options), for warnings.
+func bindOddities(s string) []string {
+	parts := strings.Split(s, ":")
+	var out []string
+	if len(parts) >= 2 && parts[1] != "" && !path.IsAbs(parts[1]) {
+		out = append(out, fmt.Sprintf("relative destination %q is taken as %q", parts[1], absDest(parts[1])))
+	}
+	if len(parts) == 3 && len(splitOptions(parts[2])) != len(strings.Split(parts[2], ",")) {
+		out = append(out, "empty mount options are ignored")
+	}
+	return out
+}
+
+// ParseTmpfs reads a tmpfs entry "dst[:opt,opt...]". A relative
+// destination is taken from the container's root, as for binds.
 func ParseTmpfs(s string) (dest string, opts []string, err error) {
 	parts := strings.Split(s, ":")
 	if len(parts) > 2 {
 		return "", nil, fmt.Errorf("tmpfs %q: too many ':' (want destination[:options])", s)
 	}
-	if !path.IsAbs(parts[0]) {
-		return "", nil, fmt.Errorf("tmpfs %q: destination must be an absolute path", s)
+	if parts[0] == "" {
+		return "", nil, fmt.Errorf("tmpfs %q: empty destination (it would cover the container's whole filesystem): name a path in the container", s)
 	}
 	if len(parts) == 2 {
-		opts = strings.Split(parts[1], ",")
+		opts = splitOptions(parts[1])
 	}
-	return parts[0], opts, nil
+	return absDest(parts[0]), opts, nil
 }
 
 var rlimitNames = map[string]bool{
@@ -157,7 +197,7 @@ func ParseRlimit(s string) (specs.POSIXRlimit, error) {
 		return specs.POSIXRlimit{}, err
 	}
 	if soft > hard {
-		return specs.POSIXRlimit{}, fmt.Errorf("rlimit %q: soft limit is above the hard limit", s)
+		return specs.POSIXRlimit{}, fmt.Errorf("rlimit %q: soft limit is above the hard limit (the kernel refuses it: the container would not start)", s)
 	}
 	return specs.POSIXRlimit{Type: typ, Soft: soft, Hard: hard}, nil
 }
@@ -191,9 +231,7 @@ func NormalizeMount(m specs.Mount) (specs.Mount, error) {
 	if m.Destination == "" {
 		return m, fmt.Errorf("mount of type %q has no destination", m.Type)
 	}
-	if !path.IsAbs(m.Destination) {
-		return m, fmt.Errorf("mount destination %q must be an absolute path", m.Destination)
-	}
+	m.Destination = absDest(m.Destination)
 	return m, nil
 }
 

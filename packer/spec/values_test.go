@@ -23,8 +23,13 @@ func TestParseBind(t *testing.T) {
 		{"/a", Bind{}, true},
 		{"/a:/b:ro:x", Bind{}, true},
 		{":/b", Bind{}, true},
-		{"/a:b", Bind{}, true},
-		{"/a:/b:", Bind{}, true},
+		{"/a:", Bind{}, true},
+		// LinuxKit accepts these; runc takes the destination from the
+		// container's root and ignores empty options.
+		{"/a:b", Bind{"/a", "/b", []string{"rw", "rbind", "rshared"}}, false},
+		{"/a:b/c:ro", Bind{"/a", "/b/c", []string{"ro", "rbind"}}, false},
+		{"/a:/b:", Bind{"/a", "/b", []string{"rbind"}}, false},
+		{"/a:/b:ro,,rshared", Bind{"/a", "/b", []string{"ro", "rshared", "rbind"}}, false},
 	}
 	for _, tc := range tests {
 		got, err := ParseBind(tc.in)
@@ -82,7 +87,9 @@ func TestNormalizeMount(t *testing.T) {
 		{specs.Mount{Type: "bind", Source: "/a", Destination: "/b"}, specs.Mount{Type: "bind", Source: "/a", Destination: "/b"}, false},
 		{specs.Mount{Destination: "/x"}, specs.Mount{}, true},
 		{specs.Mount{Type: "tmpfs"}, specs.Mount{}, true},
-		{specs.Mount{Type: "tmpfs", Destination: "x"}, specs.Mount{}, true},
+		// LinuxKit's writeable-host-etc: relative to the container's root.
+		{specs.Mount{Type: "bind", Source: "/etc", Destination: "writeable-host-etc"}, specs.Mount{Type: "bind", Source: "/etc", Destination: "/writeable-host-etc"}, false},
+		{specs.Mount{Type: "tmpfs", Destination: "x/y"}, specs.Mount{Type: "tmpfs", Source: "tmpfs", Destination: "/x/y"}, false},
 	}
 	for _, tc := range tests {
 		got, err := NormalizeMount(tc.in)

@@ -23,22 +23,36 @@ type Runtime struct {
 	CgroupRoot string
 	// ProcRoot is /proc; tests may point it elsewhere.
 	ProcRoot string
+	// Rootfs is the container's root filesystem on the host: as in
+	// LinuxKit, a relative mkdir or mount destination is taken from it.
+	Rootfs string
 }
 
-// Create makes the directories, mounts and cgroups. It is safe to run
-// again on a restart: what exists is left alone.
+// abs makes a relative runtime path absolute under the container's rootfs.
+func (p *Runtime) abs(dir string) string {
+	if filepath.IsAbs(dir) || p.Rootfs == "" {
+		return dir
+	}
+	return filepath.Join(p.Rootfs, dir)
+}
+
+// Create makes the mounts, directories and cgroups, in LinuxKit's order:
+// mounts first, so a directory can be made inside a mounted file system.
+// It is safe to run again on a restart: what exists is left alone.
 func (p *Runtime) Create() error {
 	if p.R == nil {
 		return nil
 	}
-	for _, d := range p.R.Mkdir {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("runtime mkdir %s: %w", d, err)
-		}
-	}
 	for _, m := range p.R.Mounts {
+		m.Destination = p.abs(m.Destination)
 		if err := mount(m); err != nil {
 			return err
+		}
+	}
+	for _, d := range p.R.Mkdir {
+		d = p.abs(d)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("runtime mkdir %s: %w", d, err)
 		}
 	}
 	root := p.CgroupRoot

@@ -185,3 +185,38 @@ func keys(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestRelativePathsUnderRootfs: as in LinuxKit, relative mkdir and mount
+// destinations are taken from the container's rootfs, and mounts come
+// first so a directory can be made inside one.
+func TestRelativePathsUnderRootfs(t *testing.T) {
+	rootfs := t.TempDir()
+	r := &Runtime{Rootfs: rootfs, R: &bundle.Runtime{Mkdir: []string{"var/lib/app", filepath.Join(rootfs, "abs")}}}
+	if err := r.Create(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"var/lib/app", "abs"} {
+		if st, err := os.Stat(filepath.Join(rootfs, d)); err != nil || !st.IsDir() {
+			t.Errorf("%s: got %v, want a directory under the rootfs", d, err)
+		}
+	}
+
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for the mount part")
+	}
+	r = &Runtime{Rootfs: rootfs, R: &bundle.Runtime{
+		Mounts: []bundle.Mount{{Source: "tmpfs", Destination: "scratch", Type: "tmpfs", Options: []string{"size=1m"}}},
+		Mkdir:  []string{"scratch/inside"},
+	}}
+	if err := r.Create(); err != nil {
+		t.Skipf("cannot mount here: %v", err)
+	}
+	dst := filepath.Join(rootfs, "scratch")
+	t.Cleanup(func() { unix.Unmount(dst, unix.MNT_DETACH) })
+	if _, ok := mountOptions(t)[dst]; !ok {
+		t.Errorf("%s is not mounted: got no entry in /proc/self/mountinfo, want the tmpfs", dst)
+	}
+	if st, err := os.Stat(filepath.Join(dst, "inside")); err != nil || !st.IsDir() {
+		t.Errorf("scratch/inside: got %v, want a directory inside the mounted tmpfs", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -179,7 +180,8 @@ func (s *Supervisor) runnerFor(client *containerd.Client, sv *service) (runner.R
 	}
 	if k.Runtime != nil {
 		base.Namespace = k.Runtime.Namespace
-		base.Hooks = &prepare.Runtime{R: k.Runtime, CgroupRoot: s.cfg.CgroupRoot}
+		// The bundles' config.json says root.path "rootfs".
+		base.Hooks = &prepare.Runtime{R: k.Runtime, CgroupRoot: s.cfg.CgroupRoot, Rootfs: filepath.Join(u.Dir, "rootfs")}
 	}
 	var r runner.Runner = base
 	if hc := k.Healthcheck; hc != nil {
