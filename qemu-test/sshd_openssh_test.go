@@ -270,5 +270,9 @@ func TestSSHD(t *testing.T) {
 		}
 	})
 
+	if t.Failed() {
+		out, err := runGuest(client, "svcctl logs sshd")
+		t.Logf("svcctl logs sshd (%v):\n%s", err, out)
+	}
 	powerOffGuest(ctx, t, c, client)
 }
