@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -177,6 +178,10 @@ func TestSSHD(t *testing.T) {
 		if !strings.Contains(out, "42 xterm") || !strings.Contains(out, "/dev/pts/") {
 			t.Errorf("ssh -tt printed %q, want 42 xterm and a /dev/pts terminal", out)
 		}
+		// sshd's complaints go into the session (lastlog, audit).
+		if strings.Contains(out, "Couldn't") || strings.Contains(out, "failed") {
+			t.Errorf("ssh -tt printed sshd's complaints: %q", out)
+		}
 	})
 
 	t.Run("copy", func(t *testing.T) {
@@ -268,11 +273,73 @@ func TestSSHD(t *testing.T) {
 				t.Errorf("svcctl logs sshd: want %q logged, got:\n%s", want, out)
 			}
 		}
+		// What a missing capability looks like (kill of the
+		// pre-authentication child, chown of a terminal): none.
+		if strings.Contains(out, "Operation not permitted") {
+			t.Errorf("svcctl logs sshd: sshd was refused something (a capability the package lacks?):\n%s", out)
+		}
 	})
 
 	if t.Failed() {
 		out, err := runGuest(client, "svcctl logs sshd")
 		t.Logf("svcctl logs sshd (%v):\n%s", err, out)
+	}
+	powerOffGuest(ctx, t, c, client)
+}
+
+// TestSSHDHostKeyFromMetadata boots examples/platform-qemu.yml with JSON
+// userdata (QEMU fw_cfg) that gives root's key and a host key, the latter
+// with a mode sshd would refuse (0644): sshd must present exactly that host
+// key, copied with a mode it accepts, instead of generating one.
+func TestSSHDHostKeyFromMetadata(t *testing.T) {
+	require(t)
+	key := newUserKey(t)
+	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostKey, err := ssh.NewSignerFromKey(hostPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(hostPriv, "host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(perm, content string) map[string]string {
+		return map[string]string{"perm": perm, "content": content}
+	}
+	userdata, err := json.Marshal(map[string]any{"ssh": map[string]any{"entries": map[string]any{
+		"authorized_keys":      entry("0600", string(ssh.MarshalAuthorizedKey(key.PublicKey()))),
+		"ssh_host_ed25519_key": entry("0644", string(pem.EncodeToMemory(block))),
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "userdata")
+	if err := os.WriteFile(file, userdata, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prefix := buildImage(t, "examples/platform-qemu.yml")
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	c, client, port := bootLoggedIn(ctx, t, prefix, key, nil, "-fw_cfg", "name=opt/keel/userdata,file="+file)
+	defer c.Kill()
+	defer client.Close()
+
+	pinned, err := ssh.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &ssh.ClientConfig{
+		User:            "root",
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(key)},
+		HostKeyCallback: ssh.FixedHostKey(hostKey.PublicKey()),
+		Timeout:         20 * time.Second,
+	})
+	if err != nil {
+		t.Errorf("login expecting the metadata's host key: %v", err)
+	} else {
+		pinned.Close()
+	}
+	if out, err := runGuest(client, "ls /var/lib/sshd 2>/dev/null | wc -l"); err != nil || out != "0\n" {
+		t.Errorf("/var/lib/sshd holds %q (%v): want no generated host key", out, err)
 	}
 	powerOffGuest(ctx, t, c, client)
 }

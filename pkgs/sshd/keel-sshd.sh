@@ -10,6 +10,13 @@ umask 022
 mkdir -p /run/sshd
 chmod 0755 /run/sshd
 
+# The login records sshd writes for a session with a terminal; without
+# them it complains into the session ("Couldn't stat /var/log/lastlog").
+mkdir -p /var/log
+for f in /run/utmp /var/log/wtmp /var/log/lastlog; do
+  [ -e "$f" ] || : > "$f"
+done
+
 # Host keys, first found wins:
 #  1. given by the metadata agent (/run/config/ssh/ssh_host_*_key), copied
 #     so their mode is 0600 whatever the metadata said;
