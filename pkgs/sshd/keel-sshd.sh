@@ -20,7 +20,7 @@ done
 # Host keys, first found wins:
 #  1. given by the metadata agent (/run/config/ssh/ssh_host_*_key), copied
 #     so their mode is 0600 whatever the metadata said;
-#  2. already in /etc/ssh (a spec binds a persistent directory there);
+#  2. already in /etc/ssh (a spec binds key files there);
 #  3. generated at the first start into /var/lib/sshd, which persists when
 #     /var is a disk (pkgs/mount), else lives as long as the boot.
 dir=""
