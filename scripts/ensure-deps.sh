@@ -24,6 +24,8 @@ have_cmd sbverify || need+=(sbsigntool)
 have_cmd openssl || need+=(openssl)
 have_cmd mksquashfs || need+=(squashfs-tools)       # keel build --rootfs squashfs (unsquashfs in its tests)
 # Disk package tests compare with the real tools (mke2fs, mkswap, swaplabel).
+# The SSH tests use OpenSSH's own client programs against the guest.
+have_cmd sftp || need+=(openssh-client)
 have_cmd mke2fs || need+=(e2fsprogs)
 have_cmd swaplabel || need+=(util-linux)
 # arm64 systems (keel build --arch arm64, make test-arm64): Debian's arm64

@@ -159,5 +159,13 @@ func runtimeSocketMasks(mounts []specs.Mount) []string {
 			out = append(out, path.Join(m.Destination, rel))
 		}
 	}
-	return out
+	// A bind at the masked path itself (binds: [/run:/run, /run/svcd:/run/svcd])
+	// asks for that directory by name: runc mounts masks after binds, so the
+	// mask would hide it again.
+	return slices.DeleteFunc(out, func(p string) bool {
+		return slices.ContainsFunc(mounts, func(m specs.Mount) bool {
+			isBind := m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
+			return isBind && path.Clean(m.Destination) == p
+		})
+	})
 }

@@ -63,6 +63,7 @@ func TestRuntimeSocketMasks(t *testing.T) {
 		{"bind of /run in the label", "", `{"binds":["/run:/run"]}`, []string{"/run/containerd", "/run/svcd"}},
 		{"bind of /var/run/", "binds: [\"/var/run/:/r\"]", "", []string{"/r/containerd", "/r/svcd"}},
 		{"mounts entry", "mounts:\n  - {type: bind, source: /run, destination: /x, options: [rbind, ro]}", "", []string{"/x/containerd", "/x/svcd"}},
+		{"/run and svcd's directory by name", "binds: [\"/run:/run\", \"/run/svcd:/run/svcd\"]", "", []string{"/run/containerd"}},
 		{"the socket itself is asked for", "binds: [\"/run/containerd/containerd.sock:/c.sock\", \"/run/svcd:/svcd\"]", "", nil},
 		{"unrelated binds", "binds: [\"/run/config:/run/config\", \"/var/log:/var/log\", \"/runx:/runx\"]", "", nil},
 		{"privileged keeps them", "capabilities: [all]\nbinds: [\"/run:/run\"]", "", nil},
