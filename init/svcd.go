@@ -8,29 +8,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/keel-os/keel/internal/backoff"
 )
-
-// backoff spaces out restarts of a crashing program: 1 s, doubling up to
-// 30 s, back to 1 s once a run lasted a minute.
-type backoff struct {
-	min, max, resetAfter time.Duration
-	next                 time.Duration
-}
-
-func newBackoff() *backoff {
-	return &backoff{min: time.Second, max: 30 * time.Second, resetAfter: time.Minute}
-}
-
-// delay returns how long to wait before the next start, given how long the
-// last run lasted.
-func (b *backoff) delay(ran time.Duration) time.Duration {
-	if b.next == 0 || ran >= b.resetAfter {
-		b.next = b.min
-	}
-	d := b.next
-	b.next = min(2*b.next, b.max)
-	return d
-}
 
 // svcdEnv is the whole environment svcd gets.
 var svcdEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/", "TERM=linux"}
@@ -58,7 +38,7 @@ func newSupervisor(path string, r *reaper) *supervisor {
 // run starts svcd and restarts it whenever it exits, until stop is called.
 func (s *supervisor) run() {
 	defer close(s.done)
-	b := newBackoff()
+	b := backoff.New(backoff.Svcd)
 	first := true
 	report := func(err error) {
 		if first {
@@ -97,7 +77,7 @@ func (s *supervisor) run() {
 			}
 			log.Printf("svcd (pid %d) exited unexpectedly: %s", pid, describeExit(ws))
 		}
-		d := b.delay(time.Since(began))
+		d := b.Next(time.Since(began))
 		log.Printf("restarting svcd in %s", d)
 		select {
 		case <-time.After(d):

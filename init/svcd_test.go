@@ -12,24 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestBackoff(t *testing.T) {
-	b := newBackoff()
-	s := time.Second
-	runs := []struct {
-		ran, want time.Duration
-	}{
-		{0, 1 * s}, {2 * s, 2 * s}, {0, 4 * s}, {0, 8 * s}, {0, 16 * s}, {0, 30 * s}, {0, 30 * s},
-		{59 * s, 30 * s}, // not long enough to count as a good run
-		{60 * s, 1 * s},  // a good run resets
-		{0, 2 * s},
-	}
-	for i, r := range runs {
-		if got := b.delay(r.ran); got != r.want {
-			t.Errorf("restart %d after a %s run: got %s, want %s", i, r.ran, got, r.want)
-		}
-	}
-}
-
 func TestActionFor(t *testing.T) {
 	tests := []struct {
 		sig    unix.Signal

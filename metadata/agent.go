@@ -29,59 +29,6 @@ func DefaultEnv() Env {
 	}
 }
 
-// Names lists the providers in preference order: local sources first,
-// then network ones. AWS comes last among the 169.254.169.254 clouds
-// because others imitate its paths.
-var Names = []string{"fw_cfg", "nocloud", "gcp", "azure", "oracle", "digitalocean", "upcloud", "hetzner",
-	"openstack", "vultr", "scaleway", "equinixmetal", "aws"}
-
-// New makes the provider called name; arg (after '=' in keel.metadata)
-// is a path for file and nocloud, a base URL for the network providers.
-func New(name, arg string, env Env, lim Limits, log func(string, ...any)) (Provider, error) {
-	f := NewFetcher(lim.Response)
-	base := func(def string) string {
-		if arg != "" {
-			return strings.TrimRight(arg, "/")
-		}
-		return def
-	}
-	switch name {
-	case "file":
-		if arg == "" {
-			return nil, fmt.Errorf("metadata provider file needs a path: file=PATH")
-		}
-		return &File{Path: arg, Limit: lim.Response}, nil
-	case "fw_cfg":
-		return &FwCfg{Dir: env.FwCfgDir, Limit: lim.Response, LoadModule: env.LoadModule}, nil
-	case "nocloud", "cdrom":
-		return &NoCloud{SysBlock: env.SysBlock, DevDir: env.DevDir, MountDir: env.MountDir, Seed: arg,
-			Limit: lim.Response, LoadModule: env.LoadModule, Log: log}, nil
-	case "aws":
-		return &AWS{Base: base(linkLocal), F: f}, nil
-	case "gcp":
-		return &GCP{Base: base(linkLocal), F: f}, nil
-	case "azure":
-		return &Azure{Base: base(linkLocal), F: f}, nil
-	case "digitalocean":
-		return &DigitalOcean{Base: base(linkLocal), F: f}, nil
-	case "hetzner":
-		return &Hetzner{Base: base(linkLocal), F: f}, nil
-	case "openstack":
-		return &OpenStack{Base: base(linkLocal), F: f}, nil
-	case "scaleway":
-		return &Scaleway{Base: base("http://169.254.42.42"), F: f}, nil
-	case "vultr":
-		return &Vultr{Base: base(linkLocal), F: f}, nil
-	case "equinixmetal", "packet":
-		return &EquinixMetal{Base: base("https://metadata.platformequinix.com"), F: f}, nil
-	case "upcloud":
-		return &UpCloud{Base: base(linkLocal), F: f}, nil
-	case "oracle":
-		return &Oracle{Base: base(linkLocal), F: f}, nil
-	}
-	return nil, fmt.Errorf("unknown metadata provider %q (known: file=PATH, %s)", name, strings.Join(Names, ", "))
-}
-
 // Selection reads keel.metadata=NAME[=ARG][,NAME...] from a kernel command
 // line; "" when absent.
 func Selection(cmdline string) string {

@@ -2,29 +2,21 @@ package cidata
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
+
+	"github.com/keel-os/keel/internal/atomicfile"
 )
 
 // CreateFile writes a cidata ISO holding userdata to path (`keel metadata
 // create OUT.iso DATA`), replacing it in one rename.
 func CreateFile(path string, userdata []byte, hostname string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-")
+	err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		return WriteISO(w, Label, Seed(userdata, "", hostname))
+	})
 	if err != nil {
-		return fmt.Errorf("creating %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := WriteISO(tmp, Label, Seed(userdata, "", hostname)); err != nil {
-		tmp.Close()
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 // DriveArgs attaches a cidata ISO to QEMU as a read-only virtio disk, which

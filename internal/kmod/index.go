@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/keel-os/keel/internal/atomicfile"
 )
 
 // IndexProblems lists what WriteIndex could not index. The index files are
@@ -70,10 +72,10 @@ func WriteIndex(modulesDir string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(modulesDir, "modules.dep"), dep); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(modulesDir, "modules.dep"), dep, 0o644); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(modulesDir, "modules.alias"), alias); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(modulesDir, "modules.alias"), alias, 0o644); err != nil {
 		return err
 	}
 	if problems.empty() {
@@ -320,16 +322,4 @@ func readLines(p string) ([]string, error) {
 		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
 	return lines, nil
-}
-
-func writeFileAtomic(p string, data []byte) error {
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	return nil
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/keel-os/keel/packer/output"
 	"github.com/keel-os/keel/packer/progress"
 	"github.com/keel-os/keel/packer/rootfs"
+
+	"github.com/keel-os/keel/internal/atomicfile"
 )
 
 // segmentFormat is part of every segment's cache key: change it whenever
@@ -113,26 +115,18 @@ func segments(dir string, parts []part, c output.Compression, rep progress.Repor
 // final and renames it into place, so an interrupted build never leaves a
 // partial segment under a valid key.
 func writeSegment(final string, p part, c output.Compression, count func(int64)) (int64, error) {
-	f, err := os.CreateTemp(filepath.Dir(final), ".seg-*")
-	if err != nil {
-		return 0, fmt.Errorf("creating segment: %w", err)
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	if err := encodePart(&countingWriter{w: f, count: count}, p, c); err != nil {
-		return 0, err
-	}
-	st, err := f.Stat()
+	var size int64
+	// 0o600: the mode segments have always had (os.CreateTemp's).
+	err := atomicfile.Write(final, 0o600, func(w io.Writer) error {
+		return encodePart(&countingWriter{w: w, count: func(n int64) {
+			size += n
+			count(n)
+		}}, p, c)
+	})
 	if err != nil {
 		return 0, err
 	}
-	if err := f.Close(); err != nil {
-		return 0, err
-	}
-	if err := os.Rename(f.Name(), final); err != nil {
-		return 0, fmt.Errorf("placing segment: %w", err)
-	}
-	return st.Size(), nil
+	return size, nil
 }
 
 // encodePart writes p as one compressed cpio archive.

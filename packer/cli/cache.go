@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keel-os/keel/packer/image"
+
+	"github.com/keel-os/keel/internal/atomicfile"
 )
 
 // cacheCmd is `keel cache`: look at and fill the image cache, like
@@ -151,7 +153,7 @@ func cacheCmd(g *globals, stdout io.Writer) *cobra.Command {
 			if out == "-" {
 				return cache.Export(args[0], format, stdout)
 			}
-			return writeFileAtomic(out, func(w io.Writer) error { return cache.Export(args[0], format, w) })
+			return atomicfile.Write(out, 0o644, func(w io.Writer) error { return cache.Export(args[0], format, w) })
 		},
 	}
 	export.Flags().StringVar(&format, "format", image.ExportOCI, "archive format: oci or docker")
@@ -159,25 +161,4 @@ func cacheCmd(g *globals, stdout io.Writer) *cobra.Command {
 	export.MarkFlagRequired("output") //nolint:errcheck // the flag exists
 	c.AddCommand(ls, pull, imp, rm, clean, export)
 	return c
-}
-
-// writeFileAtomic creates name with what write writes, or leaves nothing
-// behind when write fails.
-func writeFileAtomic(name string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	if err := write(f); err != nil {
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), name)
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/keel-os/keel/internal/atomicfile"
 )
 
 // RefNameAnnotation is the index annotation that names a cache entry. Its
@@ -88,7 +90,7 @@ func Open(dir string) (*Cache, error) {
 		return nil, fmt.Errorf("creating image cache %s: %w", abs, err)
 	}
 	if _, err := os.Stat(filepath.Join(abs, "oci-layout")); errors.Is(err, os.ErrNotExist) {
-		if err := writeFileAtomic(filepath.Join(abs, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(abs, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
 			return nil, fmt.Errorf("creating image cache %s: %w", abs, err)
 		}
 	}
@@ -319,7 +321,7 @@ func (c *Cache) writeIndex(m *v1.IndexManifest) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(c.indexPath(), b)
+	return atomicfile.WriteFile(c.indexPath(), b, 0o644)
 }
 
 // locked runs fn holding an exclusive lock on the cache, so that two keel
@@ -422,58 +424,17 @@ func (c *Cache) writeBlob(h v1.Hash, r io.Reader) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-"+h.Hex[:12]+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	sum := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(tmp, sum), r); err != nil {
-		return fmt.Errorf("writing blob %s: %w", h, err)
-	}
-	if got := hex.EncodeToString(sum.Sum(nil)); got != h.Hex {
-		return fmt.Errorf("blob content has digest sha256:%s, want %s", got, h)
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
-}
-
-// writeFileAtomic replaces name with data so that readers see either the old
-// or the new content, never a mix, even across a crash.
-func writeFileAtomic(name string, data []byte) error {
-	dir := filepath.Dir(name)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() //nolint:errcheck // best effort: the rename already happened
-		d.Close()
-	}
-	return nil
+	// 0o600: the mode blobs have always had (os.CreateTemp's).
+	return atomicfile.Write(dst, 0o600, func(w io.Writer) error {
+		sum := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, sum), r); err != nil {
+			return fmt.Errorf("writing blob %s: %w", h, err)
+		}
+		if got := hex.EncodeToString(sum.Sum(nil)); got != h.Hex {
+			return fmt.Errorf("blob content has digest sha256:%s, want %s", got, h)
+		}
+		return nil
+	})
 }
 
 // Remove deletes ref's entry from the index. Its blobs stay until Clean.

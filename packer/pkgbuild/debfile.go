@@ -10,6 +10,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/keel-os/keel/internal/atomicfile"
 )
 
 // DebFile returns a host path holding the file member (an absolute path
@@ -66,22 +68,11 @@ func extractEntry(tr *tar.Reader, deb, member, dst string) error {
 		if hdr.Typeflag != tar.TypeReg {
 			return fmt.Errorf("%s in %s is not a regular file", want, filepath.Base(deb))
 		}
-		tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*")
+		err = atomicfile.Write(dst, 0o644, func(w io.Writer) error {
+			_, err := io.Copy(w, tr)
+			return err
+		})
 		if err != nil {
-			return fmt.Errorf("extracting %s: %w", want, err)
-		}
-		_, err = io.Copy(tmp, tr)
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Chmod(tmp.Name(), 0o644)
-		}
-		if err == nil {
-			err = os.Rename(tmp.Name(), dst)
-		}
-		if err != nil {
-			os.Remove(tmp.Name()) //nolint:errcheck // failed either way
 			return fmt.Errorf("extracting %s from %s: %w", want, deb, err)
 		}
 		return nil

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/keel-os/keel/internal/atomicfile"
 )
 
 // The Go part of a package's tag (hashGoSources: `go list -deps` and a
@@ -204,14 +206,8 @@ func writeGoRecord(dir, file string, rec goRecord) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return
 	}
-	tmp, err := os.CreateTemp(dir, ".record-*")
-	if err != nil {
-		return
-	}
-	_, werr := tmp.Write(raw)
-	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Rename(tmp.Name(), file) != nil {
-		os.Remove(tmp.Name())
-	}
+	// 0o600: the mode records have always had (os.CreateTemp's).
+	atomicfile.WriteFile(file, raw, 0o600) //nolint:errcheck // a record is a hint; without it the next build redoes the work
 }
 
 // goSourcesHash is hashGoSources through the record cache in dir.

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/keel-os/keel/packer/image"
+
+	"github.com/keel-os/keel/internal/atomicfile"
 )
 
 // LockFile is the file next to build.yml that pins the exact amd64 Debian
@@ -145,11 +147,7 @@ func writeLock(path, input string, debs []debInfo, kern debInfo) error {
 	if kern.Package != "" {
 		fmt.Fprintf(&b, "kernel %s\n", kern)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

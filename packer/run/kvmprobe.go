@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/keel-os/keel/internal/atomicfile"
 )
 
 // Probe is one probe boot: a kernel with no initrd under KVM. The kernel
@@ -226,17 +228,9 @@ func (d DirStore) Locked(key string, f func(*Verdict) (*Verdict, error)) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, key+".tmp-*")
-	if err != nil {
+	// 0o600: the mode the verdict has always had (os.CreateTemp's).
+	if err := atomicfile.WriteFile(file, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("KVM verdict cache: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("KVM verdict cache: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("KVM verdict cache: %w", err)
-	}
-	return os.Rename(tmp.Name(), file)
+	return nil
 }

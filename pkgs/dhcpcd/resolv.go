@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/keel-os/keel/internal/atomicfile"
 )
 
 // resolvConfPath is where /etc/resolv.conf points on a Keel system (init
@@ -50,31 +50,6 @@ func ResolvConf(links map[string]Config) string {
 	return b.String()
 }
 
-// writeFileAtomic replaces path with data so readers see the old or the
-// new file, never half of one.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w (is its directory bind-mounted into the container?)", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("replace %s: %w", path, err)
-	}
-	return nil
-}
-
 // resolver keeps the DNS settings of every link and rewrites the file
 // when they change. Links run concurrently, hence the lock.
 type resolver struct {
@@ -102,8 +77,8 @@ func (r *resolver) set(link string, c *Config) error {
 	if content == r.last {
 		return nil
 	}
-	if err := writeFileAtomic(r.path, []byte(content)); err != nil {
-		return err
+	if err := atomicfile.WriteFile(r.path, []byte(content), 0o644); err != nil {
+		return fmt.Errorf("%w (is the directory of %s bind-mounted into the container?)", err, r.path)
 	}
 	r.last = content
 	return nil

@@ -15,7 +15,7 @@ import (
 	"github.com/diskfs/go-diskfs/partition/mbr"
 	"golang.org/x/sys/unix"
 
-	"github.com/keel-os/keel/pkgs/mount/blockdev"
+	"github.com/keel-os/keel/internal/blockdev"
 )
 
 const (

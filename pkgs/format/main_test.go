@@ -12,7 +12,7 @@ import (
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
-	"github.com/keel-os/keel/pkgs/mount/blockdev"
+	"github.com/keel-os/keel/internal/blockdev"
 )
 
 func TestParseFlags(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/keel-os/keel/pkgs/mount/blockdev"
+	"github.com/keel-os/keel/internal/blockdev"
 )
 
 // env is what run needs from the machine; tests give a fake one.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keel-os/keel/pkgs/mount/blockdev"
+	"github.com/keel-os/keel/internal/blockdev"
 )
 
 func TestParseFlags(t *testing.T) {

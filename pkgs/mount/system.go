@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/keel-os/keel/pkgs/mount/blockdev"
+	"github.com/keel-os/keel/internal/blockdev"
 )
 
 // system is the real machine.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/keel-os/keel/internal/backoff"
 	"github.com/keel-os/keel/internal/bundle"
 )
 
@@ -70,15 +71,13 @@ func (p Policy) shouldRestart(code int, err error, restarts int) bool {
 	return false
 }
 
-// Backoff is the wait between restarts: Initial, doubling up to Max. A run
-// that lasted at least Reset starts the wait over from Initial, so a service
-// that crashes once a day is not punished for crashes long past.
-type Backoff struct {
-	Initial, Max, Reset time.Duration
-}
+// Backoff is the wait between restarts: Initial, doubling up to Max, over
+// from Initial after a run of at least Reset (internal/backoff).
+type Backoff = backoff.Policy
 
-// DefaultBackoff is what services and containerd get: 1 s doubling to 30 s.
-var DefaultBackoff = Backoff{Initial: time.Second, Max: 30 * time.Second, Reset: 30 * time.Second}
+// DefaultBackoff is what services and containerd get: 1 s doubling to 30 s,
+// reset by a 30 s run (internal/backoff says why).
+var DefaultBackoff = backoff.Services
 
 // Restart is a Runner that runs another Runner again, by Policy, after it
 // ends on its own. Cancelling ctx ends the loop, including during a wait.
@@ -112,7 +111,7 @@ func (r *Restart) Run(ctx context.Context, notify Notify) (int, error) {
 		e.Restarts = restarts
 		notify.send(e)
 	}
-	delay := r.Backoff.Initial
+	b := backoff.New(r.Backoff)
 	for {
 		start := now()
 		code, err := r.Runner.Run(ctx, inner)
@@ -120,18 +119,12 @@ func (r *Restart) Run(ctx context.Context, notify Notify) (int, error) {
 			release(r.Runner)
 			return code, err
 		}
-		if r.Backoff.Reset > 0 && now().Sub(start) >= r.Backoff.Reset {
-			delay = r.Backoff.Initial
-		}
+		delay := b.Next(now().Sub(start))
 		restarts++
 		notify.send(Event{State: StateBackoff, ExitCode: code, Err: err, Restarts: restarts, Delay: delay})
 		if sleep(ctx, delay) != nil {
 			release(r.Runner)
 			return code, err
-		}
-		delay *= 2
-		if r.Backoff.Max > 0 && delay > r.Backoff.Max {
-			delay = r.Backoff.Max
 		}
 	}
 }
