@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keel-os/keel/internal/blockdev"
 	"github.com/keel-os/keel/packer/run"
-	"github.com/keel-os/keel/pkgs/mount/blockdev"
 )
 
 // emptyDisk creates a sparse raw disk of size in a test directory.
