@@ -35,15 +35,23 @@ func (fake) Kmsg() ([]api.KmsgRecord, error) {
 func (fake) Poweroff() error { return nil }
 func (fake) Reboot() error   { return nil }
 
-func TestCommands(t *testing.T) {
+// serve runs the API over b on a socket for the test's life and returns
+// the socket's path.
+func serve(t *testing.T, b api.Backend) string {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "svcd.sock")
 	l, err := api.Listen(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go api.Serve(ctx, l, fake{})
+	t.Cleanup(cancel)
+	go api.Serve(ctx, l, b)
+	return sock
+}
+
+func TestCommands(t *testing.T) {
+	sock := serve(t, fake{})
 
 	tests := []struct {
 		args       []string

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,14 +30,7 @@ func (logFake) Logs(name string) ([]api.LogLine, bool) {
 }
 
 func TestLogread(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "svcd.sock")
-	l, err := api.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go api.Serve(ctx, l, logFake{})
+	sock := serve(t, logFake{})
 	all := "" +
 		"2026-12-06T12:00:01Z dhcpcd.stdout eth0: carrier\n" +
 		"2026-12-06T12:00:02Z web.stderr listening\n" +
