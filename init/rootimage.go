@@ -5,34 +5,60 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keel-os/keel/internal/layout"
 	"golang.org/x/sys/unix"
 )
 
-// An initrd built with `keel build --rootfs squashfs` holds only /init, the
-// modules below and the whole system as one squashfs image
-// (layout.RootImage). Instead of binding the initramfs for the root move,
-// init mounts the image read-only through a loop device, lays a tmpfs over
-// it with overlayfs (so the root stays writable where the system writes)
-// and moves into that. The image stays compressed in RAM; what is read
-// from it lives in the page cache, which the kernel can drop.
+// An initrd with a squashfs root (keel build's default) holds only /init,
+// the modules below and the system as squashfs images, one per part
+// (layout.RootParts: kernel modules, init images, each container, the
+// spec's files), or, from keel versions before that, one image of the
+// whole root (layout.RootImage). Instead of binding the initramfs for the
+// root move, init mounts every image read-only through a loop device,
+// stacks them under one overlay with a tmpfs on top (so the root stays
+// writable where the system writes, and a later part's file replaces an
+// earlier one's, as in the initramfs) and moves into that. The images stay
+// compressed in RAM; what is read from them lives in the page cache, which
+// the kernel can drop.
 
-// imageDir holds the image's mounts; it stays in the initramfs, out of
+// imageDir holds the images' mounts; it stays in the initramfs, out of
 // sight once the root has moved.
 const imageDir = "/.keel-image"
 
 // imageModules are loaded before mounting; built-in ones need nothing.
 var imageModules = []string{"loop", "squashfs", "overlay"}
 
-// hasRootImage reports whether the initramfs carries a root image.
-func hasRootImage() bool {
-	st, err := os.Stat(layout.RootImage)
-	return err == nil && st.Mode().IsRegular()
+// rootImages returns the root images the initramfs carries, bottom layer
+// first, or nil.
+func rootImages() []string { return findRootImages(layout.RootImage, layout.RootParts) }
+
+// findRootImages returns the image single if it is a file, else the
+// *.squashfs files of dir in name order.
+func findRootImages(single, dir string) []string {
+	if st, err := os.Stat(single); err == nil && st.Mode().IsRegular() {
+		return []string{single}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents { // ReadDir sorts by name: the stacking order
+		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".squashfs") {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
 }
 
-// mountRootImage mounts the root image with its overlay at target.
+// hasRootImage reports whether the initramfs carries a root image.
+func hasRootImage() bool { return len(rootImages()) > 0 }
+
+// mountRootImage mounts the root images with their overlay at target.
 func mountRootImage(target string) error {
 	if l, err := openLoader(); err != nil {
 		log.Printf("root image: no module index (%v): assuming %v are built in", err, imageModules)
@@ -43,22 +69,21 @@ func mountRootImage(target string) error {
 			}
 		}
 	}
-	lower, rw := filepath.Join(imageDir, "lower"), filepath.Join(imageDir, "rw")
-	for _, d := range []string{lower, rw, target} {
+	images := rootImages()
+	rw := filepath.Join(imageDir, "rw")
+	for _, d := range []string{rw, target} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
 	}
-	dev, loop, err := attachLoop(layout.RootImage)
-	if err != nil {
-		return err
-	}
-	// With autoclear, closing the last descriptor before the mount holds
-	// the device would detach it.
-	err = unix.Mount(dev, lower, "squashfs", unix.MS_RDONLY, "")
-	loop.Close()
-	if err != nil {
-		return fmt.Errorf("mount %s (%s) read-only on %s: %w", layout.RootImage, dev, lower, err)
+	// overlayfs lists its lower layers topmost first.
+	lowers := make([]string, len(images))
+	for i, img := range images {
+		lower := filepath.Join(imageDir, strconv.Itoa(i))
+		if err := mountImage(img, lower); err != nil {
+			return err
+		}
+		lowers[len(images)-1-i] = lower
 	}
 	if err := unix.Mount("tmpfs", rw, "tmpfs", 0, "mode=0755"); err != nil {
 		return fmt.Errorf("mount the overlay's tmpfs on %s: %w", rw, err)
@@ -69,11 +94,31 @@ func mountRootImage(target string) error {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
 	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), upper, work)
 	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mount the overlay root (%s) on %s: %w", opts, target, err)
 	}
-	log.Printf("root: %s read-only on %s, under a tmpfs overlay", layout.RootImage, dev)
+	log.Printf("root: %d squashfs image(s) of %s read-only, under a tmpfs overlay", len(images), filepath.Dir(images[0]))
+	return nil
+}
+
+// mountImage mounts the squashfs image img read-only on dir through a
+// loop device.
+func mountImage(img, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	dev, loop, err := attachLoop(img)
+	if err != nil {
+		return err
+	}
+	// With autoclear, closing the last descriptor before the mount holds
+	// the device would detach it.
+	err = unix.Mount(dev, dir, "squashfs", unix.MS_RDONLY, "")
+	loop.Close()
+	if err != nil {
+		return fmt.Errorf("mount %s (%s) read-only on %s: %w", img, dev, dir, err)
+	}
 	return nil
 }
 

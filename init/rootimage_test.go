@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -69,4 +70,48 @@ func mustOpen(t *testing.T, path string) *os.File {
 	}
 	t.Cleanup(func() { f.Close() })
 	return f
+}
+
+func TestFindRootImages(t *testing.T) {
+	touch := func(t *testing.T, path string) {
+		t.Helper()
+		if err := os.WriteFile(path, nil, 0o400); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name   string
+		single bool
+		parts  []string
+		want   []string
+	}{
+		{"none", false, nil, nil},
+		{"parts in stacking order", false, []string{"010.squashfs", "002.squashfs", "000.squashfs", "notes.txt"},
+			[]string{"000.squashfs", "002.squashfs", "010.squashfs"}},
+		{"one image of the whole root", true, nil, []string{"single"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			top := t.TempDir()
+			single, dir := filepath.Join(top, "single"), filepath.Join(top, "parts")
+			if tc.single {
+				touch(t, single)
+			}
+			if tc.parts != nil {
+				if err := os.Mkdir(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range tc.parts {
+					touch(t, filepath.Join(dir, p))
+				}
+			}
+			var got []string
+			for _, p := range findRootImages(single, dir) {
+				got = append(got, filepath.Base(p))
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

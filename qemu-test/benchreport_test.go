@@ -109,10 +109,10 @@ func TestBenchReport(t *testing.T) {
 		name string
 		opt  build.Options
 	}{
-		{"default (" + string(output.Default) + ")", build.Options{}},
-		{"gzip", build.Options{Compress: "gzip"}},
-		{"lz4", build.Options{Compress: "lz4"}},
-		{"squashfs root", build.Options{Rootfs: build.RootfsSquashfs}},
+		{"default (squashfs root, " + string(output.Default) + ")", build.Options{}},
+		{"squashfs root, lz4", build.Options{Compress: "lz4"}},
+		{"initrd root, " + string(output.Default), build.Options{Rootfs: build.RootfsInitrd}},
+		{"initrd root, gzip", build.Options{Rootfs: build.RootfsInitrd, Compress: "gzip"}},
 	}
 	for vi, v := range variants {
 		res, prefix := buildWith(t, v.opt, "examples/minimal.yml", "qemu-test/testdata/bench-check.yml")

@@ -150,6 +150,9 @@ func checkMinimalBoot(t *testing.T, q *run.QEMU, timeout time.Duration) {
 	defer c.Kill()
 
 	expectSteps(ctx, t, c, []step{
+		// The default root: one squashfs image per part (modules, init,
+		// sysctl, getty, hello, check), stacked under an overlay.
+		{"init mounted the root images", regexp.MustCompile(`init: root: 6 squashfs image\(s\) of /keel-root read-only, under a tmpfs overlay`)},
 		{"init started svcd", regexp.MustCompile(`init: .*svcd.*started`)},
 		{"onboot sysctl exited 0", regexp.MustCompile(`svcd: onboot sysctl exited 0`)},
 		{"containerd ready", regexp.MustCompile(`svcd: containerd ready`)},

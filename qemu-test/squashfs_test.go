@@ -10,13 +10,13 @@ import (
 	"github.com/keel-os/keel/packer/run"
 )
 
-// TestSquashfsRootBoots boots examples/minimal.yml with the check service
-// built with `--rootfs squashfs`: the initramfs holds only /init, three
-// modules and the image, so every container that runs was read from the
-// image through init's overlay root.
-func TestSquashfsRootBoots(t *testing.T) {
+// TestInitrdRootBoots boots examples/minimal.yml with the check service
+// built with `--rootfs initrd`: the whole system unpacked from the initrd
+// into RAM, as before the squashfs root became the default (which
+// TestMinimalBoots boots).
+func TestInitrdRootBoots(t *testing.T) {
 	require(t)
-	_, prefix := buildWith(t, build.Options{Rootfs: build.RootfsSquashfs}, "examples/minimal.yml", "qemu-test/testdata/check.yml")
+	_, prefix := buildWith(t, build.Options{Rootfs: build.RootfsInitrd}, "examples/minimal.yml", "qemu-test/testdata/check.yml")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -26,13 +26,15 @@ func TestSquashfsRootBoots(t *testing.T) {
 	}
 	defer c.Kill()
 	expectSteps(ctx, t, c, []step{
-		{"init mounted the image under an overlay", regexp.MustCompile(`init: root: /keel-root\.squashfs read-only on /dev/loop\d+, under a tmpfs overlay`)},
 		{"init started svcd", regexp.MustCompile(`init: .*svcd.*started`)},
 		{"onboot sysctl exited 0", regexp.MustCompile(`svcd: onboot sysctl exited 0`)},
 		{"containerd ready", regexp.MustCompile(`svcd: containerd ready`)},
 		{"check passed", regexp.MustCompile(`KEEL-CHECK-OK`)},
 		{"svcd shut down", regexp.MustCompile(`svcd: shutdown complete`)},
 	})
+	if _, _, err := c.Expect(ctx, 0, regexp.MustCompile(`init: root: .*squashfs`)); err == nil {
+		t.Errorf("init mounted root images from an initrd built with --rootfs initrd:\n%s", c.Tail(80))
+	}
 	if _, _, err := c.Expect(ctx, 0, regexp.MustCompile(`ESSENTIAL STEP`)); err == nil {
 		t.Errorf("an essential boot step failed:\n%s", c.Tail(80))
 	}

@@ -20,12 +20,13 @@ func TestVolumes(t *testing.T) {
 	checkVolumes(t, build.Options{})
 }
 
-// TestVolumesSquashfsRoot is TestVolumes on a squashfs root, where the
+// TestVolumesInitrdRoot is TestVolumes on a root unpacked from the initrd
+// (--rootfs initrd); TestVolumes has the default squashfs root, where the
 // root is itself an overlay: read-write volumes live in its tmpfs upper
 // layer, and a read-only volume's overlay stacks on it.
-func TestVolumesSquashfsRoot(t *testing.T) {
+func TestVolumesInitrdRoot(t *testing.T) {
 	require(t)
-	checkVolumes(t, build.Options{Rootfs: build.RootfsSquashfs})
+	checkVolumes(t, build.Options{Rootfs: build.RootfsInitrd})
 }
 
 func checkVolumes(t *testing.T, opt build.Options) {

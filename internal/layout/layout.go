@@ -36,10 +36,14 @@ const (
 	ContainerdSocket = "/run/containerd/containerd.sock"
 	// BootLog records init's boot steps as JSON for `svcctl boot`.
 	BootLog = "/run/keel/boot.json"
-	// RootImage is the squashfs image of the whole root filesystem in an
-	// initrd built with `keel build --rootfs squashfs`: init mounts it
-	// read-only under a tmpfs overlay instead of running from the
-	// unpacked initramfs.
+	// RootParts holds, in an initrd with a squashfs root (keel build's
+	// default), one squashfs image per part of the system, named so that
+	// they sort in stacking order (000.squashfs is the bottom): init
+	// mounts each read-only and stacks them under one tmpfs overlay
+	// instead of running from the unpacked initramfs.
+	RootParts = "/keel-root"
+	// RootImage is the single squashfs image of the whole root that
+	// images built before RootParts carry; init still mounts it.
 	RootImage = "/keel-root.squashfs"
 )
 

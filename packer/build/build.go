@@ -49,7 +49,8 @@ type Options struct {
 	// becomes gzip).
 	Compress string
 	// Rootfs is the kind of root filesystem (RootfsKinds); empty means
-	// RootfsInitrd.
+	// the default: a squashfs root where the image has an initrd and init
+	// images (init mounts it) and mksquashfs is installed, else initrd.
 	Rootfs string
 	// Dir and Name place the outputs: Dir/Name-kernel and so on.
 	Dir, Name string
@@ -179,10 +180,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if opt.Signer != nil && !output.Signable(opt.Format) {
 		return nil, fmt.Errorf("Secure Boot signing applies to a UKI, but format %s has none: use uki, iso-efi, raw-efi or qcow2-efi, or drop --sign-key", opt.Format)
 	}
-	if opt.Rootfs == "" {
-		opt.Rootfs = RootfsInitrd
-	}
-	if !slices.Contains(RootfsKinds, opt.Rootfs) {
+	if opt.Rootfs != "" && !slices.Contains(RootfsKinds, opt.Rootfs) {
 		return nil, fmt.Errorf("root filesystem %q is not supported: use one of %s", opt.Rootfs, strings.Join(RootfsKinds, ", "))
 	}
 	if opt.Rootfs == RootfsSquashfs && (opt.Format == FormatTar || opt.Format == FormatDocker) {

@@ -110,7 +110,9 @@ func (f *fixture) run(t testing.TB, dir string, mod func(*Options)) (*Result, er
 	if err := os.WriteFile(file, []byte(f.spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	opt := Options{Files: []string{file}, Dir: dir, Name: "sys", Cache: f.cache,
+	// The tests read the plain initrd's archives; the squashfs root (the
+	// default) has tests of its own (squashroot_test.go).
+	opt := Options{Files: []string{file}, Dir: dir, Name: "sys", Cache: f.cache, Rootfs: RootfsInitrd,
 		Puller: &image.Puller{Cache: f.cache, Keychain: authn.NewMultiKeychain()}}
 	if mod != nil {
 		mod(&opt)

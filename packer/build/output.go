@@ -117,7 +117,7 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 		segDir = filepath.Join(opt.Cache.Dir(), SegmentDir)
 	}
 	var files *initrdFiles
-	if opt.Rootfs == RootfsSquashfs {
+	if rootfsKind(opt, l) == RootfsSquashfs {
 		files, err = squashfsInitrd(ctx, l, segDir, comp, opt.Progress)
 	} else {
 		files, err = systemInitrd(l, segDir, comp, opt.Progress)
@@ -222,7 +222,7 @@ type initrdFiles struct {
 // systemInitrd makes the initrd that holds the whole system, one segment
 // per part.
 func systemInitrd(l *layout, segDir string, comp output.Compression, rep progress.Reporter) (*initrdFiles, error) {
-	paths, report, err := segments(segDir, l.parts, comp, rep)
+	paths, report, err := segments(segDir, l.parts, cpioSegments, comp, rep)
 	if err != nil {
 		return nil, fmt.Errorf("writing initrd: %w", err)
 	}

@@ -52,10 +52,24 @@ type Segment struct {
 	Reused bool
 }
 
-// segmentKey is the cache key of p's segment under compression c.
-func segmentKey(p part, c output.Compression) string {
+// encoding is one way of turning a part into a file of the image cache:
+// a compressed cpio segment of the initrd, or a squashfs image.
+type encoding struct {
+	// format is in every key of the encoding: change it whenever the bytes
+	// written for the same inputs change.
+	format string
+	// write makes p's file at final (atomically) and returns its size,
+	// reporting bytes written through count.
+	write func(final string, p part, c output.Compression, count func(int64)) (int64, error)
+}
+
+// cpioSegments encode parts as the initrd's compressed cpio segments.
+var cpioSegments = encoding{format: segmentFormat, write: writeSegment}
+
+// key is the cache key of p's file under encoding e and compression c.
+func (e encoding) key(p part, c output.Compression) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n", segmentFormat, c)
+	fmt.Fprintf(h, "%s\n%s\n", e.format, c)
 	for _, in := range p.inputs {
 		// Length-prefixed, so no two input lists hash alike.
 		fmt.Fprintf(h, "%d:%s\n", len(in), in)
@@ -63,10 +77,10 @@ func segmentKey(p part, c output.Compression) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// segments makes sure every cached part has its segment in dir, building
-// the missing ones concurrently, and returns the path of each part's
-// segment ("" for uncached parts) and a report.
-func segments(dir string, parts []part, c output.Compression, rep progress.Reporter) ([]string, []Segment, error) {
+// segments makes sure every cached part has its file in dir, encoded with
+// enc, building the missing ones concurrently, and returns the path of
+// each part's file ("" for uncached parts) and a report.
+func segments(dir string, parts []part, enc encoding, c output.Compression, rep progress.Reporter) ([]string, []Segment, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("creating segment cache: %w", err)
 	}
@@ -80,7 +94,7 @@ func segments(dir string, parts []part, c output.Compression, rep progress.Repor
 		if p.inputs == nil {
 			continue
 		}
-		paths[i] = filepath.Join(dir, segmentKey(p, c))
+		paths[i] = filepath.Join(dir, enc.key(p, c))
 		if st, err := os.Stat(paths[i]); err == nil {
 			report[i].Size, report[i].Reused = st.Size(), true
 			// Touch it, so `keel cache clean` can keep recent segments.
@@ -95,7 +109,7 @@ func segments(dir string, parts []part, c output.Compression, rep progress.Repor
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			task := rep.Start(progress.Unpack, p.What, 0)
-			report[i].Size, errs[i] = writeSegment(paths[i], p, c, task.Add)
+			report[i].Size, errs[i] = enc.write(paths[i], p, c, task.Add)
 			task.Done(errs[i])
 			if errs[i] == nil {
 				rep.Step(progress.Step{Kind: progress.Unpack, Name: p.What, Size: report[i].Size})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
@@ -17,17 +18,41 @@ import (
 	"github.com/keel-os/keel/packer/output"
 	"github.com/keel-os/keel/packer/progress"
 	"github.com/keel-os/keel/packer/rootfs"
+
+	"github.com/keel-os/keel/internal/atomicfile"
 )
 
 // The kinds of root filesystem (`keel build --rootfs`).
 const (
 	// RootfsInitrd unpacks the whole system from the initrd into RAM.
 	RootfsInitrd = "initrd"
-	// RootfsSquashfs puts the system into one squashfs image that travels
-	// in the initrd as a single file; init mounts it read-only under a
-	// tmpfs overlay, so RAM holds it compressed instead of unpacked.
+	// RootfsSquashfs puts each part of the system (kernel modules, init
+	// images, each container, the files) into its own squashfs image; the
+	// images travel in the initrd as files and init stacks them read-only
+	// under a tmpfs overlay, so RAM holds them compressed instead of
+	// unpacked. The default where it can be made (rootfsKind).
 	RootfsSquashfs = "squashfs"
 )
+
+// rootfsKind is the root filesystem a build writes: the one asked for, or
+// by default a squashfs root, which boots sooner and in less memory than
+// the unpacked initrd (docs/formats.md has the measurements), where it can
+// be made: the spec has init images (the initramfs keeps /init, which
+// mounts the images) and mksquashfs is installed. Without mksquashfs the
+// build says so once and unpacks the root from the initrd.
+func rootfsKind(opt Options, l *layout) string {
+	if opt.Rootfs != "" {
+		return opt.Rootfs
+	}
+	if l.boot.sys == nil {
+		return RootfsInitrd
+	}
+	if _, err := exec.LookPath(output.SquashfsTool); err != nil {
+		fmt.Fprintf(opt.warn(), "warning: %s not found, so the root is unpacked into RAM from the initrd (slower to boot, needs more memory): install squashfs-tools, or pass --rootfs initrd to choose this\n", output.SquashfsTool)
+		return RootfsInitrd
+	}
+	return RootfsSquashfs
+}
 
 // RootfsKinds lists the accepted --rootfs values.
 var RootfsKinds = []string{RootfsInitrd, RootfsSquashfs}
@@ -101,62 +126,120 @@ func filterTar(src io.ReadCloser, keep func(name string) bool) io.ReadCloser {
 	return pr
 }
 
-// squashfsInitrd writes the whole system as a squashfs image and returns
-// the initrd that carries it: an uncompressed cpio holding the image as
-// one file (the kernel ignores an uncompressed archive after a compressed
-// one, so it comes first), then the cached boot files segment.
+// squashfsFormat is in the cache key of every part's squashfs image:
+// change it whenever the image written for the same inputs changes.
+const squashfsFormat = "keel squashfs part 1"
+
+// maxRootParts bounds the parts of a squashfs root: each is a lower layer
+// of one overlay mount, whose options (one path per layer) must fit in a
+// page, and overlayfs stacks at most 500 layers.
+const maxRootParts = 200
+
+// squashfsImages encodes parts as squashfs images, each holding the base
+// directories (so a directory a part only implies keeps its mode in the
+// overlay, where the topmost layer's directory wins) and the part's own
+// entries. scratch holds mksquashfs's input spool.
+func squashfsImages(ctx context.Context, scratch string) encoding {
+	return encoding{format: squashfsFormat, write: func(final string, p part, c output.Compression, count func(int64)) (int64, error) {
+		sq, err := output.NewSquashfs(scratch)
+		if err != nil {
+			return 0, err
+		}
+		defer sq.Close()
+		sys := *p.sys
+		sys.Known = nil
+		sys.Dirs = append(rootfs.BaseDirs(), sys.Dirs...)
+		if err := rootfs.Write(&sys, sq); err != nil {
+			return 0, err
+		}
+		tmp, err := os.CreateTemp(scratch, "part-*.squashfs")
+		if err != nil {
+			return 0, fmt.Errorf("creating scratch file: %w", err)
+		}
+		tmp.Close()
+		// mksquashfs refuses to overwrite without -noappend, which it has;
+		// it writes a new file at the path.
+		defer os.Remove(tmp.Name())
+		if err := sq.Write(ctx, tmp.Name(), c); err != nil {
+			return 0, err
+		}
+		src, err := os.Open(tmp.Name())
+		if err != nil {
+			return 0, err
+		}
+		defer src.Close()
+		var size int64
+		err = atomicfile.Write(final, 0o600, func(w io.Writer) error {
+			n, err := io.Copy(w, src)
+			size = n
+			count(n)
+			return err
+		})
+		return size, err
+	}}
+}
+
+// squashfsInitrd makes the initrd of a squashfs root: one squashfs image
+// per part, cached like the segments of a plain initrd (a rebuild that
+// changes one service makes one small image), carried as files of an
+// uncompressed cpio archive (the kernel ignores an uncompressed archive
+// after a compressed one, so it comes first), then the cached boot files
+// segment. init mounts every image and stacks them, in order, under one
+// overlay.
 func squashfsInitrd(ctx context.Context, l *layout, segDir string, comp output.Compression, rep progress.Reporter) (*initrdFiles, error) {
 	if l.boot.sys == nil {
 		return nil, errors.New("--rootfs squashfs needs the spec's init images (they hold /init, which mounts the image): add an init section")
+	}
+	if len(l.parts) > maxRootParts {
+		return nil, fmt.Errorf("a squashfs root stacks one layer per container, and this system has %d parts (at most %d): use --rootfs initrd", len(l.parts), maxRootParts)
 	}
 	work, err := os.MkdirTemp("", "keel-squashfs-")
 	if err != nil {
 		return nil, fmt.Errorf("creating scratch directory: %w", err)
 	}
 	l.scratch = append(l.scratch, work)
-	sq, err := output.NewSquashfs(work)
+	enc := squashfsImages(ctx, work)
+	images, report, err := segments(segDir, l.parts, enc, comp, rep)
 	if err != nil {
-		return nil, err
-	}
-	defer sq.Close()
-	var systems []*rootfs.System
-	for _, p := range l.parts {
-		systems = append(systems, p.sys)
-	}
-	if err := rootfs.WriteAll(sq, systems...); err != nil {
 		return nil, fmt.Errorf("writing the squashfs root: %w", err)
 	}
-	img := filepath.Join(work, "root.squashfs")
-	if err := sq.Write(ctx, img, comp); err != nil {
-		return nil, fmt.Errorf("writing the squashfs root: %w", err)
+	// The uncached parts (the files section) are small: build them now.
+	for i, p := range l.parts {
+		if images[i] != "" {
+			continue
+		}
+		images[i] = filepath.Join(work, fmt.Sprintf("uncached-%d.squashfs", i))
+		if report[i].Size, err = enc.write(images[i], p, comp, func(int64) {}); err != nil {
+			return nil, fmt.Errorf("writing the squashfs root: %s: %w", p.What, err)
+		}
 	}
 	rootSeg := filepath.Join(work, "root.cpio")
-	size, err := imageSegment(rootSeg, img)
+	size, err := imagesSegment(rootSeg, images)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("writing the squashfs root: %w", err)
 	}
-	paths, report, err := segments(segDir, []part{l.boot}, comp, rep)
+	for i := range report {
+		report[i].What += " (squashfs)"
+		size -= report[i].Size
+	}
+	report = append(report, Segment{What: "squashfs archive headers", Size: size})
+	paths, boot, err := segments(segDir, []part{l.boot}, cpioSegments, comp, rep)
 	if err != nil {
 		return nil, fmt.Errorf("writing initrd: %w", err)
 	}
 	return &initrdFiles{
 		paths:  []string{rootSeg, paths[0]},
-		report: append([]Segment{{What: "root filesystem (squashfs)", Size: size}}, report...),
+		report: append(report, boot...),
 	}, nil
 }
 
-// imageSegment writes an uncompressed cpio archive holding the image at
-// klayout.RootImage and returns its size.
-func imageSegment(dst, img string) (int64, error) {
-	src, err := os.Open(img)
-	if err != nil {
-		return 0, err
-	}
-	defer src.Close()
-	st, err := src.Stat()
-	if err != nil {
-		return 0, err
-	}
+// RootPartName is the name of the i-th image of a squashfs root under
+// klayout.RootParts: zero-padded, so that names sort in stacking order.
+func RootPartName(i int) string { return fmt.Sprintf("%03d.squashfs", i) }
+
+// imagesSegment writes an uncompressed cpio archive holding the images, in
+// order, under klayout.RootParts, and returns its size.
+func imagesSegment(dst string, images []string) (int64, error) {
 	f, err := os.Create(dst)
 	if err != nil {
 		return 0, err
@@ -166,9 +249,14 @@ func imageSegment(dst, img string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	h := &tar.Header{Name: strings.TrimPrefix(klayout.RootImage, "/"), Typeflag: tar.TypeReg, Mode: 0o400, Size: st.Size()}
-	if err := cw.WriteEntry(h, src); err != nil {
+	dir := strings.TrimPrefix(klayout.RootParts, "/")
+	if err := cw.WriteEntry(&tar.Header{Name: dir, Typeflag: tar.TypeDir, Mode: 0o700}, nil); err != nil {
 		return 0, err
+	}
+	for i, img := range images {
+		if err := copyImage(cw, path.Join(dir, RootPartName(i)), img); err != nil {
+			return 0, err
+		}
 	}
 	if err := cw.Close(); err != nil {
 		return 0, err
@@ -178,4 +266,19 @@ func imageSegment(dst, img string) (int64, error) {
 		return 0, err
 	}
 	return end, f.Close()
+}
+
+// copyImage adds the file img to cw as name.
+func copyImage(cw *output.CPIO, name, img string) error {
+	src, err := os.Open(img)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	st, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	h := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o400, Size: st.Size()}
+	return cw.WriteEntry(h, src)
 }

@@ -45,8 +45,9 @@ func squashfsKernelTar(t testing.TB) string {
 }
 
 // readSquashfsInitrd splits an initrd built with a squashfs root into the
-// root image and the entries of the (gzip'd) boot archive after it.
-func readSquashfsInitrd(t *testing.T, file string) ([]byte, map[string]*cpioEntry) {
+// root images, in stacking order, and the entries of the boot archive
+// after them.
+func readSquashfsInitrd(t *testing.T, file string) ([][]byte, map[string]*cpioEntry) {
 	t.Helper()
 	f, err := os.Open(file)
 	if err != nil {
@@ -55,9 +56,8 @@ func readSquashfsInitrd(t *testing.T, file string) ([]byte, map[string]*cpioEntr
 	defer f.Close()
 	in := bufio.NewReader(f)
 	r := cpio.NewReader(in)
-	var names []string
-	var img []byte
-	for {
+	var imgs [][]byte
+	for i := 0; ; i++ {
 		h, err := r.Next()
 		if err == io.EOF {
 			break
@@ -65,13 +65,20 @@ func readSquashfsInitrd(t *testing.T, file string) ([]byte, map[string]*cpioEntr
 		if err != nil {
 			t.Fatalf("reading the initrd's first archive: %v", err)
 		}
-		names = append(names, h.Name)
-		if img, err = io.ReadAll(r); err != nil {
+		if i == 0 {
+			if h.Name != "keel-root" || !h.Mode.IsDir() {
+				t.Fatalf("first entry %s (mode %v), want the directory keel-root", h.Name, h.Mode)
+			}
+			continue
+		}
+		if want := "keel-root/" + RootPartName(i-1); h.Name != want {
+			t.Fatalf("entry %d of the first archive is %s, want %s", i, h.Name, want)
+		}
+		img, err := io.ReadAll(r)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if len(names) != 1 || names[0] != "keel-root.squashfs" {
-		t.Fatalf("first archive holds %v, want only keel-root.squashfs", names)
+		imgs = append(imgs, img)
 	}
 	for {
 		b, err := in.Peek(1)
@@ -82,19 +89,41 @@ func readSquashfsInitrd(t *testing.T, file string) ([]byte, map[string]*cpioEntr
 	}
 	gz, err := unpack(in)
 	if err != nil {
-		t.Fatalf("the boot archive after the image: %v", err)
+		t.Fatalf("the boot archive after the images: %v", err)
 	}
 	out := map[string]*cpioEntry{}
 	readArchives(t, bufio.NewReader(gz), out)
-	return img, out
+	return imgs, out
 }
 
-func TestBuildSquashfsRoot(t *testing.T) {
+// listSquashfs returns unsquashfs's long listing of the image img.
+func listSquashfs(t *testing.T, img []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "part.squashfs")
+	if err := os.WriteFile(path, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	list, err := exec.Command("unsquashfs", "-lln", "-d", "", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("unsquashfs: %v: %s", err, list)
+	}
+	return string(list)
+}
+
+// needSquashfsTools skips a test on a machine without squashfs-tools.
+func needSquashfsTools(t *testing.T) {
+	t.Helper()
 	for _, tool := range []string{"mksquashfs", "unsquashfs"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not installed (apt-get install squashfs-tools)", tool)
 		}
 	}
+}
+
+// squashfsFixture is a fixture whose kernel has the modules a squashfs
+// root needs and whose spec has an init image.
+func squashfsFixture(t *testing.T) *fixture {
+	t.Helper()
 	f := newFixture(t, "")
 	kimg := treeImage(t, map[string]string{"/kernel": "KERNEL", "/kernel.tar": squashfsKernelTar(t)}, v1.Config{})
 	if err := f.cache.Put("test/kernel:1", kimg); err != nil {
@@ -104,6 +133,12 @@ func TestBuildSquashfsRoot(t *testing.T) {
 	if err := f.cache.Put("test/init:1", initImg); err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+func TestBuildSquashfsRoot(t *testing.T) {
+	needSquashfsTools(t)
+	f := squashfsFixture(t)
 	squashfs := func(o *Options) { o.Rootfs = RootfsSquashfs }
 	a, b := t.TempDir(), t.TempDir()
 	ra, err := f.run(t, a, squashfs)
@@ -120,7 +155,7 @@ func TestBuildSquashfsRoot(t *testing.T) {
 		t.Errorf("two builds of the same spec differ (%d and %d bytes): not reproducible", len(x), len(y))
 	}
 
-	img, boot := readSquashfsInitrd(t, ra.Initrd)
+	imgs, boot := readSquashfsInitrd(t, ra.Initrd)
 	// The initramfs holds init and the modules that mount the image, and
 	// nothing of the system itself.
 	var got []string
@@ -148,31 +183,99 @@ func TestBuildSquashfsRoot(t *testing.T) {
 		t.Error("boot archive lacks the base directories (proc, dev) init mounts on")
 	}
 
-	// The image holds the whole system, as the plain initrd would.
-	path := filepath.Join(t.TempDir(), "root.squashfs")
-	if err := os.WriteFile(path, img, 0o644); err != nil {
-		t.Fatal(err)
+	// The images hold the whole system, as the plain initrd would, one
+	// part each in the initrd's order: kernel modules, init, the onboot
+	// container, the service, the files. Each carries the base
+	// directories, so none masks their modes in the overlay.
+	parts := []struct{ has, lacks string }{
+		{"/lib/modules/6.1.0/kernel/fs/overlayfs/overlay.ko", "/init"},
+		{"/usr/bin/svcd", "/containers/onboot/000-first"},
+		{"/containers/onboot/000-first/rootfs/init", "/init"},
+		{"/containers/services/svc/config.json", "/init"},
+		{"/etc/motd", "/init"},
 	}
-	list, err := exec.Command("unsquashfs", "-lln", "-d", "", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("unsquashfs: %v: %s", err, list)
+	if len(imgs) != len(parts) {
+		t.Fatalf("%d root images, want %d (one per part)", len(imgs), len(parts))
 	}
-	for _, want := range []string{
-		"/init", "/usr/bin/svcd", "/lib/modules/6.1.0/kernel/fs/overlayfs/overlay.ko",
-		"/containers/services/svc/rootfs/bin/svc", "/containers/services/svc/config.json",
-		"/containers/onboot/000-first/rootfs/init", "/etc/motd",
-	} {
-		if !bytes.Contains(list, []byte(" "+want+"\n")) {
-			t.Errorf("squashfs root lacks %s:\n%s", want, list)
+	var all strings.Builder
+	for i, p := range parts {
+		list := listSquashfs(t, imgs[i])
+		all.WriteString(list)
+		if !strings.Contains(list, " "+p.has+"\n") || strings.Contains(list, " "+p.lacks+"\n") {
+			t.Errorf("image %d: want %s and not %s in:\n%s", i, p.has, p.lacks, list)
+		}
+		if !strings.Contains(list, "drwxrwxrwt 0/0") || !strings.Contains(list, "drwx------ 0/0") {
+			t.Errorf("image %d lacks the base directories /tmp (1777) and /root (0700):\n%s", i, list)
 		}
 	}
-	// A module outside the default set stays out of the image too.
-	if bytes.Contains(list, []byte("other.ko")) {
-		t.Errorf("squashfs root holds other.ko, which the default module set leaves out:\n%s", list)
+	for _, want := range []string{"/init", "/containers/services/svc/rootfs/bin/svc"} {
+		if !strings.Contains(all.String(), " "+want+"\n") {
+			t.Errorf("no root image holds %s", want)
+		}
+	}
+	// A module outside the default set stays out of the images too.
+	if strings.Contains(all.String(), "other.ko") {
+		t.Errorf("a root image holds other.ko, which the default module set leaves out")
+	}
+	path := filepath.Join(t.TempDir(), "files.squashfs")
+	if err := os.WriteFile(path, imgs[4], 0o644); err != nil {
+		t.Fatal(err)
 	}
 	motd, err := exec.Command("unsquashfs", "-cat", path, "etc/motd").Output()
 	if err != nil || string(motd) != "hi\n" {
-		t.Errorf("etc/motd in the image: got %q (%v), want %q", motd, err, "hi\n")
+		t.Errorf("etc/motd in the files image: got %q (%v), want %q", motd, err, "hi\n")
+	}
+}
+
+// TestSquashfsRootRebuildsOnePart: a squashfs root is cached per part, so
+// changing one service rebuilds that service's image only.
+func TestSquashfsRootRebuildsOnePart(t *testing.T) {
+	needSquashfsTools(t)
+	f := squashfsFixture(t)
+	squashfs := func(o *Options) { o.Rootfs = RootfsSquashfs }
+	if _, err := f.run(t, t.TempDir(), squashfs); err != nil {
+		t.Fatal(err)
+	}
+	f.spec = strings.Replace(f.spec, "services:\n  - name: svc\n", "services:\n  - name: svc\n    env: [CHANGED=1]\n", 1)
+	if !strings.Contains(f.spec, "CHANGED") {
+		t.Fatalf("fixture spec changed shape; cannot change the service:\n%s", f.spec)
+	}
+	res, err := f.run(t, t.TempDir(), squashfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Segments {
+		// The files part is never cached (it is read from the host), and
+		// the archive around the images is written every time.
+		want := !strings.HasPrefix(s.What, "service svc") && !strings.HasPrefix(s.What, "files") && !strings.HasPrefix(s.What, "squashfs archive")
+		if s.Reused != want {
+			t.Errorf("after changing svc: %s reused %v, want %v", s.What, s.Reused, want)
+		}
+	}
+}
+
+// TestDefaultRootfs: with no --rootfs a spec with init images gets a
+// squashfs root, and without mksquashfs the plain initrd with a warning.
+func TestDefaultRootfs(t *testing.T) {
+	needSquashfsTools(t)
+	f := squashfsFixture(t)
+	res, err := f.run(t, t.TempDir(), func(o *Options) { o.Rootfs = "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	readSquashfsInitrd(t, res.Initrd) // fails the test unless a squashfs root
+
+	t.Setenv("PATH", t.TempDir())
+	var warn bytes.Buffer
+	res, err = f.run(t, t.TempDir(), func(o *Options) { o.Rootfs = ""; o.Warn = &warn })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(warn.String(), "mksquashfs not found") {
+		t.Errorf("warnings %q, want one saying mksquashfs is missing", warn.String())
+	}
+	if readInitrd(t, res.Initrd)["containers/services/svc/config.json"] == nil {
+		t.Error("without mksquashfs the initrd does not hold the system unpacked")
 	}
 }
 
