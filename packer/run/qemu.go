@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // QEMU describes one boot of a build: a kernel+initrd build (Prefix) or an
@@ -307,6 +309,14 @@ func (q *QEMU) Run(ctx context.Context) error {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = q.Stdin, q.Stdout, q.Stdout
 	if q.Detach {
 		cmd.Stdin = nil
+	} else {
+		// A QEMU in the foreground ends with keel, even when keel is
+		// killed outright (SIGKILL runs no cleanup): otherwise it goes on
+		// running a machine nobody sees, holding its CPU and memory. The
+		// signal follows the thread that started QEMU, so keep it.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	}
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("qemu: %w (the guest did not power off cleanly)", err)
