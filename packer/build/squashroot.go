@@ -128,7 +128,7 @@ func filterTar(src io.ReadCloser, keep func(name string) bool) io.ReadCloser {
 
 // squashfsFormat is in the cache key of every part's squashfs image:
 // change it whenever the image written for the same inputs changes.
-const squashfsFormat = "keel squashfs part 1"
+const squashfsFormat = "keel squashfs part 2" // 2: zstd 15 for big parts
 
 // maxRootParts bounds the parts of a squashfs root: each is a lower layer
 // of one overlay mount, whose options (one path per layer) must fit in a

@@ -143,3 +143,22 @@ func TestSquashfsReplacedLinkTarget(t *testing.T) {
 		t.Errorf("got %v, want an error about the replaced link target", err)
 	}
 }
+
+func TestSquashfsCompLevels(t *testing.T) {
+	for _, tc := range []struct {
+		c    Compression
+		size int64
+		want string
+	}{
+		{Zstd, 1 << 20, "-comp zstd -Xcompression-level 6"},
+		{Zstd, bigImage - 1, "-comp zstd -Xcompression-level 6"},
+		{Zstd, bigImage, "-comp zstd -Xcompression-level 15"},
+		{LZ4, bigImage, "-comp lz4"},
+		{Gzip, 1 << 20, "-comp gzip -Xcompression-level 6"},
+		{None, 1 << 20, "-comp gzip -Xcompression-level 6"},
+	} {
+		if got := strings.Join(squashfsComp(tc.c, tc.size), " "); got != tc.want {
+			t.Errorf("squashfsComp(%s, %d) = %q, want %q", tc.c, tc.size, got, tc.want)
+		}
+	}
+}
