@@ -350,7 +350,7 @@ func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec, sweep b
 		ioOpts = append(ioOpts, cio.WithFIFODir(r.FIFODir))
 	}
 	r.trace(TraceCreate)
-	task, err := c.NewTask(cctx, cio.NewCreator(ioOpts...))
+	task, err := r.newTask(cctx, c, cio.NewCreator(ioOpts...))
 	if err != nil {
 		return fail(fmt.Errorf("creating task %s: %w", r.ID, err), nil)
 	}
@@ -375,6 +375,43 @@ func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec, sweep b
 	r.trace(TraceRunning)
 	return c, task, exitC, nil
 }
+
+// newTask creates c's task. The replacement of an exited task is asked for
+// while the old one is deleted in the background, and in a shared shim
+// (ShimGroup) that races: if the old task was the shim's last, deleting it
+// shuts the shim down, and a new task that containerd just handed to that
+// shim fails ("ttrpc: closed"). So when a delete of the service's other id
+// was under way, a failure is retried once that delete is over (the next
+// task starts a fresh shim), twice at most.
+func (r *Containerd) newTask(cctx context.Context, c containerd.Container, creator cio.Creator) (containerd.Task, error) {
+	other := r.ids()[0]
+	if c.ID() == other {
+		other = r.ids()[1]
+	}
+	r.mu.Lock()
+	done := r.deleting[other]
+	r.mu.Unlock()
+	pending := false
+	if done != nil {
+		select {
+		case <-done:
+		default:
+			pending = true
+		}
+	}
+	task, err := c.NewTask(cctx, creator)
+	for try := 1; err != nil && pending && try <= shimRetries; try++ {
+		<-done
+		// The shim may still be closing its socket after the delete.
+		time.Sleep(time.Duration(try-1) * 50 * time.Millisecond)
+		task, err = c.NewTask(cctx, creator)
+	}
+	return task, err
+}
+
+// shimRetries is how many times newTask retries after a shim shut down
+// under it.
+const shimRetries = 2
 
 // adopt returns the running task of either of our ids, attached to our
 // output writers, or a nil task when there is none to adopt.
