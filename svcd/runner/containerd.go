@@ -401,7 +401,11 @@ func (r *Containerd) newTask(cctx context.Context, c containerd.Container, creat
 	}
 	task, err := c.NewTask(cctx, creator)
 	for try := 1; err != nil && pending && try <= shimRetries; try++ {
-		<-done
+		select {
+		case <-done:
+		case <-cctx.Done():
+			return task, err
+		}
 		// The shim may still be closing its socket after the delete.
 		time.Sleep(time.Duration(try-1) * 50 * time.Millisecond)
 		task, err = c.NewTask(cctx, creator)
