@@ -101,11 +101,14 @@ clean:
 FLOOR ?= ../shared/tools/boot-floor/boot-floor
 BENCH_RUNS ?= 3
 BENCH_DIR := $(CURDIR)/build/bench
+# The floor boots with as many CPUs as keel run qemu gives a guest by
+# default (run.DefaultCPUs: this host's, at most 2), so the two compare.
+BENCH_CPUS := $(shell n=$$(nproc); [ $$n -gt 2 ] && n=2; echo $$n)
 bench: deps binaries keel image
 	@mkdir -p $(BENCH_DIR)
 	@accel=$$(bin/keel run accel $(IMAGES)/minimal) || exit 1; \
-	echo "== bare-kernel floor ($(BENCH_RUNS) boots, accelerator $$accel)"; \
-	if [ -x $(FLOOR) ]; then ACCEL=$$accel $(FLOOR) $(IMAGES)/minimal-kernel $(BENCH_RUNS) | tee $(BENCH_DIR)/floor.txt; else echo "no $(FLOOR): floor not measured" | tee $(BENCH_DIR)/floor.txt; fi
+	echo "== bare-kernel floor ($(BENCH_RUNS) boots, accelerator $$accel, $(BENCH_CPUS) CPUs)"; \
+	if [ -x $(FLOOR) ]; then ACCEL=$$accel QEMU_ARGS="-m 512 -cpu max -smp $(BENCH_CPUS)" $(FLOOR) $(IMAGES)/minimal-kernel $(BENCH_RUNS) | tee $(BENCH_DIR)/floor.txt; else echo "no $(FLOOR): floor not measured" | tee $(BENCH_DIR)/floor.txt; fi
 	@echo "== builds of a LinuxKit-shaped spec"
 	$(GO) test -run '^$$' -bench BuildLinuxKitShaped -benchtime 1x -timeout 30m ./packer/build > $(BENCH_DIR)/build.txt; \
 		s=$$?; cat $(BENCH_DIR)/build.txt; exit $$s
