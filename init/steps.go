@@ -38,21 +38,40 @@ type stepRunner struct {
 
 func (r *stepRunner) run(steps []step) {
 	for _, s := range steps {
-		start := r.clock()
-		err := runRecovered(s.run)
-		rec := bootlog.Step{Name: s.name, Stage: r.stage, StartNS: int64(start), DurationNS: int64(r.clock() - start), Essential: s.essential}
-		if err != nil {
-			rec.Error = err.Error()
-		}
-		r.records = append(r.records, rec)
-		switch {
-		case err != nil && s.essential:
-			r.log.Printf("ESSENTIAL STEP %s FAILED: %v (continuing; the system may not work)", s.name, err)
-		case err != nil:
-			r.log.Printf("step %s failed: %v", s.name, err)
-		default:
-			r.log.Debugf("step %s: %s", s.name, time.Duration(rec.DurationNS).Round(time.Microsecond))
-		}
+		r.record(s, r.runOne(s))
+	}
+}
+
+// background starts s now, beside the steps that follow, and returns a
+// function that waits for it to end and records it. Records stay in the
+// order they are taken, so only the boot's own goroutine calls wait.
+func (r *stepRunner) background(s step) (wait func()) {
+	done := make(chan bootlog.Step, 1)
+	go func() { done <- r.runOne(s) }()
+	return func() { r.record(s, <-done) }
+}
+
+// runOne runs s and returns its record.
+func (r *stepRunner) runOne(s step) bootlog.Step {
+	start := r.clock()
+	err := runRecovered(s.run)
+	rec := bootlog.Step{Name: s.name, Stage: r.stage, StartNS: int64(start), DurationNS: int64(r.clock() - start), Essential: s.essential}
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	return rec
+}
+
+// record keeps rec and says how s went.
+func (r *stepRunner) record(s step, rec bootlog.Step) {
+	r.records = append(r.records, rec)
+	switch {
+	case rec.Error != "" && s.essential:
+		r.log.Printf("ESSENTIAL STEP %s FAILED: %s (continuing; the system may not work)", s.name, rec.Error)
+	case rec.Error != "":
+		r.log.Printf("step %s failed: %s", s.name, rec.Error)
+	default:
+		r.log.Debugf("step %s: %s", s.name, time.Duration(rec.DurationNS).Round(time.Microsecond))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,5 +97,50 @@ func TestWriteBootLog(t *testing.T) {
 	}
 	if want := (bootlog.Log{Version: 1, Steps: recs}); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+// lockedClock is fakeClock for steps running on several goroutines.
+type lockedClock struct {
+	mu sync.Mutex
+	c  fakeClock
+}
+
+func (c *lockedClock) read() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.c.read()
+}
+
+func TestStepRunnerBackground(t *testing.T) {
+	var out bytes.Buffer
+	clock := &lockedClock{}
+	r := &stepRunner{clock: clock.read, stage: 2, log: &logger{console: &out}}
+	release := make(chan struct{})
+	started := make(chan struct{})
+	wait := r.background(step{name: "modules", run: func() error {
+		close(started)
+		<-release
+		return errors.New("late")
+	}})
+	<-started
+	r.run([]step{{name: "clock", run: func() error { return nil }}})
+	if len(r.records) != 1 || r.records[0].Name != "clock" {
+		t.Fatalf("records before wait: got %+v, want only clock: a background step must not hold up the next", r.records)
+	}
+	close(release)
+	wait()
+	if len(r.records) != 2 {
+		t.Fatalf("got %d records, want 2", len(r.records))
+	}
+	bg, fg := r.records[1], r.records[0]
+	if bg.Name != "modules" || bg.Error != "late" || bg.Stage != 2 {
+		t.Errorf("background record: got %+v, want modules, error late, stage 2", bg)
+	}
+	if bg.StartNS >= fg.StartNS || bg.StartNS+bg.DurationNS <= fg.StartNS+fg.DurationNS {
+		t.Errorf("background record %+v should span the foreground one %+v", bg, fg)
+	}
+	if !strings.Contains(out.String(), "init: step modules failed: late") {
+		t.Errorf("log:\n%s\nwant the background step's failure", out.String())
 	}
 }

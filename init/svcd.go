@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/keel-os/keel/internal/backoff"
+	"github.com/keel-os/keel/internal/initctl"
 )
 
 // svcdEnv is the whole environment svcd gets.
@@ -29,6 +31,10 @@ type supervisor struct {
 	// started receives the result of the first start attempt, so boot can
 	// record it; nil error with pid 0 means svcd is absent.
 	started chan error
+	// devices, when not nil, is closed once the modules of the devices
+	// present at boot are loaded; until then svcd gets a pipe that says so
+	// (initctl.DevicesFDEnv).
+	devices <-chan struct{}
 }
 
 func newSupervisor(path string, r *reaper) *supervisor {
@@ -94,12 +100,42 @@ func (s *supervisor) start() (int, error) {
 		defer unix.Close(fd)
 		files = []uintptr{uintptr(fd), uintptr(fd), uintptr(fd)}
 	}
+	env := svcdEnv
+	if r := s.devicesPipe(); r != nil {
+		defer r.Close()
+		files = append(files, r.Fd())
+		env = append(slices.Clone(svcdEnv), fmt.Sprintf("%s=%d", initctl.DevicesFDEnv, initctl.DevicesFD))
+	}
 	return syscall.ForkExec(s.path, []string{s.path}, &syscall.ProcAttr{
 		Dir:   "/",
-		Env:   svcdEnv,
+		Env:   env,
 		Files: files,
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
+}
+
+// devicesPipe returns the read end of a pipe whose write end is closed
+// when s.devices is, or nil when devices are ready or no pipe can be made
+// (svcd then runs onboot at once, as before the modules ran beside it).
+func (s *supervisor) devicesPipe() *os.File {
+	if s.devices == nil {
+		return nil
+	}
+	select {
+	case <-s.devices:
+		return nil
+	default:
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		log.Printf("svcd will not wait for the device scan: %v", err)
+		return nil
+	}
+	go func() {
+		<-s.devices
+		w.Close()
+	}()
+	return r
 }
 
 // stop makes run return: it signals a running svcd with sig and waits up to

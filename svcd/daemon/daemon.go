@@ -78,6 +78,14 @@ func Main(args []string) int {
 		flags.Usage()
 		return 2
 	}
+	// Read before anything is started, so no child inherits the pipe.
+	devices, err := initctl.DevicesPending()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "svcd: %v (not waiting for PID 1's device scan)\n", err)
+	}
+	if devices != nil {
+		cfg.WaitDevices = func(ctx context.Context) error { return initctl.WaitDevices(ctx, devices) }
+	}
 	return run(cfg, *socket, lo)
 }
 

@@ -63,6 +63,7 @@ func (s *Supervisor) Boot(ctx context.Context) {
 			s.table.Set(u.Name, "skipped", "svcd restarted: onboot ran in an earlier svcd")
 		}
 	} else {
+		s.waitDevices(ctx)
 		s.runOneShots(ctx, s.onboot)
 	}
 	st := <-ctrd
@@ -355,4 +356,22 @@ func (s *Supervisor) Shutdown() {
 		ctrd.stop()
 	}
 	s.logf("shutdown complete")
+}
+
+// waitDevices holds the onboot containers until PID 1's device scan ends:
+// they may format a disk or fetch metadata through a NIC whose module is
+// still loading. A failed wait is logged and boot goes on, as it would
+// without the scan.
+func (s *Supervisor) waitDevices(ctx context.Context) {
+	if s.cfg.WaitDevices == nil {
+		return
+	}
+	start := time.Now()
+	if err := s.cfg.WaitDevices(ctx); err != nil {
+		if ctx.Err() == nil {
+			s.logf("%v; running onboot anyway", err)
+		}
+		return
+	}
+	s.logf("devices ready after %s", time.Since(start).Round(time.Millisecond))
 }

@@ -62,6 +62,10 @@ type Config struct {
 	BootLog string
 	// CgroupRoot is the cgroup v2 mount; empty means /sys/fs/cgroup.
 	CgroupRoot string
+	// WaitDevices, when not nil, blocks until PID 1 has loaded the modules
+	// of the devices present at boot (initctl.DevicesFDEnv). Boot starts
+	// containerd meanwhile and the onboot containers after it.
+	WaitDevices func(context.Context) error
 }
 
 // Supervisor runs one boot. Boot, then Shutdown, each called once, not
