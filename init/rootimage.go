@@ -98,7 +98,31 @@ func mountRootImage(target string) error {
 	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mount the overlay root (%s) on %s: %w", opts, target, err)
 	}
+	if err := bindInit(target); err != nil {
+		return err
+	}
 	log.Printf("root: %d squashfs image(s) of %s read-only, under a tmpfs overlay", len(images), filepath.Dir(images[0]))
+	return nil
+}
+
+// bindInit makes the initramfs's /init the new root's: the images leave it
+// out (the initramfs holds it already, so a copy in them cost 1.2 MB of
+// every initrd), and init re-executes itself from the new root, where the
+// kernel also finds it as /sbin/modprobe. Images of an older keel carry
+// their own, which stays.
+func bindInit(target string) error {
+	dst := filepath.Join(target, layout.Init)
+	if _, err := os.Lstat(dst); err == nil {
+		return nil
+	}
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o755)
+	if err != nil {
+		return fmt.Errorf("create %s for the initramfs's %s: %w", dst, layout.Init, err)
+	}
+	f.Close()
+	if err := unix.Mount(layout.Init, dst, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind the initramfs's %s on %s: %w", layout.Init, dst, err)
+	}
 	return nil
 }
 

@@ -253,7 +253,9 @@ type layout struct {
 	parts []part
 	// boot is the initramfs of a squashfs root (no sys without init
 	// images).
-	boot   part
+	boot part
+	// initAt is the index in parts of the init images' part, -1 for none.
+	initAt int
 	kernel kernelFiles
 	// ucode is the early microcode archive, nil for none.
 	ucode   []byte
@@ -305,7 +307,7 @@ func plan(s *spec.Spec, cache archCache) (*layout, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &layout{kernel: kf, ucode: ucode, cmdline: s.Kernel.Cmdline, fl: newFlattener()}
+	l := &layout{kernel: kf, ucode: ucode, cmdline: s.Kernel.Cmdline, fl: newFlattener(), initAt: -1}
 	known := baseDirNames()
 	mods := specModules(s)
 	l.parts = append(l.parts, part{
@@ -332,6 +334,7 @@ func plan(s *spec.Spec, cache archCache) (*layout, error) {
 			p.sys.Layers = append(p.sys.Layers, rootfs.Layer{What: "init image " + ref, Open: l.fl.opener(img)})
 		}
 		l.parts = append(l.parts, p)
+		l.initAt = len(l.parts) - 1
 		l.boot = bootPart(kf, kd, p.sys.Layers, p.inputs[1:])
 	}
 	vparts, err := volumeParts(l.fl, cache, s, known)

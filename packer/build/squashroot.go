@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -91,6 +92,56 @@ func bootPart(kf kernelFiles, kd v1.Hash, initLayers []rootfs.Layer, initInputs 
 		})
 	}
 	return p
+}
+
+// withoutInit is the init images' part as a squashfs root carries it:
+// without /init, which the boot part holds and init binds into the new
+// root (1.2 MB less in every initrd). A layer that hard-links another name
+// to /init keeps it, as the link would dangle.
+func withoutInit(p part) part {
+	initName := strings.TrimPrefix(klayout.Init, "/")
+	sys := *p.sys
+	sys.Layers = nil
+	for _, l := range p.sys.Layers {
+		open := l.Open
+		sys.Layers = append(sys.Layers, rootfs.Layer{What: l.What, Open: func() (io.ReadCloser, error) {
+			linked, err := hardLinksTo(open, initName)
+			if err != nil {
+				return nil, err
+			}
+			rc, err := open()
+			if err != nil || linked {
+				return rc, err
+			}
+			return filterTar(rc, func(name string) bool { return name != initName }), nil
+		}})
+	}
+	p.sys = &sys
+	p.inputs = append(slices.Clone(p.inputs), "without "+klayout.Init)
+	return p
+}
+
+// hardLinksTo says whether the tar stream open returns has a hard link
+// to name.
+func hardLinksTo(open func() (io.ReadCloser, error), name string) (bool, error) {
+	rc, err := open()
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if h.Typeflag == tar.TypeLink && strings.TrimPrefix(path.Clean("/"+h.Linkname), "/") == name {
+			return true, nil
+		}
+	}
 }
 
 // filterTar streams the entries of src whose clean name keep accepts.
@@ -199,12 +250,17 @@ func squashfsInitrd(ctx context.Context, l *layout, segDir string, comp output.C
 	}
 	l.scratch = append(l.scratch, work)
 	enc := squashfsImages(ctx, work)
-	images, report, err := segments(segDir, l.parts, enc, comp, rep)
+	parts := l.parts
+	if l.initAt >= 0 {
+		parts = slices.Clone(l.parts)
+		parts[l.initAt] = withoutInit(parts[l.initAt])
+	}
+	images, report, err := segments(segDir, parts, enc, comp, rep)
 	if err != nil {
 		return nil, fmt.Errorf("writing the squashfs root: %w", err)
 	}
 	// The uncached parts (the files section) are small: build them now.
-	for i, p := range l.parts {
+	for i, p := range parts {
 		if images[i] != "" {
 			continue
 		}

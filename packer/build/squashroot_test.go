@@ -14,6 +14,8 @@ import (
 
 	"github.com/cavaliergopher/cpio"
 
+	"github.com/keel-os/keel/packer/rootfs"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -186,10 +188,11 @@ func TestBuildSquashfsRoot(t *testing.T) {
 	// The images hold the whole system, as the plain initrd would, one
 	// part each in the initrd's order: kernel modules, init, the onboot
 	// container, the service, the files. Each carries the base
-	// directories, so none masks their modes in the overlay.
+	// directories, so none masks their modes in the overlay. None holds
+	// /init: the boot archive does, and init binds it into the new root.
 	parts := []struct{ has, lacks string }{
 		{"/lib/modules/6.1.0/kernel/fs/overlayfs/overlay.ko", "/init"},
-		{"/usr/bin/svcd", "/containers/onboot/000-first"},
+		{"/usr/bin/svcd", "/init"},
 		{"/containers/onboot/000-first/rootfs/init", "/init"},
 		{"/containers/services/svc/config.json", "/init"},
 		{"/etc/motd", "/init"},
@@ -208,7 +211,7 @@ func TestBuildSquashfsRoot(t *testing.T) {
 			t.Errorf("image %d lacks the base directories /tmp (1777) and /root (0700):\n%s", i, list)
 		}
 	}
-	for _, want := range []string{"/init", "/containers/services/svc/rootfs/bin/svc"} {
+	for _, want := range []string{"/containers/services/svc/rootfs/bin/svc"} {
 		if !strings.Contains(all.String(), " "+want+"\n") {
 			t.Errorf("no root image holds %s", want)
 		}
@@ -288,5 +291,70 @@ func TestBuildSquashfsRootRefusesTar(t *testing.T) {
 	_, err = f.run(t, t.TempDir(), func(o *Options) { o.Rootfs = "erofs" })
 	if err == nil || !strings.Contains(err.Error(), "use one of initrd, squashfs") {
 		t.Errorf("got %v, want an error listing the root filesystems", err)
+	}
+}
+
+// tarLayer is a layer whose tar holds hs (regular files get a 1-byte body).
+func tarLayer(t *testing.T, hs ...*tar.Header) rootfs.Layer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range hs {
+		if h.Typeflag == tar.TypeReg {
+			h.Size = 1
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			tw.Write([]byte("x"))
+		}
+	}
+	tw.Close()
+	b := buf.Bytes()
+	return rootfs.Layer{What: "test", Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }}
+}
+
+func TestWithoutInit(t *testing.T) {
+	reg := func(name string) *tar.Header { return &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o755} }
+	link := &tar.Header{Name: "sbin/init", Typeflag: tar.TypeLink, Linkname: "./init"}
+	tests := []struct {
+		name  string
+		layer rootfs.Layer
+		want  []string
+	}{
+		{"init dropped", tarLayer(t, reg("init"), reg("usr/bin/svcd")), []string{"usr/bin/svcd"}},
+		{"init under ./ dropped", tarLayer(t, reg("./init"), reg("bin/x")), []string{"bin/x"}},
+		{"hard-linked init kept", tarLayer(t, reg("init"), link), []string{"init", "sbin/init"}},
+		{"other init kept", tarLayer(t, reg("sbin/init")), []string{"sbin/init"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := part{What: "init", inputs: []string{"init", "sha256:1"}, sys: &rootfs.System{Layers: []rootfs.Layer{tt.layer}}}
+			q := withoutInit(p)
+			if len(p.inputs) != 2 || len(q.inputs) != 3 {
+				t.Errorf("inputs: got %v (was %v), want one more, the original untouched", q.inputs, p.inputs)
+			}
+			rc, err := q.sys.Layers[0].Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			var got []string
+			tr := tar.NewReader(rc)
+			for {
+				h, err := tr.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, h.Name)
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
