@@ -51,7 +51,7 @@ type Containerd struct {
 	// StopSignal is sent when ctx is cancelled; 0 means SIGTERM.
 	StopSignal syscall.Signal
 	// StopTimeout is how long to wait after StopSignal before SIGKILL;
-	// 0 means 10 s.
+	// 0 means DefaultStopTimeout.
 	StopTimeout time.Duration
 	// Hooks, when set, run around creation (the runtime section).
 	Hooks Hooks
@@ -407,34 +407,32 @@ func (r *Containerd) watch(ctx context.Context, task containerd.Task, exitC <-ch
 	case <-ctx.Done():
 	}
 	notify.send(Event{State: StateStopping, Pid: int(task.Pid())})
-	sig, timeout := r.StopSignal, r.StopTimeout
-	if sig == 0 {
-		sig = syscall.SIGTERM
-	}
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
+	// One bound for the signals and the wait after SIGKILL: a hung
+	// containerd cannot hold a shutdown forever.
 	kctx, cancel := r.control()
 	defer cancel()
-	if err := task.Kill(kctx, sig); err != nil && !errdefs.IsNotFound(err) {
-		return -1, fmt.Errorf("sending %s to %s: %w", sig, r.ID, err), false, false
+	res, err := stop(kctx, stopper{
+		Signal:  r.StopSignal,
+		Timeout: r.StopTimeout,
+		Send: func(sig syscall.Signal) error {
+			if err := task.Kill(kctx, sig); err != nil && !errdefs.IsNotFound(err) {
+				return fmt.Errorf("sending %s to %s: %w", sig, r.ID, err)
+			}
+			return nil
+		},
+		Kill: func() error {
+			if err := task.Kill(kctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+				return fmt.Errorf("killing %s: %w", r.ID, err)
+			}
+			return nil
+		},
+	}, exitC)
+	if errors.Is(err, errNoExit) {
+		return -1, fmt.Errorf("%s %w", r.ID, err), false, false
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case st := <-exitC:
-		code, err := exitResult(st)
-		return code, err, false, false
-	case <-t.C:
+	if err != nil {
+		return -1, err, false, false
 	}
-	if err := task.Kill(kctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
-		return -1, fmt.Errorf("killing %s: %w", r.ID, err), false, false
-	}
-	select {
-	case st := <-exitC:
-		code, err := exitResult(st)
-		return code, err, false, false
-	case <-kctx.Done():
-		return -1, fmt.Errorf("%s did not exit after SIGKILL: %w", r.ID, kctx.Err()), false, false
-	}
+	code, err := exitResult(res.Exit)
+	return code, err, false, false
 }
