@@ -65,7 +65,13 @@ func TestStop(t *testing.T) {
 			p := newFakeProc(tc.dieOn...)
 			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 			defer cancel()
-			res, err := stop(ctx, stopper{Signal: tc.signal, Timeout: 20 * time.Millisecond, Send: p.send}, p.exited)
+			// A process that obeys gets a minute: only one that does not
+			// waits out the timeout.
+			timeout := time.Minute
+			if tc.killed {
+				timeout = 20 * time.Millisecond
+			}
+			res, err := stop(ctx, stopper{Signal: tc.signal, Timeout: timeout, Send: p.send}, p.exited)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("error: got %v, want %v", err, tc.wantErr)
 			}
@@ -160,12 +166,13 @@ func TestProcessStop(t *testing.T) {
 // pidfd, and the exit code says which signal ended it.
 func TestAdoptedStop(t *testing.T) {
 	tests := []struct {
-		name   string
-		script string
-		code   int
+		name    string
+		script  string
+		timeout time.Duration
+		code    int
 	}{
-		{"exits on SIGTERM", "echo ready; exec sleep 30", 143},
-		{"ignores SIGTERM, killed", "trap '' TERM; echo ready; exec sleep 30", 137},
+		{"exits on SIGTERM", "echo ready; exec sleep 30", time.Minute, 143},
+		{"ignores SIGTERM, killed", "trap '' TERM; echo ready; exec sleep 30", 300 * time.Millisecond, 137},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,7 +185,7 @@ func TestAdoptedStop(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cmd.Wait() //nolint:errcheck // reaps the child; its status is not the point
-			a := &Adopted{Pid: cmd.Process.Pid, StopTimeout: 300 * time.Millisecond}
+			a := &Adopted{Pid: cmd.Process.Pid, StopTimeout: tc.timeout}
 			ctx, cancel := context.WithCancel(context.Background())
 			go func() {
 				// The stop comes once sh has set its trap and said so.
