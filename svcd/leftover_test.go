@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +88,25 @@ func TestRestartOverLeftoverContainer(t *testing.T) {
 	}
 	if got := r.CurrentID(); got != next {
 		t.Errorf("second run ran as %s, want %s", got, next)
+	}
+}
+
+// TestAdoptFailureIsAnError: a run that cannot ask containerd whether a
+// task of its ids is running fails with that error; it does not take the
+// failure for "nothing to adopt" and go on to sweep and create, which
+// would kill a running task it could not see.
+func TestAdoptFailureIsAnError(t *testing.T) {
+	env := newHostEnv(t, "svcd-adopt-")
+	client := env.startContainerd(t)
+	dir := filepath.Join(env.tmp, "svc")
+	makeBundle(t, dir, bundle.Keel{Name: "adopt", Phase: bundle.PhaseService}, "exit 0")
+	r := &runner.Containerd{Client: client, ID: "adopt", Bundle: dir, Runc: filepath.Join(env.build, "runc"),
+		FIFODir: filepath.Join(env.tmp, "fifo"), StopTimeout: time.Second}
+	client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code, err := r.Run(ctx, nil)
+	if code != -1 || err == nil || !strings.Contains(err.Error(), "to adopt") {
+		t.Fatalf("run with containerd unreachable: got %d, %v; want -1 and an error looking for the task to adopt", code, err)
 	}
 }

@@ -2,8 +2,9 @@
 // runs the onboot containers, starts containerd and the services, serves
 // the API on a unix socket, and on SIGTERM stops it all in order and exits
 // 0. It is a package rather than a main so that Keel's multi-call system
-// binary can hold it; it only wires the other packages together, and its
-// flags exist so tests can run it on a host against a temp dir.
+// binary can hold it; it wires the other packages together, giving the
+// supervisor its real runners (runners.go), and its flags exist so tests
+// can run it on a host against a temp dir.
 package daemon
 
 import (
@@ -47,17 +48,18 @@ func (backend) Kmsg() ([]api.KmsgRecord, error) {
 func Main(args []string) int {
 	flags := flag.NewFlagSet("svcd", flag.ExitOnError)
 	var cfg supervisor.Config
+	var rn runners
 	socket := flags.String("socket", layout.SvcdSocket, "API socket `path`")
 	flags.StringVar(&cfg.ContainersDir, "containers", layout.ContainersDir, "`dir` holding onboot/, services/ and onshutdown/ bundles")
-	flags.StringVar(&cfg.Runc, "runc", layout.Runc, "runc binary `path`")
-	flags.StringVar(&cfg.RuncRoot, "runc-root", "", "runc state `dir` for onboot/onshutdown (default: runc's own)")
-	flags.StringVar(&cfg.Containerd, "containerd", layout.Containerd, "containerd binary `path`")
-	flags.StringVar(&cfg.ContainerdConfig, "containerd-config", layout.ContainerdConfig, "containerd config `file`")
-	flags.StringVar(&cfg.ContainerdSocket, "containerd-socket", layout.ContainerdSocket, "containerd socket `path` (passed to containerd as --address)")
-	flags.StringVar(&cfg.FIFODir, "fifo-dir", "", "`dir` for service output FIFOs (default: containerd's, /run/containerd/fifo)")
+	flags.StringVar(&rn.Runc, "runc", layout.Runc, "runc binary `path`")
+	flags.StringVar(&rn.RuncRoot, "runc-root", "", "runc state `dir` for onboot/onshutdown (default: runc's own)")
+	flags.StringVar(&rn.ContainerdPath, "containerd", layout.Containerd, "containerd binary `path`")
+	flags.StringVar(&rn.ContainerdConfig, "containerd-config", layout.ContainerdConfig, "containerd config `file`")
+	flags.StringVar(&rn.ContainerdSocket, "containerd-socket", layout.ContainerdSocket, "containerd socket `path` (passed to containerd as --address)")
+	flags.StringVar(&rn.FIFODir, "fifo-dir", "", "`dir` for service output FIFOs (default: containerd's, /run/containerd/fifo)")
 	flags.DurationVar(&cfg.OneShotTimeout, "onboot-timeout", supervisor.DefaultOneShotTimeout, "default time limit of onboot and onshutdown containers")
-	flags.DurationVar(&cfg.ContainerdTimeout, "containerd-timeout", supervisor.DefaultContainerdTimeout, "how long to wait for containerd to answer")
-	flags.StringVar(&cfg.StateDir, "state-dir", "", "`dir` for svcd's runtime files (default: the socket's directory)")
+	flags.DurationVar(&rn.ContainerdTimeout, "containerd-timeout", defaultContainerdTimeout, "how long to wait for containerd to answer")
+	flags.StringVar(&rn.StateDir, "state-dir", "", "`dir` for svcd's runtime files (default: the socket's directory)")
 	flags.StringVar(&cfg.BootLog, "boot-log", layout.BootLog, "init's boot record `file`, for svcctl boot")
 	var lo logOptions
 	flags.IntVar(&lo.lines, "log-lines", logs.DefaultMaxLines, "lines kept in memory per container")
@@ -70,8 +72,8 @@ func Main(args []string) int {
 		fmt.Fprintf(os.Stderr, "svcd: %v (going on without it)\n", err)
 	}
 	flags.Parse(args) //nolint:errcheck // ExitOnError
-	if cfg.StateDir == "" {
-		cfg.StateDir = filepath.Dir(*socket)
+	if rn.StateDir == "" {
+		rn.StateDir = filepath.Dir(*socket)
 	}
 	if flags.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "svcd: unexpected arguments %q\n", flags.Args())
@@ -86,7 +88,7 @@ func Main(args []string) int {
 	if devices != nil {
 		cfg.WaitDevices = func(ctx context.Context) error { return initctl.WaitDevices(ctx, devices) }
 	}
-	return run(cfg, *socket, lo)
+	return run(cfg, &rn, *socket, lo)
 }
 
 // logOptions are the flags of the log store.
@@ -97,7 +99,7 @@ type logOptions struct {
 	files        int
 }
 
-func run(cfg supervisor.Config, socket string, lo logOptions) int {
+func run(cfg supervisor.Config, rn *runners, socket string, lo logOptions) int {
 	// Catching SIGPIPE (rather than ignoring it, which children would
 	// inherit) keeps a closed console from killing svcd.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
@@ -116,6 +118,11 @@ func run(cfg supervisor.Config, socket string, lo logOptions) int {
 			OnError: func(name string, err error) { logf("log file of %s off, memory only: %v", name, err) }}
 		defer cfg.Logs.Files.Close()
 	}
+	if rn.ContainerdTimeout <= 0 {
+		rn.ContainerdTimeout = defaultContainerdTimeout
+	}
+	rn.CgroupRoot, rn.Logs = cfg.CgroupRoot, cfg.Logs
+	cfg.Runners = rn
 	logf("starting, containers in %s", cfg.ContainersDir)
 	sup, err := supervisor.New(cfg)
 	if err != nil {

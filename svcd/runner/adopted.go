@@ -17,7 +17,7 @@ type Adopted struct {
 	// StopSignal is sent when ctx is cancelled; 0 means SIGTERM.
 	StopSignal syscall.Signal
 	// StopTimeout is how long to wait after StopSignal before SIGKILL;
-	// 0 means 10 s.
+	// 0 means DefaultStopTimeout.
 	StopTimeout time.Duration
 }
 
@@ -41,24 +41,17 @@ func (a *Adopted) Run(ctx context.Context, notify Notify) (int, error) {
 	case <-ctx.Done():
 	}
 	notify.send(Event{State: StateStopping, Pid: a.Pid})
-	sig, timeout := a.StopSignal, a.StopTimeout
-	if sig == 0 {
-		sig = syscall.SIGTERM
-	}
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	_ = unix.PidfdSendSignal(fd, sig, nil, 0)
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-exited:
-		return 128 + int(sig), nil
-	case <-t.C:
-	}
-	_ = unix.PidfdSendSignal(fd, syscall.SIGKILL, nil, 0)
-	<-exited
-	return 128 + int(syscall.SIGKILL), nil
+	// The pidfd names this process even if its pid is reused; a process
+	// already gone needs no signal, its exit is on exited.
+	res, _ := stop(context.Background(), stopper{
+		Signal:  a.StopSignal,
+		Timeout: a.StopTimeout,
+		Send: func(sig syscall.Signal) error {
+			_ = unix.PidfdSendSignal(fd, sig, nil, 0)
+			return nil
+		},
+	}, exited)
+	return 128 + int(res.Signal), nil
 }
 
 // waitPidfd blocks until the process behind fd has exited.

@@ -51,7 +51,7 @@ type Containerd struct {
 	// StopSignal is sent when ctx is cancelled; 0 means SIGTERM.
 	StopSignal syscall.Signal
 	// StopTimeout is how long to wait after StopSignal before SIGKILL;
-	// 0 means 10 s.
+	// 0 means DefaultStopTimeout.
 	StopTimeout time.Duration
 	// Hooks, when set, run around creation (the runtime section).
 	Hooks Hooks
@@ -189,21 +189,17 @@ func (r *Containerd) Run(ctx context.Context, notify Notify) (code int, err erro
 	// Creation is not tied to ctx: a cancel half-way through would leave
 	// a container behind. Cancellation is looked at once the task runs.
 	cctx := namespaces.WithNamespace(context.Background(), r.namespace())
-	var (
-		c     containerd.Container
-		task  containerd.Task
-		exitC <-chan containerd.ExitStatus
-	)
+	var t *startedTask
 	r.mu.Lock()
 	known := r.known
 	r.mu.Unlock()
 	if !known {
-		if c, task, exitC, err = r.adopt(cctx); err != nil {
+		if t, err = r.adopt(cctx); err != nil {
 			return -1, err
 		}
 	}
-	if task == nil {
-		if c, task, exitC, err = r.create(ctx, cctx, spec, !known); err != nil || task == nil {
+	if t == nil {
+		if t, err = r.create(ctx, cctx, spec, !known); err != nil || t == nil {
 			r.Release()
 			// Something may be left half-made: the next run sweeps.
 			r.mu.Lock()
@@ -212,20 +208,21 @@ func (r *Containerd) Run(ctx context.Context, notify Notify) (code int, err erro
 			return -1, err
 		}
 	}
-	// keep is set when containerd went away: the task lives on in its
+	c, task := t.c, t.task
+	// w.Lost is set when containerd went away: the task lives on in its
 	// shim and the next run adopts it, so it must not be deleted.
-	keep, exited := false, false
+	var w watched
 	defer func() {
 		r.mu.Lock()
-		r.known = !keep
+		r.known = !w.Lost
 		r.mu.Unlock()
-		if keep {
+		if w.Lost {
 			return
 		}
 		// The last lines must be in the log before the run is over.
 		r.closeIO()
 		shared := spec.Linux != nil && spec.Linux.CgroupsPath != ""
-		if exited && (err == nil || errors.Is(err, ErrOOMKilled)) && !shared {
+		if w.Exited && (err == nil || errors.Is(err, ErrOOMKilled)) && !shared {
 			r.deleteLater(c, task)
 			return
 		}
@@ -248,18 +245,28 @@ func (r *Containerd) Run(ctx context.Context, notify Notify) (code int, err erro
 	}
 	oom := watchOOM("/proc", int(task.Pid()), root)
 	notify.send(Event{State: StateRunning, Pid: int(task.Pid())})
-	code, err, keep, exited = r.watch(ctx, task, exitC, notify)
-	if exited && err == nil {
+	w = r.watch(ctx, t, notify)
+	code, err = w.Code, w.Err
+	if w.Exited && err == nil {
 		err = oom.check(code)
 	}
 	return code, err
 }
 
+// startedTask is a running task of this runner, created or adopted: its
+// container, the task, and where its exit will arrive.
+type startedTask struct {
+	c     containerd.Container
+	task  containerd.Task
+	exitC <-chan containerd.ExitStatus
+}
+
 // create makes the container and its task from the bundle and starts it.
-// It returns a nil task when ctx was cancelled before the start.
+// A cancel of ctx before the start removes what was made and returns
+// ctx's error.
 // When sweep is set, containers of either id left behind by an earlier svcd
 // are removed first.
-func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec, sweep bool) (containerd.Container, containerd.Task, <-chan containerd.ExitStatus, error) {
+func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec, sweep bool) (*startedTask, error) {
 	ids := r.ids()
 	// The id the last run did not use.
 	r.mu.Lock()
@@ -271,7 +278,7 @@ func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec, sweep b
 	if sweep {
 		for _, x := range ids {
 			if err := r.removeStale(x); err != nil {
-				return nil, nil, nil, err
+				return nil, err
 			}
 		}
 	}
@@ -279,7 +286,7 @@ func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec, sweep b
 	r.waitDeleted(id)
 	if r.Hooks != nil {
 		if err := r.Hooks.Create(); err != nil {
-			return nil, nil, nil, fmt.Errorf("preparing %s: %w", r.ID, err)
+			return nil, fmt.Errorf("preparing %s: %w", r.ID, err)
 		}
 	}
 	c := r.takeKept(id)
@@ -298,20 +305,20 @@ func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec, sweep b
 			}
 		}
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("creating container %s: %w", id, err)
+			return nil, fmt.Errorf("creating container %s: %w", id, err)
 		}
 	}
 	r.mu.Lock()
 	r.cur = id
 	r.mu.Unlock()
-	fail := func(err error, task containerd.Task) (containerd.Container, containerd.Task, <-chan containerd.ExitStatus, error) {
+	fail := func(err error, task containerd.Task) (*startedTask, error) {
 		dctx, cancel := r.control()
 		defer cancel()
 		if task != nil {
 			_, _ = task.Delete(dctx, containerd.WithProcessKill)
 		}
 		_ = c.Delete(dctx)
-		return nil, nil, nil, err
+		return nil, err
 	}
 	ioOpts := []cio.Opt{cio.WithStreams(nil, r.Stdout, r.Stderr)}
 	if r.FIFODir != "" {
@@ -341,27 +348,36 @@ func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec, sweep b
 		return fail(fmt.Errorf("starting task %s: %w", r.ID, err), task)
 	}
 	r.trace(TraceRunning)
-	return c, task, exitC, nil
+	return &startedTask{c: c, task: task, exitC: exitC}, nil
 }
 
 // adopt returns the running task of either of our ids, attached to our
-// output writers, or a nil task when there is none to adopt.
-func (r *Containerd) adopt(cctx context.Context) (containerd.Container, containerd.Task, <-chan containerd.ExitStatus, error) {
+// output writers, or nil when there is none to adopt.
+func (r *Containerd) adopt(cctx context.Context) (*startedTask, error) {
 	for _, id := range r.ids() {
-		c, task, exitC, err := r.adoptID(cctx, id)
-		if err != nil || task != nil {
-			return c, task, exitC, err
+		t, err := r.adoptID(cctx, id)
+		if err != nil || t != nil {
+			return t, err
 		}
 	}
-	return nil, nil, nil, nil
+	return nil, nil
 }
 
-func (r *Containerd) adoptID(cctx context.Context, id string) (containerd.Container, containerd.Task, <-chan containerd.ExitStatus, error) {
+// adoptID returns the running task of container id, or nil when there is
+// nothing to adopt: no such container, no task, or a task that is not
+// running (the sweep before the next create removes those). Any other
+// failure is returned, not taken for "nothing": the create that follows
+// "nothing" sweeps, and would kill a task that is running but could not
+// be asked about.
+func (r *Containerd) adoptID(cctx context.Context, id string) (*startedTask, error) {
 	ctx, cancel := r.control()
 	defer cancel()
 	c, err := r.Client.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, nil, nil, nil
+		return nil, fmt.Errorf("looking for container %s to adopt: %w", id, err)
 	}
 	// Output still flows into this runner's writers when an earlier run of
 	// it attached (containerd restarted); a new svcd attaches afresh to
@@ -371,70 +387,83 @@ func (r *Containerd) adoptID(cctx context.Context, id string) (containerd.Contai
 		attach = cio.NewAttach(cio.WithStreams(nil, r.Stdout, r.Stderr))
 	}
 	task, err := c.Task(ctx, attach)
+	if errdefs.IsNotFound(err) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, nil, nil, nil
+		return nil, fmt.Errorf("looking for the task of container %s to adopt: %w", id, err)
 	}
 	st, err := task.Status(ctx)
 	if err != nil || st.Status != containerd.Running {
 		if task.IO() != nil {
 			task.IO().Close()
 		}
-		return nil, nil, nil, nil
+		if err != nil && !errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("reading the state of task %s to adopt: %w", id, err)
+		}
+		return nil, nil
 	}
 	if attach != nil {
 		r.setIO(task.IO())
 	}
 	exitC, err := task.Wait(cctx)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("watching adopted task %s: %w", id, err)
+		return nil, fmt.Errorf("watching adopted task %s: %w", id, err)
 	}
 	r.mu.Lock()
 	r.cur = id
 	r.mu.Unlock()
-	return c, task, exitC, nil
+	return &startedTask{c: c, task: task, exitC: exitC}, nil
 }
 
-// watch waits for the task to exit, or stops it when ctx is cancelled. keep
-// says the wait was cut by containerd going away, not by the task ending;
-// exited says the task ended by itself.
-func (r *Containerd) watch(ctx context.Context, task containerd.Task, exitC <-chan containerd.ExitStatus, notify Notify) (int, error, bool, bool) {
+// watched is how the watch of a task ended.
+type watched struct {
+	Code int
+	Err  error
+	// Lost says the wait was cut by containerd going away, not by the
+	// task ending: the task lives on in its shim.
+	Lost bool
+	// Exited says the task ended by itself.
+	Exited bool
+}
+
+// watch waits for the task to exit, or stops it when ctx is cancelled.
+func (r *Containerd) watch(ctx context.Context, t *startedTask, notify Notify) watched {
 	select {
-	case st := <-exitC:
+	case st := <-t.exitC:
 		r.trace(TraceExit)
 		code, err := exitResult(st)
 		lost := st.Error() != nil
-		return code, err, lost, !lost
+		return watched{Code: code, Err: err, Lost: lost, Exited: !lost}
 	case <-ctx.Done():
 	}
-	notify.send(Event{State: StateStopping, Pid: int(task.Pid())})
-	sig, timeout := r.StopSignal, r.StopTimeout
-	if sig == 0 {
-		sig = syscall.SIGTERM
-	}
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
+	notify.send(Event{State: StateStopping, Pid: int(t.task.Pid())})
+	// One bound for the signals and the wait after SIGKILL: a hung
+	// containerd cannot hold a shutdown forever.
 	kctx, cancel := r.control()
 	defer cancel()
-	if err := task.Kill(kctx, sig); err != nil && !errdefs.IsNotFound(err) {
-		return -1, fmt.Errorf("sending %s to %s: %w", sig, r.ID, err), false, false
+	res, err := stop(kctx, stopper{
+		Signal:  r.StopSignal,
+		Timeout: r.StopTimeout,
+		Send: func(sig syscall.Signal) error {
+			if err := t.task.Kill(kctx, sig); err != nil && !errdefs.IsNotFound(err) {
+				return fmt.Errorf("sending %s to %s: %w", sig, r.ID, err)
+			}
+			return nil
+		},
+		Kill: func() error {
+			if err := t.task.Kill(kctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+				return fmt.Errorf("killing %s: %w", r.ID, err)
+			}
+			return nil
+		},
+	}, t.exitC)
+	if errors.Is(err, errNoExit) {
+		return watched{Code: -1, Err: fmt.Errorf("%s %w", r.ID, err)}
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case st := <-exitC:
-		code, err := exitResult(st)
-		return code, err, false, false
-	case <-t.C:
+	if err != nil {
+		return watched{Code: -1, Err: err}
 	}
-	if err := task.Kill(kctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
-		return -1, fmt.Errorf("killing %s: %w", r.ID, err), false, false
-	}
-	select {
-	case st := <-exitC:
-		code, err := exitResult(st)
-		return code, err, false, false
-	case <-kctx.Done():
-		return -1, fmt.Errorf("%s did not exit after SIGKILL: %w", r.ID, kctx.Err()), false, false
-	}
+	code, err := exitResult(res.Exit)
+	return watched{Code: code, Err: err}
 }

@@ -25,7 +25,7 @@ type Process struct {
 	// StopSignal is sent when ctx is cancelled; 0 means SIGTERM.
 	StopSignal syscall.Signal
 	// StopTimeout is how long to wait after StopSignal before SIGKILL;
-	// 0 means 10 s.
+	// 0 means DefaultStopTimeout.
 	StopTimeout time.Duration
 }
 
@@ -52,21 +52,11 @@ func (p *Process) Run(ctx context.Context, notify Notify) (int, error) {
 	case <-ctx.Done():
 	}
 	notify.send(Event{State: StateStopping, Pid: c.pid()})
-	sig, timeout := p.StopSignal, p.StopTimeout
-	if sig == 0 {
-		sig = syscall.SIGTERM
-	}
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	c.signal(sig)
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-c.done:
-	case <-t.C:
-		c.signal(syscall.SIGKILL)
-		<-c.done
-	}
+	// A child that is already gone needs no signal: its exit is on c.done.
+	_, _ = stop(context.Background(), stopper{
+		Signal:  p.StopSignal,
+		Timeout: p.StopTimeout,
+		Send:    func(sig syscall.Signal) error { c.signal(sig); return nil },
+	}, c.done)
 	return c.code, c.err
 }

@@ -4,15 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
-	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/keel-os/keel/internal/bundle"
 	"github.com/keel-os/keel/svcd/api"
-	"github.com/keel-os/keel/svcd/prepare"
 	"github.com/keel-os/keel/svcd/runner"
 )
 
@@ -47,9 +42,9 @@ func (sv *service) hasHealth() bool {
 // system: onboot containers are not run again, and containerd and the
 // running services are adopted as they are.
 func (s *Supervisor) Boot(ctx context.Context) {
-	adopting := containerdAnswers(s.cfg.ContainerdSocket)
+	adopting := s.cfg.Runners.ContainerdRunning()
 	type started struct {
-		client *containerd.Client
+		client ServiceRunners
 		err    error
 	}
 	ctrd := make(chan started, 1)
@@ -144,10 +139,10 @@ func (s *Supervisor) waitDeps(ctx context.Context, sv *service) error {
 	return bad
 }
 
-// runnerFor builds sv's runner once: containerd, then health, then the
-// restart policy around both. A bad bundle fails every start the same way,
-// so it is said once. sv.mu is held.
-func (s *Supervisor) runnerFor(client *containerd.Client, sv *service) (runner.Runner, error) {
+// runnerFor builds sv's runner once: the service's own (containerd), then
+// health, then the restart policy around both. A bad bundle fails every
+// start the same way, so it is said once. sv.mu is held.
+func (s *Supervisor) runnerFor(client ServiceRunners, sv *service) (runner.Runner, error) {
 	if sv.r != nil {
 		return sv.r, nil
 	}
@@ -156,33 +151,13 @@ func (s *Supervisor) runnerFor(client *containerd.Client, sv *service) (runner.R
 		return nil, u.Err
 	}
 	k := u.Keel
-	if _, err := runner.LoadSpec(u.Dir); err != nil {
-		return nil, fmt.Errorf("bundle %s: %w", u.Dir, err)
-	}
-	sig, err := runner.ParseSignal(k.StopSignal, syscall.SIGTERM)
+	base, err := client.Service(u)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", u.Dir, err)
 	}
 	p, err := runner.ParsePolicy(k.Restart, runner.Policy{Mode: runner.RestartOnFailure})
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", u.Dir, err)
-	}
-	base := &runner.Containerd{
-		Client:      client,
-		ID:          u.ID,
-		Bundle:      u.Dir,
-		Runc:        s.cfg.Runc,
-		FIFODir:     s.cfg.FIFODir,
-		Stdout:      s.cfg.Logs.Writer(u.Name, "stdout"),
-		Stderr:      s.cfg.Logs.Writer(u.Name, "stderr"),
-		StopSignal:  sig,
-		StopTimeout: time.Duration(k.StopTimeout),
-		CgroupRoot:  s.cfg.CgroupRoot,
-	}
-	if k.Runtime != nil {
-		base.Namespace = k.Runtime.Namespace
-		// The bundles' config.json says root.path "rootfs".
-		base.Hooks = &prepare.Runtime{R: k.Runtime, CgroupRoot: s.cfg.CgroupRoot, Rootfs: filepath.Join(u.Dir, "rootfs")}
 	}
 	var r runner.Runner = base
 	if hc := k.Healthcheck; hc != nil {
@@ -199,17 +174,6 @@ func (s *Supervisor) runnerFor(client *containerd.Client, sv *service) (runner.R
 	return sv.r, nil
 }
 
-func probe(hc *bundle.Healthcheck, base *runner.Containerd) runner.Prober {
-	switch {
-	case hc.TCP != "":
-		return runner.TCPProbe{Addr: hc.TCP}
-	case hc.File != "":
-		return runner.FileProbe{Path: hc.File}
-	default:
-		return runner.ExecProbe{Exec: base.Exec, Args: hc.Exec}
-	}
-}
-
 // errRunning says a service already has a run going on.
 var errRunning = errors.New("already running")
 
@@ -219,7 +183,7 @@ var errRunning = errors.New("already running")
 // new run happen under sv.mu, so two starts at once (svcctl start, or one
 // during boot's dependency wait) never make two restart loops; the wait
 // for the first report is outside it, so a slow start holds up no Stop.
-func (s *Supervisor) startService(ctx context.Context, client *containerd.Client, sv *service) error {
+func (s *Supervisor) startService(ctx context.Context, client ServiceRunners, sv *service) error {
 	name := sv.unit.Name
 	sv.mu.Lock()
 	if sv.run != nil && !sv.run.ended() {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/keel-os/keel/svcd/api"
 	"github.com/keel-os/keel/svcd/logs"
 	"github.com/keel-os/keel/svcd/runner"
@@ -42,7 +41,7 @@ func (c *countingRunner) Run(ctx context.Context, notify runner.Notify) (int, er
 }
 
 // fakeSupervisor has one service, web, whose runner is r and a containerd
-// client that is never used (the runner is already built).
+// client that is never asked for a runner (web's is already built).
 func fakeSupervisor(r runner.Runner) *Supervisor {
 	u := Unit{Name: "web", ID: "web", Phase: api.PhaseService}
 	s := &Supervisor{
@@ -50,7 +49,7 @@ func fakeSupervisor(r runner.Runner) *Supervisor {
 		table:    NewTable(),
 		services: []Unit{u},
 		svcs:     map[string]*service{"web": {unit: u, r: r}},
-		client:   new(containerd.Client),
+		client:   fakeClient{&fakeRunners{}},
 	}
 	s.table.Add(u.Name, u.Phase)
 	return s

@@ -1,7 +1,9 @@
 // Package supervisor is svcd's plan for a boot: run the onboot containers in
 // order, start containerd and wait for it, start the services and keep them
 // running, and on shutdown undo it all in reverse. It keeps the state table
-// the API shows. How each container is run is the runner package's job.
+// the API shows. How each container is run is not its business: it gets
+// its runners from a Runners (svcd's daemon gives runc and containerd,
+// tests give fakes).
 package supervisor
 
 import (
@@ -13,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/keel-os/keel/svcd/api"
 	"github.com/keel-os/keel/svcd/logs"
 	"github.com/keel-os/keel/svcd/runner"
@@ -25,30 +26,16 @@ const Self = "svcd"
 // ContainerdName is containerd's row in the table and its log name.
 const ContainerdName = "containerd"
 
-// Defaults for the zero values of Config.
-const (
-	DefaultOneShotTimeout     = 5 * time.Minute
-	DefaultContainerdTimeout  = 60 * time.Second
-	DefaultContainerdStopWait = 5 * time.Second
-)
+// DefaultOneShotTimeout is the zero Config.OneShotTimeout.
+const DefaultOneShotTimeout = 5 * time.Minute
 
 // Config says where everything is. main fills it from flags whose defaults
 // are the image layout, so tests can point it at a temp dir.
 type Config struct {
 	// ContainersDir holds onboot/, services/ and onshutdown/.
 	ContainersDir string
-	Runc          string
-	// RuncRoot is runc's state dir for onboot/onshutdown; empty means
-	// runc's default.
-	RuncRoot         string
-	Containerd       string
-	ContainerdConfig string
-	ContainerdSocket string
-	// FIFODir is where service output FIFOs go; empty means containerd's
-	// default.
-	FIFODir string
-	// ContainerdTimeout bounds the wait for containerd to answer.
-	ContainerdTimeout time.Duration
+	// Runners runs the containers and containerd.
+	Runners Runners
 	// OneShotTimeout applies to onboot and onshutdown containers whose
 	// keel.json has no timeout.
 	OneShotTimeout time.Duration
@@ -56,8 +43,6 @@ type Config struct {
 	// zero means runner.DefaultBackoff.
 	Backoff runner.Backoff
 	Logs    *logs.Store
-	// StateDir holds svcd's runtime files (containerd's output FIFO).
-	StateDir string
 	// BootLog is init's boot record; empty means none.
 	BootLog string
 	// CgroupRoot is the cgroup v2 mount; empty means /sys/fs/cgroup.
@@ -79,10 +64,10 @@ type Supervisor struct {
 
 	mu         sync.Mutex
 	containerd *running
-	client     *containerd.Client
+	// client makes services' runners; nil until containerd answers.
+	client ServiceRunners
 	// shuttingDown makes Start refuse, so nothing starts behind Shutdown.
 	shuttingDown bool
-	ctrdOut      *os.File
 }
 
 // running is a goroutine running a runner until cancelled.
@@ -100,14 +85,14 @@ func (r *running) stop() {
 // New reads the bundles under cfg.ContainersDir and lists them all as
 // pending, so `svcctl list` shows the whole plan from the start.
 func New(cfg Config) (*Supervisor, error) {
+	if cfg.Runners == nil {
+		return nil, errors.New("supervisor: Config.Runners is nil: svcd's daemon sets it")
+	}
 	if cfg.Logs == nil {
 		cfg.Logs = logs.NewStore(os.Stdout)
 	}
 	if cfg.OneShotTimeout <= 0 {
 		cfg.OneShotTimeout = DefaultOneShotTimeout
-	}
-	if cfg.ContainerdTimeout <= 0 {
-		cfg.ContainerdTimeout = DefaultContainerdTimeout
 	}
 	if cfg.Backoff == (runner.Backoff{}) {
 		cfg.Backoff = runner.DefaultBackoff
@@ -190,15 +175,7 @@ func (s *Supervisor) runOneShots(ctx context.Context, units []Unit) {
 		if timeout <= 0 {
 			timeout = s.cfg.OneShotTimeout
 		}
-		r := &runner.Runc{
-			Runc:    s.cfg.Runc,
-			Root:    s.cfg.RuncRoot,
-			ID:      u.ID,
-			Bundle:  u.Dir,
-			Stdout:  s.cfg.Logs.Writer(u.Name, "stdout"),
-			Stderr:  s.cfg.Logs.Writer(u.Name, "stderr"),
-			Timeout: timeout,
-		}
+		r := s.cfg.Runners.OneShot(u, timeout)
 		code, err := r.Run(ctx, s.notify(u.Name, u.Phase, nil))
 		stopped := ctx.Err() != nil
 		s.table.Finish(u.Name, code, err, stopped)

@@ -171,7 +171,7 @@ func TestDiscoverAndNames(t *testing.T) {
 	writeBundle(t, filepath.Join(root, "services", "web"), &bundle.Keel{Name: "nginx", Phase: bundle.PhaseService})
 	os.WriteFile(filepath.Join(root, "services", "README"), nil, 0o644)
 
-	s, err := New(Config{ContainersDir: root})
+	s, err := New(Config{ContainersDir: root, Runners: &fakeRunners{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestDiscoverAndNames(t *testing.T) {
 }
 
 func TestMissingContainersDir(t *testing.T) {
-	s, err := New(Config{ContainersDir: filepath.Join(t.TempDir(), "none")})
+	s, err := New(Config{ContainersDir: filepath.Join(t.TempDir(), "none"), Runners: &fakeRunners{}})
 	if err != nil {
 		t.Fatal(err)
 	}
