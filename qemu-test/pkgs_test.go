@@ -2,6 +2,7 @@ package qemutest
 
 import (
 	"context"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,22 +13,25 @@ import (
 
 // TestLinuxKitPackages boots examples/minimal.yml with
 // testdata/pkgs-check.yml: one system carrying the rngd, sysfs, binfmt,
-// losetup and dummy packages as LinuxKit's examples use them, each checked
-// by what the kernel reports after it ran. Under TCG the guest CPU is
-// QEMU's "max", which has RDRAND and RDSEED.
+// losetup, dummy and acpid packages as LinuxKit's examples use them, each
+// checked by what the kernel reports after it ran. Under TCG the guest CPU
+// is QEMU's "max", which has RDRAND and RDSEED. The machine is powered
+// off by pressing its ACPI power button from QEMU's monitor: nothing else
+// in it asks for a power-off, so a clean exit is acpid's doing.
 func TestLinuxKitPackages(t *testing.T) {
 	require(t)
 	prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/pkgs-check.yml")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024})
+	mon := filepath.Join(t.TempDir(), "mon.sock")
+	c, err := BootWith(ctx, &run.QEMU{Prefix: prefix, Mem: 1024}, "-monitor", "unix:"+mon+",server=on,wait=off")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Kill()
 
-	expectSteps(ctx, t, c, []step{
+	for _, s := range []step{
 		// rngd: the RNDADDENTROPY ioctl succeeded (each line is printed only
 		// after it did), once as an onboot container and once as a service.
 		{"rngd -1 fed the pool and exited", regexp.MustCompile(`rngd1: rngd: wrote \d+ bytes of entropy from RD(SEED|RAND)\S* into the kernel's pool .*exiting as oneshot`)},
@@ -37,7 +41,21 @@ func TestLinuxKitPackages(t *testing.T) {
 		{"binfmt registered the handler", regexp.MustCompile(`binfmt: binfmt: registered keel-test \(interpreter /bin/busybox\)`)},
 		{"loopy attached the file", regexp.MustCompile(`loop: loopy: associated file /var/loop-storage with loop device /dev/loop\d+`)},
 		{"dummy ran from its image", regexp.MustCompile(`dummy: dummy: /infile says "This is a silly input file for testing."`)},
+		{"acpid watches the power button", regexp.MustCompile(`acpid: acpid: watching /dev/input/event\d+ \(Power Button\) for the power button`)},
 		{"the check finished", regexp.MustCompile(`PKGCHECK-END`)},
+	} {
+		_, at, err := c.Expect(ctx, 0, s.re)
+		if err != nil {
+			t.Fatalf("%s: %v\nlast console lines:\n%s", s.what, err, c.Tail(80))
+		}
+		t.Logf("%6.2fs  %s", at.Seconds(), s.what)
+	}
+	if err := monitorCommand(mon, "system_powerdown"); err != nil {
+		t.Fatal(err)
+	}
+	expectSteps(ctx, t, c, []step{
+		{"acpid saw the button", regexp.MustCompile(`acpid: acpid: power button pressed \(/dev/input/event\d+, Power Button\): powering off`)},
+		{"init shut down for power-off", regexp.MustCompile(`init: shutdown \(power off\)`)},
 	})
 
 	var loops []string
