@@ -77,8 +77,8 @@ func TestCreate(t *testing.T) {
 // TestAttach attaches a file to a free loop device of this machine and
 // checks the kernel's record of it; it needs root and the loop driver.
 func TestAttach(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (loop devices)")
+	if testing.Short() || os.Geteuid() != 0 {
+		t.Skip("attaches a loop device of this machine: needs root, and not in -short mode")
 	}
 	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
 	if err != nil {
@@ -90,6 +90,9 @@ func TestAttach(t *testing.T) {
 		t.Skipf("no free loop device: %v", err)
 	}
 	dev := fmt.Sprintf("/dev/loop%d", n)
+	if _, err := os.Stat(dev); err != nil {
+		t.Skipf("no device node for the free loop device: %v", err)
+	}
 	file := filepath.Join(t.TempDir(), "backing")
 	o := options{create: true, sizeMiB: 1, dev: dev, devSet: true, file: file}
 	if code := run(o); code != 0 {
