@@ -1,0 +1,111 @@
+package qemutest
+
+import (
+	"context"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keel-os/keel/packer/run"
+)
+
+// TestLinuxKitPackages boots examples/minimal.yml with
+// testdata/pkgs-check.yml: one system carrying the rngd, sysfs, binfmt,
+// losetup, dummy and acpid packages as LinuxKit's examples use them, each
+// checked by what the kernel reports after it ran. Under TCG the guest CPU
+// is QEMU's "max", which has RDRAND and RDSEED. The machine is powered
+// off by pressing its ACPI power button from QEMU's monitor: nothing else
+// in it asks for a power-off, so a clean exit is acpid's doing.
+func TestLinuxKitPackages(t *testing.T) {
+	require(t)
+	prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/pkgs-check.yml")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	mon := filepath.Join(t.TempDir(), "mon.sock")
+	c, err := BootWith(ctx, &run.QEMU{Prefix: prefix, Mem: 1024}, "-monitor", "unix:"+mon+",server=on,wait=off")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Kill()
+
+	for _, s := range []step{
+		// rngd: the RNDADDENTROPY ioctl succeeded (each line is printed only
+		// after it did), once as an onboot container and once as a service.
+		{"rngd -1 fed the pool and exited", regexp.MustCompile(`rngd1: rngd: wrote \d+ bytes of entropy from RD(SEED|RAND)\S* into the kernel's pool .*exiting as oneshot`)},
+		{"onboot rngd1 exited 0", regexp.MustCompile(`svcd: onboot rngd1 exited 0`)},
+		{"the rngd service fed the pool", regexp.MustCompile(`rngd: rngd: fed 8 bytes from RD(SEED|RAND)\S* into the kernel's pool`)},
+		{"sysfs wrote its setting", regexp.MustCompile(`sysfs: sysfs: kernel/mm/transparent_hugepage/enabled = madvise`)},
+		{"binfmt registered the handler", regexp.MustCompile(`binfmt: binfmt: registered keel-test \(interpreter /bin/busybox\)`)},
+		{"loopy attached the file", regexp.MustCompile(`loop: loopy: associated file /var/loop-storage with loop device /dev/loop\d+`)},
+		{"dummy ran from its image", regexp.MustCompile(`dummy: dummy: /infile says "This is a silly input file for testing."`)},
+		{"acpid watches the power button", regexp.MustCompile(`acpid: acpid: watching /dev/input/event\d+ \(Power Button\) for the power button`)},
+		{"the check finished", regexp.MustCompile(`PKGCHECK-END`)},
+	} {
+		_, at, err := c.Expect(ctx, 0, s.re)
+		if err != nil {
+			t.Fatalf("%s: %v\nlast console lines:\n%s", s.what, err, c.Tail(80))
+		}
+		t.Logf("%6.2fs  %s", at.Seconds(), s.what)
+	}
+	if err := monitorCommand(mon, "system_powerdown"); err != nil {
+		t.Fatal(err)
+	}
+	expectSteps(ctx, t, c, []step{
+		{"acpid saw the button", regexp.MustCompile(`acpid: acpid: power button pressed \(/dev/input/event\d+, Power Button\): powering off`)},
+		{"init shut down for power-off", regexp.MustCompile(`init: shutdown \(power off\)`)},
+	})
+
+	var loops []string
+	got := map[string]string{}
+	for _, l := range c.Lines(0, -1) {
+		_, rest, ok := strings.Cut(l, "PKGCHECK ")
+		if !ok {
+			continue
+		}
+		rest = strings.TrimSpace(rest)
+		t.Logf("guest: %s", rest)
+		if strings.HasPrefix(rest, "loop ") {
+			loops = append(loops, rest)
+		}
+		k, v, _ := strings.Cut(rest, "=")
+		got[k] = v
+	}
+	// The kernel's view of each package's work.
+	if v := got["thp"]; !strings.Contains(v, "[madvise]") {
+		t.Errorf("sysfs: got transparent_hugepage/enabled %q, want [madvise] selected (Debian's default is always)", v)
+	}
+	for _, want := range []string{"binfmt enabled", "binfmt interpreter /bin/busybox", "binfmt magic 234b45454c42494e464d54"} {
+		if _, ok := got[want]; !ok {
+			t.Errorf("binfmt: /proc/sys/fs/binfmt_misc/keel-test lacks %q", want)
+		}
+	}
+	if v := got["binfmt-exec"]; v != "via-handler" {
+		t.Errorf("binfmt: running a file with the handler's magic printed %q, want via-handler (busybox echo as its interpreter)", v)
+	}
+	// 16 MiB is 32768 sectors of 512 bytes.
+	attached := false
+	for _, l := range loops {
+		if f := strings.Fields(l); len(f) == 4 && strings.HasSuffix(f[2], "/loop-storage") && f[3] == "32768" {
+			attached = true
+		}
+	}
+	if !attached {
+		t.Errorf("losetup: no loop device backed by /var/loop-storage with 32768 sectors; the kernel lists:\n%s", strings.Join(loops, "\n"))
+	}
+	svc := false
+	for k := range got {
+		if strings.HasPrefix(k, "svc rngd ") && strings.Contains(k, "running") {
+			svc = true
+		}
+	}
+	if !svc {
+		t.Errorf("the rngd service is not running in svcctl list")
+	}
+	t.Logf("entropy_avail after boot: %s", got["entropy_avail"])
+	if t.Failed() {
+		t.Logf("console:\n%s", c.Tail(100))
+	}
+}
