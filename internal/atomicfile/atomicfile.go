@@ -16,6 +16,13 @@
 // one flush per write, small next to what the callers do to produce the
 // content. The directory's fsync is best effort: some file systems (and
 // some FUSE or 9p mounts) refuse it, and by then the rename has happened.
+//
+// Two renames do not come here, on purpose: packer/build's outputs (a
+// kernel, an initrd and a command line are renamed into place together,
+// and a disk image is renamed, not copied, so it stays sparse; none is
+// fsynced, since a build's artifact is rebuilt from its spec and a flush
+// of a disk image can cost seconds) and metadata.WriteConfig (it swaps a whole
+// directory, on /run, a tmpfs, where an fsync buys nothing).
 package atomicfile
 
 import (

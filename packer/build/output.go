@@ -35,7 +35,8 @@ func singleFile(format string) bool { return format != FormatKernelInitrd }
 
 // outputs collects temporary files and renames them into place together
 // once every one is complete, so a failed build never leaves a partial
-// artifact behind.
+// artifact behind. Not internal/atomicfile: it places one file at a time,
+// and fsyncs what an artifact, which a rebuild makes again, need not pay for.
 type outputs struct {
 	temps  []*os.File
 	finals []string
