@@ -98,8 +98,6 @@ type Result struct {
 	Segments []Segment
 }
 
-const labelKey = kbundle.LabelKey
-
 // Load parses and merges the spec files, resolving `@pkg:` references
 // relative to the file that names them (building the package if it is not in
 // the cache yet).
@@ -397,11 +395,11 @@ func containerPart(fl *flattener, cache archCache, e *spec.Image, phase kbundle.
 		return part{}, nil, fmt.Errorf("%s: reading image config: %w", where, err)
 	}
 	var label *spec.Image
-	if raw, ok, err := image.Label(img, labelKey); err != nil {
+	if raw, ok, err := image.Label(img, kbundle.LabelKey); err != nil {
 		return part{}, nil, fmt.Errorf("%s: %w", where, err)
 	} else if ok {
 		if label, err = spec.ParseLabel(e.Image, []byte(raw)); err != nil {
-			return part{}, nil, fmt.Errorf("%s: image label %s: %w", where, labelKey, err)
+			return part{}, nil, fmt.Errorf("%s: image label %s: %w", where, kbundle.LabelKey, err)
 		}
 	}
 	imageIDs := func() (users, groups map[string]uint32, err error) {

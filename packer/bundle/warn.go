@@ -8,13 +8,14 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	kbundle "github.com/keel-os/keel/internal/bundle"
 	"github.com/keel-os/keel/packer/spec"
 )
 
 // Where a setting came from, for warnings.
 const (
 	FromSpec  = "the spec"
-	FromLabel = "the image's org.mobyproject.config label"
+	FromLabel = "the image's " + kbundle.LabelKey + " label"
 )
 
 // Risk is one way a container's entry or label gives up part of Keel's

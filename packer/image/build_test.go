@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	kbundle "github.com/keel-os/keel/internal/bundle"
 )
 
 type tarEntry struct {
@@ -147,7 +149,7 @@ func TestAddDirTree(t *testing.T) {
 }
 
 func TestNewImageDeterministic(t *testing.T) {
-	cfg := v1.Config{Labels: map[string]string{MobyConfigLabel: `{"binds":["/a:/a"]}`}, Cmd: []string{"/bin/sh"}}
+	cfg := v1.Config{Labels: map[string]string{kbundle.LabelKey: `{"binds":["/a:/a"]}`}, Cmd: []string{"/bin/sh"}}
 	a, err := NewImage(sampleTree(t, "hi\n"), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +176,7 @@ func TestNewImageDeterministic(t *testing.T) {
 	if cf.OS != "linux" || cf.Architecture != "amd64" || !cf.Created.Time.Equal(Epoch) || len(cf.History) != 0 {
 		t.Errorf("config: os=%s arch=%s created=%v history=%d; want linux amd64 %v 0", cf.OS, cf.Architecture, cf.Created, len(cf.History), Epoch)
 	}
-	if v, ok, err := Label(a, MobyConfigLabel); !ok || err != nil || v != `{"binds":["/a:/a"]}` {
+	if v, ok, err := Label(a, kbundle.LabelKey); !ok || err != nil || v != `{"binds":["/a:/a"]}` {
 		t.Errorf("Label = %q, %v, %v", v, ok, err)
 	}
 	if _, ok, _ := Label(a, "nope"); ok {

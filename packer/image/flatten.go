@@ -10,12 +10,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	kbundle "github.com/keel-os/keel/internal/bundle"
 )
-
-// MobyConfigLabel is the label in which LinuxKit-style images carry their
-// default runtime configuration (binds, capabilities, ...) as JSON.
-const MobyConfigLabel = kbundle.LabelKey
 
 // Flatten returns the image's final filesystem as one tar stream, with
 // whiteouts and opaque directories applied. Entries from upper layers come

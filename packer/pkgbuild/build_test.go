@@ -16,6 +16,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	kbundle "github.com/keel-os/keel/internal/bundle"
 	"github.com/keel-os/keel/packer/image"
 	"github.com/keel-os/keel/packer/kernel"
 )
@@ -101,7 +102,7 @@ func TestBuildFixture(t *testing.T) {
 	if d := files["var/empty"]; d.hdr == nil || d.hdr.Typeflag != tar.TypeDir {
 		t.Error("/var/empty is not a directory")
 	}
-	label, ok, err := image.Label(img, image.MobyConfigLabel)
+	label, ok, err := image.Label(img, kbundle.LabelKey)
 	if want := `{"binds":["/run:/run"],"capabilities":["CAP_NET_ADMIN"]}`; !ok || err != nil || label != want {
 		t.Errorf("label = %s, %v, %v; want %s", label, ok, err, want)
 	}

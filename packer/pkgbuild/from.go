@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	kbundle "github.com/keel-os/keel/internal/bundle"
 	"github.com/keel-os/keel/packer/image"
 	"github.com/keel-os/keel/packer/progress"
 )
@@ -120,7 +121,7 @@ func (p *Package) imageConfig(base *v1.Config) (v1.Config, error) {
 		if cfg.Labels == nil {
 			cfg.Labels = map[string]string{}
 		}
-		cfg.Labels[image.MobyConfigLabel] = label
+		cfg.Labels[kbundle.LabelKey] = label
 	}
 	return cfg, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	kbundle "github.com/keel-os/keel/internal/bundle"
 	"github.com/keel-os/keel/packer/image"
 )
 
@@ -79,7 +80,7 @@ func TestFromPackage(t *testing.T) {
 			if got := string(files["etc/shared"].data); got != "from child\n" {
 				t.Errorf("/etc/shared: got %q, want the child's version", got)
 			}
-			label, _, _ := image.Label(img, image.MobyConfigLabel)
+			label, _, _ := image.Label(img, kbundle.LabelKey)
 			cfg, _ := image.Config(img)
 			if label != tc.wantLabel {
 				t.Errorf("label: got %s, want %s", label, tc.wantLabel)

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/keel-os/keel/internal/bundle"
 )
 
 // PkgPrefix marks an image reference that names a package directory to
@@ -71,7 +73,7 @@ func Parse(name string, data []byte) (s *Spec, err error) {
 // LinuxKit image fields, and Keel's additions). ref names the image in
 // error messages. A label may not set name or image.
 func ParseLabel(ref string, data []byte) (img *Image, err error) {
-	file := ref + " (" + LabelName + " label)"
+	file := ref + " (" + bundle.LabelKey + " label)"
 	defer func() {
 		if r := recover(); r != nil {
 			img = nil

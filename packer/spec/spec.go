@@ -14,13 +14,9 @@
 package spec
 
 import (
-	"github.com/keel-os/keel/internal/bundle"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"gopkg.in/yaml.v3"
 )
-
-// LabelName is the image label holding an image's default configuration.
-const LabelName = bundle.LabelKey
 
 // Spec is a whole system description.
 type Spec struct {
