@@ -20,6 +20,7 @@ type BenchData struct {
 	MemAvailableKB int64          `json:"memAvailableKB"`
 	RSSKB          map[string]int `json:"rssKB"`
 	AnonKB         map[string]int `json:"anonKB"` // RssAnon of the same processes
+	Shims          int            `json:"shims"`  // containerd-shim-runc-v2 processes ("shims" in the maps: their sum)
 }
 
 // Phases are the boot's stages on the guest's boot clock, in seconds from

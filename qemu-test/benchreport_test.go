@@ -164,7 +164,8 @@ func TestBenchReport(t *testing.T) {
 		add("floor: wall, QEMU start to exit", floorExit, "s", floorExit)
 	}
 	add("memory: MemAvailable after boot (of "+strconv.FormatInt(last.data.MemTotalKB/1024, 10)+" MB)", float64(last.data.MemAvailableKB)/1024, "MB", math.NaN())
-	for _, n := range []string{"init", "svcd", "containerd"} {
+	add("memory: containerd-shim-runc-v2 processes", float64(last.data.Shims), "", math.NaN())
+	for _, n := range []string{"init", "svcd", "containerd", "shims"} {
 		add("memory: RSS of "+n, float64(last.data.RSSKB[n])/1024, "MB", math.NaN())
 		if a, ok := last.data.AnonKB[n]; ok {
 			add("memory: anonymous RSS of "+n, float64(a)/1024, "MB", math.NaN())

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -363,6 +364,25 @@ func TestSvcdIntegration(t *testing.T) {
 			t.Errorf("console lacks the web running marker")
 		}
 	})
+	// Every service's task runs under one runc v2 shim (the runner's
+	// ShimGroup): the parent of each container's init is the same shim.
+	t.Run("services share one shim", func(t *testing.T) {
+		shims := map[string]int{}
+		for _, name := range []string{"web", "sleepy", "db"} {
+			eventually(t, 20*time.Second, name+" running", func() (bool, string) {
+				x := get(name)
+				return x.State == "running" && x.Pid > 0, fmt.Sprintf("%+v", x)
+			})
+			shims[name] = parentPid(t, get(name).Pid)
+		}
+		if shims["web"] != shims["sleepy"] || shims["web"] != shims["db"] {
+			t.Errorf("shim pid per service: got %v, want one shim for all", shims)
+		}
+		argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", shims["web"]))
+		if !strings.Contains(string(argv), "containerd-shim-runc-v2") {
+			t.Errorf("parent of web (pid %d) runs %q, want containerd-shim-runc-v2", shims["web"], argv)
+		}
+	})
 	t.Run("crashing service is restarted", func(t *testing.T) {
 		eventually(t, 10*time.Second, "crashy restarted twice", func() (bool, string) {
 			x := get("crashy")
@@ -424,6 +444,32 @@ func TestSvcdIntegration(t *testing.T) {
 			d := get("db")
 			return d.Health == "healthy", fmt.Sprintf("%+v", d)
 		})
+	})
+	// The shared shim dying takes every service down at once: svcd must
+	// notice each exit and restart each (restart "always" by default).
+	t.Run("shared shim killed: every service comes back", func(t *testing.T) {
+		before := map[string]api.Container{}
+		for _, name := range []string{"web", "sleepy", "db", "app"} {
+			eventually(t, 20*time.Second, name+" running", func() (bool, string) {
+				x := get(name)
+				return x.State == "running" && x.Pid > 0, fmt.Sprintf("%+v", x)
+			})
+			before[name] = get(name)
+		}
+		shim := parentPid(t, before["web"].Pid)
+		if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		for name, b := range before {
+			eventually(t, 30*time.Second, name+" restarted after its shim died", func() (bool, string) {
+				x := get(name)
+				return x.State == "running" && x.Pid != b.Pid && x.Restarts > b.Restarts, fmt.Sprintf("%+v", x)
+			})
+		}
+		if got := parentPid(t, get("web").Pid); got == shim {
+			t.Errorf("web's shim after the kill: got the killed pid %d, want a new shim", got)
+		}
+		webPid = get("web").Pid
 	})
 	t.Run("svcctl stop and start", func(t *testing.T) {
 		if err := c.Stop(ctx, "sleepy"); err != nil {
@@ -542,6 +588,27 @@ func TestSvcdIntegration(t *testing.T) {
 	if t.Failed() || testing.Verbose() {
 		t.Logf("svcd console:\n%s", con)
 	}
+}
+
+// parentPid returns the parent pid of pid, from /proc/PID/stat.
+func parentPid(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command name (in parentheses) may hold spaces: fields start
+	// after the last ')'; state then ppid.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 2 {
+		t.Fatalf("/proc/%d/stat: got %q, want state and ppid after the name", pid, s)
+	}
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		t.Fatalf("/proc/%d/stat ppid: %v", pid, err)
+	}
+	return ppid
 }
 
 // timelineEvents returns svcd's recorded events.

@@ -28,6 +28,9 @@ type Data struct {
 	// process costs. The rest is its program file's pages, which live in
 	// the initramfs (RAM) whether mapped or not.
 	AnonKB map[string]int `json:"anonKB"`
+	// Shims is how many containerd-shim-runc-v2 processes run; RSSKB and
+	// AnonKB["shims"] are their sum.
+	Shims int `json:"shims"`
 }
 
 func main() {
@@ -104,6 +107,12 @@ func collect(ctx context.Context, c *api.Client) (*Data, error) {
 			d.AnonKB[name] = int(meminfo(string(st), "RssAnon"))
 		}
 	}
+	for _, pid := range findAll("/usr/bin/containerd-shim-runc-v2") {
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		d.Shims++
+		d.RSSKB["shims"] += int(meminfo(string(st), "VmRSS"))
+		d.AnonKB["shims"] += int(meminfo(string(st), "RssAnon"))
+	}
 	return d, nil
 }
 
@@ -122,6 +131,15 @@ func meminfo(text, key string) int64 {
 // find returns the lowest pid whose argv[0] is exe (PID 1 for /init: the
 // poweroff/reboot/modprobe uses of /init come and go).
 func find(exe string) int {
+	if pids := findAll(exe); len(pids) > 0 {
+		return pids[0]
+	}
+	return 0
+}
+
+// findAll returns every pid whose argv[0] is exe, lowest first.
+func findAll(exe string) []int {
+	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -130,8 +148,8 @@ func find(exe string) int {
 		}
 		argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if strings.Split(string(argv), "\x00")[0] == exe {
-			return pid
+			pids = append(pids, pid)
 		}
 	}
-	return 0
+	return pids
 }

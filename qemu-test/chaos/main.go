@@ -88,6 +88,7 @@ func inject(ctx context.Context, c *api.Client, kind string) (time.Duration, err
 	switch kind {
 	case "service", "shim":
 		want.notVictim = before // the process is gone: a new one must run
+		want.allServices = kind == "shim"
 	case "containerd":
 		want.notContainerd = target // svcd must notice and start another
 	case "svcd":
@@ -111,6 +112,24 @@ type expect struct {
 	notVictim     int // the victim must run, as another pid than this
 	notContainerd int // containerd must run, as another pid than this
 	notSvcd       int // svcd must run, as another pid than this
+	// allServices: every other service must run too (they share the
+	// victim's shim, so its kill takes them all down).
+	allServices bool
+}
+
+// chaosSelf is this service's name: it runs under a shim of its own group
+// and is not waited for.
+const chaosSelf = "chaos"
+
+// down names a service other than the victim and chaos that is not
+// running, or returns "".
+func down(list []api.Container) string {
+	for _, ct := range list {
+		if ct.Phase == "service" && ct.Name != chaosSelf && ct.Name != victim && ct.State != "running" {
+			return ct.Name + " is " + ct.State
+		}
+	}
+	return ""
 }
 
 // waitRunning waits until svcd answers, containerd is running and the
@@ -150,6 +169,8 @@ func waitRunning(ctx context.Context, c *api.Client, want expect) (int, error) {
 				last = fmt.Sprintf("svcctl still reports the killed pid %d", want.notVictim)
 			case !alive(v.Pid):
 				last = fmt.Sprintf("svcctl reports pid %d, which does not exist", v.Pid)
+			case want.allServices && down(list) != "":
+				last = down(list)
 			default:
 				return v.Pid, nil
 			}

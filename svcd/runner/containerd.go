@@ -28,6 +28,37 @@ const DefaultNamespace = "services.linuxkit"
 // runcRuntime is the shim every service runs under.
 const runcRuntime = "io.containerd.runc.v2"
 
+// ShimGroupAnnotation is the OCI annotation the runc v2 shim groups
+// containers by: every container whose spec names the same group (in the
+// same containerd namespace) runs under one shim process.
+const ShimGroupAnnotation = "io.containerd.runc.v2.group"
+
+// ShimGroup is the group every service joins unless its spec names its own.
+// One shim for all services saves, per service, the shim daemon's process
+// start (0.1-0.3 s under QEMU TCG) and its few MB of resident memory.
+//
+// What a shared shim changes, and why nothing is kept out by default: the
+// shim only relays; runc options, cgroups (cgroupsPath, resources), the
+// runtime section's hooks (run by svcd on the host) and restart policies are
+// all per container and behave alike in a shared shim. The one difference is
+// the blast radius of a shim crash: every grouped task dies with it and
+// containerd reports an exit for each (137), so each service restarts per its
+// own policy, and one with restart "no" stays down as it would had its own
+// shim died. A service that must not share that fate names its own group in
+// its spec's annotations (keel's `annotations:`), which is kept as is.
+const ShimGroup = "keel-services"
+
+// groupShim puts spec into ShimGroup unless it names a group of its own.
+func groupShim(spec *specs.Spec) {
+	if _, ok := spec.Annotations[ShimGroupAnnotation]; ok {
+		return
+	}
+	if spec.Annotations == nil {
+		spec.Annotations = map[string]string{}
+	}
+	spec.Annotations[ShimGroupAnnotation] = ShimGroup
+}
+
 // controlTimeout bounds each call to containerd made while cleaning up, so
 // a hung containerd cannot hold a shutdown forever.
 const controlTimeout = 30 * time.Second
@@ -291,6 +322,7 @@ func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec, sweep b
 	}
 	c := r.takeKept(id)
 	if c == nil {
+		groupShim(spec)
 		opts := []containerd.NewContainerOpts{containerd.WithSpec(spec)}
 		if r.Runc != "" {
 			opts = append(opts, containerd.WithRuntime(runcRuntime, &options.Options{BinaryName: r.Runc}))
@@ -325,7 +357,7 @@ func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec, sweep b
 		ioOpts = append(ioOpts, cio.WithFIFODir(r.FIFODir))
 	}
 	r.trace(TraceCreate)
-	task, err := c.NewTask(cctx, cio.NewCreator(ioOpts...))
+	task, err := r.newTask(cctx, c, cio.NewCreator(ioOpts...))
 	if err != nil {
 		return fail(fmt.Errorf("creating task %s: %w", r.ID, err), nil)
 	}
@@ -350,6 +382,47 @@ func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec, sweep b
 	r.trace(TraceRunning)
 	return &startedTask{c: c, task: task, exitC: exitC}, nil
 }
+
+// newTask creates c's task. The replacement of an exited task is asked for
+// while the old one is deleted in the background, and in a shared shim
+// (ShimGroup) that races: if the old task was the shim's last, deleting it
+// shuts the shim down, and a new task that containerd just handed to that
+// shim fails ("ttrpc: closed"). So when a delete of the service's other id
+// was under way, a failure is retried once that delete is over (the next
+// task starts a fresh shim), twice at most.
+func (r *Containerd) newTask(cctx context.Context, c containerd.Container, creator cio.Creator) (containerd.Task, error) {
+	other := r.ids()[0]
+	if c.ID() == other {
+		other = r.ids()[1]
+	}
+	r.mu.Lock()
+	done := r.deleting[other]
+	r.mu.Unlock()
+	pending := false
+	if done != nil {
+		select {
+		case <-done:
+		default:
+			pending = true
+		}
+	}
+	task, err := c.NewTask(cctx, creator)
+	for try := 1; err != nil && pending && try <= shimRetries; try++ {
+		select {
+		case <-done:
+		case <-cctx.Done():
+			return task, err
+		}
+		// The shim may still be closing its socket after the delete.
+		time.Sleep(time.Duration(try-1) * 50 * time.Millisecond)
+		task, err = c.NewTask(cctx, creator)
+	}
+	return task, err
+}
+
+// shimRetries is how many times newTask retries after a shim shut down
+// under it.
+const shimRetries = 2
 
 // adopt returns the running task of either of our ids, attached to our
 // output writers, or nil when there is none to adopt.
