@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -65,6 +66,10 @@ type Loader struct {
 	mu     sync.Mutex
 	state  map[string]error // present: tried; nil error: loaded or already there
 	loaded []string         // loaded by this Loader, in load order
+	// loading holds a channel per module being inserted, closed when the
+	// insert is over: a second caller waits for the first instead of
+	// inserting the module twice.
+	loading map[string]chan struct{}
 }
 
 // Open returns a Loader for the running kernel's modules under root
@@ -104,9 +109,10 @@ func ParseDep(text string) (paths map[string]string, deps map[string][]string, e
 // required; modules.alias and modules.builtin are optional.
 func NewLoader(dir string, sys Syscalls) (*Loader, error) {
 	l := &Loader{
-		dir:   dir,
-		sys:   sys,
-		state: map[string]error{},
+		dir:     dir,
+		sys:     sys,
+		state:   map[string]error{},
+		loading: map[string]chan struct{}{},
 	}
 	dep, err := os.ReadFile(filepath.Join(dir, "modules.dep"))
 	if err != nil {
@@ -256,8 +262,6 @@ func (l *Loader) LoadAlias(modalias string) ([]string, error) {
 }
 
 func (l *Loader) load(name, params string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	deps := l.deps[name]
 	// modules.dep lists users before what they use: load from the end.
 	for i := len(deps) - 1; i >= 0; i-- {
@@ -268,21 +272,46 @@ func (l *Loader) load(name, params string) error {
 	return l.loadOne(name, l.paths[name], params)
 }
 
-// loadOne loads one module file; l.mu is held.
+// loadOne loads one module file, once: concurrent callers for the same
+// module wait for the first. The insert itself runs unlocked, so modules
+// that do not depend on each other load side by side (a driver's probe
+// can wait for its hardware for a fifth of a second).
 func (l *Loader) loadOne(name, rel, params string) error {
-	if err, done := l.state[name]; done {
-		return err
+	l.mu.Lock()
+	for {
+		if err, done := l.state[name]; done {
+			l.mu.Unlock()
+			return err
+		}
+		ch, busy := l.loading[name]
+		if !busy {
+			break
+		}
+		l.mu.Unlock()
+		<-ch
+		l.mu.Lock()
 	}
-	err := l.insert(rel, l.cfg.params(name, params))
+	ch := make(chan struct{})
+	l.loading[name] = ch
+	params = l.cfg.params(name, params)
+	l.mu.Unlock()
+
+	err := l.insert(rel, params)
+	inserted := err == nil
 	switch {
 	case errors.Is(err, unix.EEXIST):
 		err = nil
 	case err != nil:
 		err = fmt.Errorf("load module %s (%s): %w", name, rel, err)
-	default:
+	}
+	l.mu.Lock()
+	if inserted {
 		l.loaded = append(l.loaded, name)
 	}
 	l.state[name] = err
+	delete(l.loading, name)
+	close(ch)
+	l.mu.Unlock()
 	return err
 }
 
@@ -363,6 +392,7 @@ func (l *Loader) Coldplug(sysRoot string, opts ColdplugOptions) Summary {
 	seen := map[string]bool{}
 	failed := map[string]bool{}
 	omitted := map[string]bool{}
+	var order []string
 	start := len(l.Loaded())
 	for sum.Passes < maxColdplugPasses {
 		scanStart := time.Now()
@@ -373,6 +403,11 @@ func (l *Loader) Coldplug(sysRoot string, opts ColdplugOptions) Summary {
 		}
 		sum.Passes++
 		before := len(l.Loaded())
+		type task struct {
+			mods []string
+			errs []error
+		}
+		var tasks []*task
 		for _, ma := range fresh {
 			mods := l.Match(ma)
 			if len(mods) == 0 {
@@ -382,9 +417,32 @@ func (l *Loader) Coldplug(sysRoot string, opts ColdplugOptions) Summary {
 						sum.Omitted = append(sum.Omitted, OmittedError{Module: m, For: ma})
 					}
 				}
+				continue
 			}
+			tasks = append(tasks, &task{mods: mods})
 			for _, m := range mods {
-				err := l.load(m, "")
+				order = appendOrder(order, l.deps[m], m)
+			}
+		}
+		// One device's modules load in order (the first to bind it keeps
+		// it); different devices' load side by side.
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, coldplugWorkers)
+		for _, t := range tasks {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				for _, m := range t.mods {
+					t.errs = append(t.errs, l.load(m, ""))
+				}
+			}()
+		}
+		wg.Wait()
+		for _, t := range tasks {
+			for i, m := range t.mods {
+				err := t.errs[i]
 				switch {
 				case err == nil || failed[m]:
 				case errors.Is(err, unix.ENODEV):
@@ -401,8 +459,42 @@ func (l *Loader) Coldplug(sysRoot string, opts ColdplugOptions) Summary {
 		}
 	}
 	sum.Devices = len(seen)
-	sum.Loaded = l.Loaded()[start:]
+	sum.Loaded = inOrder(l.Loaded()[start:], order)
 	return sum
+}
+
+// coldplugWorkers is how many devices' modules load at once. Loading is
+// mostly waiting for a driver's probe (the CD-ROM's, the IDE ports'),
+// so more than the CPU count pays.
+const coldplugWorkers = 4
+
+// appendOrder appends the load order of module m (its dependencies, which
+// modules.dep lists users first, then m) to order, skipping names in it.
+func appendOrder(order []string, deps []string, m string) []string {
+	for i := len(deps) - 1; i >= 0; i-- {
+		if n := NameFromPath(deps[i]); !slices.Contains(order, n) {
+			order = append(order, n)
+		}
+	}
+	if !slices.Contains(order, m) {
+		order = append(order, m)
+	}
+	return order
+}
+
+// inOrder returns names sorted as they appear in order, those not in it
+// last: the order a sequential coldplug would have loaded them in, so the
+// report does not depend on which load finished first.
+func inOrder(names, order []string) []string {
+	out := slices.Clone(names)
+	rank := func(n string) int {
+		if i := slices.Index(order, n); i >= 0 {
+			return i
+		}
+		return len(order)
+	}
+	slices.SortStableFunc(out, func(a, b string) int { return rank(a) - rank(b) })
+	return out
 }
 
 // newModaliases returns, sorted, the modalias strings of the devices under

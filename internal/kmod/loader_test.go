@@ -8,7 +8,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
@@ -16,6 +18,7 @@ import (
 
 // fakeSys records loads by module name and fails those in fail.
 type fakeSys struct {
+	mu     sync.Mutex        // Coldplug loads from several goroutines
 	calls  []string          // "name" or "name params"
 	fail   map[string]error  // module name -> error to return
 	onLoad map[string]func() // module name -> side effect (e.g. new devices)
@@ -30,15 +33,18 @@ func (f *fakeSys) name(fd int) string {
 }
 
 func (f *fakeSys) record(name, params string) error {
+	f.mu.Lock()
 	if params != "" {
 		f.calls = append(f.calls, name+" "+params)
 	} else {
 		f.calls = append(f.calls, name)
 	}
-	if fn := f.onLoad[name]; fn != nil {
+	fn, err := f.onLoad[name], f.fail[name]
+	f.mu.Unlock()
+	if fn != nil {
 		fn()
 	}
-	return f.fail[name]
+	return err
 }
 
 func (f *fakeSys) FinitModule(fd int, params string, flags int) error {
@@ -293,5 +299,40 @@ func TestLoadCompressed(t *testing.T) {
 	}
 	if want := []string{"plain", "z p=1"}; !reflect.DeepEqual(sys.calls, want) {
 		t.Errorf("calls: got %v, want %v", sys.calls, want)
+	}
+}
+
+// TestColdplugLoadsDevicesSideBySide: the modules of two devices load at
+// the same time. Each fake insert waits for the other to begin, which a
+// one-at-a-time coldplug would never let happen.
+func TestColdplugLoadsDevicesSideBySide(t *testing.T) {
+	sysRoot, sys := coldplugFixture(t)
+	netIn, blkIn := make(chan struct{}), make(chan struct{})
+	overlapped := map[string]bool{}
+	var mu sync.Mutex
+	meet := func(name string, mine, other chan struct{}) func() {
+		return func() {
+			close(mine)
+			select {
+			case <-other:
+				mu.Lock()
+				overlapped[name] = true
+				mu.Unlock()
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}
+	sys.onLoad["net"] = meet("net", netIn, blkIn)
+	sys.onLoad["blk"] = meet("blk", blkIn, netIn)
+	l, err := NewLoader(testTree(t), sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := l.Coldplug(sysRoot, ColdplugOptions{})
+	if !overlapped["net"] || !overlapped["blk"] {
+		t.Errorf("net and blk did not load side by side (overlapped: %v)", overlapped)
+	}
+	if want := []string{"evdev", "pci_bus", "ring", "core", "net", "blk"}; !reflect.DeepEqual(sum.Loaded, want) {
+		t.Errorf("Loaded: got %v, want %v (the order of a one-at-a-time coldplug)", sum.Loaded, want)
 	}
 }
