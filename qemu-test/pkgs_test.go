@@ -2,6 +2,7 @@ package qemutest
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,8 +14,9 @@ import (
 
 // TestLinuxKitPackages boots examples/minimal.yml with
 // testdata/pkgs-check.yml: one system carrying the rngd, sysfs, binfmt,
-// losetup, dummy and acpid packages as LinuxKit's examples use them, each
-// checked by what the kernel reports after it ran. Under TCG the guest CPU
+// losetup, dummy, acpid, extend, trim-after-delete, dm-crypt and qemu-ga
+// packages as LinuxKit's examples use them, each checked by what the kernel
+// reports after it ran, and the disks by what they hold after the boot. Under TCG the guest CPU
 // is QEMU's "max", which has RDRAND and RDSEED. The machine is powered
 // off by pressing its ACPI power button from QEMU's monitor: nothing else
 // in it asks for a power-off, so a clean exit is acpid's doing.
@@ -24,8 +26,21 @@ func TestLinuxKitPackages(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	mon := filepath.Join(t.TempDir(), "mon.sock")
-	c, err := BootWith(ctx, &run.QEMU{Prefix: prefix, Mem: 1024}, "-monitor", "unix:"+mon+",server=on,wait=off")
+	dir := t.TempDir()
+	mon := filepath.Join(dir, "mon.sock")
+	qga := filepath.Join(dir, "qga.sock")
+	cryptDisk := filepath.Join(dir, "crypt.img")
+	if err := os.WriteFile(cryptDisk, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// LUKS2's header takes 16 MiB of the 48.
+	if err := os.Truncate(cryptDisk, 48<<20); err != nil {
+		t.Fatal(err)
+	}
+	extDisk := grownDisk(t, dir)
+	q := &run.QEMU{Prefix: prefix, Mem: 1024, GuestAgent: qga,
+		Disks: []run.Disk{{Path: cryptDisk, Format: "raw"}, {Path: extDisk, Format: "raw"}}}
+	c, err := BootWith(ctx, q, "-monitor", "unix:"+mon+",server=on,wait=off")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +57,13 @@ func TestLinuxKitPackages(t *testing.T) {
 		{"loopy attached the file", regexp.MustCompile(`loop: loopy: associated file /var/loop-storage with loop device /dev/loop\d+`)},
 		{"dummy ran from its image", regexp.MustCompile(`dummy: dummy: /infile says "This is a silly input file for testing."`)},
 		{"acpid watches the power button", regexp.MustCompile(`acpid: acpid: watching /dev/input/event\d+ \(Power Button\) for the power button`)},
+		{"extend grew vdb1", regexp.MustCompile(`extend: extend: /dev/vdb: partition 1 grown from 31 to 63 MiB \(dos table\)`)},
+		{"extend resized the filesystem", regexp.MustCompile(`extend: extend: /dev/vdb: successfully resized /dev/vdb1`)},
+		{"fstrim trimmed the grown filesystem", regexp.MustCompile(`trim: /var/ext: \d+ bytes trimmed`)},
+		{"dm-crypt formatted the blank disk as LUKS", regexp.MustCompile(`dm-crypt: crypto: /dev/vda has no LUKS header: formatting it as LUKS`)},
+		{"dm-crypt made the filesystem", regexp.MustCompile(`dm-crypt: crypto: /dev/mapper/crypt_dev is ready`)},
+		{"onboot secret exited 0", regexp.MustCompile(`svcd: onboot secret exited 0`)},
+		{"trim-after-delete waits for Docker", regexp.MustCompile(`trim-after-delete: trim-after-delete: will run /sbin/fstrim /var/lib/docker at most 10s after Docker deletes an image`)},
 		{"the check finished", regexp.MustCompile(`PKGCHECK-END`)},
 	} {
 		_, at, err := c.Expect(ctx, 0, s.re)
@@ -50,6 +72,12 @@ func TestLinuxKitPackages(t *testing.T) {
 		}
 		t.Logf("%6.2fs  %s", at.Seconds(), s.what)
 	}
+	// qemu-ga answers through the virtio-serial channel.
+	info, err := guestAgentTalk(ctx, qga)
+	if err != nil {
+		t.Fatalf("qemu-ga: %v\nlast console lines:\n%s", err, c.Tail(60))
+	}
+	t.Logf("qemu-ga: guest-ping answered, guest-info says version %s with %d commands", info.Version, len(info.Commands))
 	if err := monitorCommand(mon, "system_powerdown"); err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +132,22 @@ func TestLinuxKitPackages(t *testing.T) {
 	if !svc {
 		t.Errorf("the rngd service is not running in svcctl list")
 	}
+	// dm-crypt: a LUKS mapping of vda holds the file the onboot wrote.
+	if v := got["crypt-uuid"]; !strings.HasPrefix(v, "CRYPT-LUKS2-") {
+		t.Errorf("dm-crypt: dm-0's uuid is %q, want CRYPT-LUKS2-... (a LUKS2 mapping)", v)
+	}
+	if got["crypt-name"] != "crypt_dev" || got["crypt-slaves"] != "vda" {
+		t.Errorf("dm-crypt: dm-0 is %q over %q, want crypt_dev over vda", got["crypt-name"], got["crypt-slaves"])
+	}
+	if v := got["secret"]; v != "secret things" {
+		t.Errorf("dm-crypt: read back %q through the mapping, want %q", v, "secret things")
+	}
+	// 63 MiB is 129024 sectors.
+	if v := got["vdb1-sectors"]; v != "129024" {
+		t.Errorf("extend: the kernel sees vdb1 with %s sectors, want 129024 (63 MiB)", v)
+	}
+	checkCryptDisk(t, cryptDisk)
+	checkGrownDisk(t, extDisk)
 	t.Logf("entropy_avail after boot: %s", got["entropy_avail"])
 	if t.Failed() {
 		t.Logf("console:\n%s", c.Tail(100))

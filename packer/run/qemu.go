@@ -61,6 +61,11 @@ type QEMU struct {
 	Networks []Network
 	// Devices are passed to QEMU as -device arguments, after Keel's own.
 	Devices []string
+	// GuestAgent, when set, is the host's unix socket of the QEMU guest
+	// agent's channel: a virtio-serial port named org.qemu.guest_agent.0,
+	// which the guest sees as /dev/vport0p1 (the qemu-ga package's
+	// default). QEMU listens on the socket; a client talks QMP-style JSON.
+	GuestAgent string
 	// Firmware replaces the UEFI firmware code (OVMF_CODE) and turns UEFI
 	// on, as LinuxKit's -fw.
 	Firmware string
@@ -200,6 +205,7 @@ func (q *QEMU) Args() ([]string, error) {
 		return nil, err
 	}
 	args = append(args, nics...)
+	args = append(args, guestAgentArgs(q.GuestAgent)...)
 	for _, d := range q.Devices {
 		args = append(args, "-device", d)
 	}
@@ -337,4 +343,20 @@ const maxDefaultCPUs = 2
 // CPUs, at most maxDefaultCPUs.
 func DefaultCPUs() int {
 	return min(runtime.NumCPU(), maxDefaultCPUs)
+}
+
+// guestAgentArgs attach the guest agent's channel: its own virtio-serial
+// controller (so the guest names the port /dev/vport0p1 whatever else is
+// attached) with one port, backed by a listening unix socket. A comma in
+// the path would end QEMU's option value: it is doubled, as QEMU wants.
+func guestAgentArgs(socket string) []string {
+	if socket == "" {
+		return nil
+	}
+	path := strings.ReplaceAll(socket, ",", ",,")
+	return []string{
+		"-device", "virtio-serial-pci,id=qga-serial",
+		"-chardev", "socket,id=qga0,path=" + path + ",server=on,wait=off",
+		"-device", "virtserialport,bus=qga-serial.0,chardev=qga0,name=org.qemu.guest_agent.0",
+	}
 }

@@ -112,4 +112,32 @@ func TestParseDiskAndEnsure(t *testing.T) {
 	if i := slices.Index(args, "-drive"); i < 0 || args[i+1] != "file="+d.Path+",if=virtio,format=raw" {
 		t.Errorf("-drive in %v, want the disk as virtio raw", args)
 	}
+	if slices.Contains(args, "-chardev") {
+		t.Errorf("args %v have a -chardev without GuestAgent", args)
+	}
+}
+
+func TestGuestAgentArgs(t *testing.T) {
+	tests := []struct {
+		socket string
+		want   []string
+	}{
+		{"", nil},
+		{"/tmp/qga.sock", []string{
+			"-device", "virtio-serial-pci,id=qga-serial",
+			"-chardev", "socket,id=qga0,path=/tmp/qga.sock,server=on,wait=off",
+			"-device", "virtserialport,bus=qga-serial.0,chardev=qga0,name=org.qemu.guest_agent.0",
+		}},
+		// A comma would start another option: QEMU reads ",," as one.
+		{"/tmp/a,b.sock", []string{
+			"-device", "virtio-serial-pci,id=qga-serial",
+			"-chardev", "socket,id=qga0,path=/tmp/a,,b.sock,server=on,wait=off",
+			"-device", "virtserialport,bus=qga-serial.0,chardev=qga0,name=org.qemu.guest_agent.0",
+		}},
+	}
+	for _, tt := range tests {
+		if got := guestAgentArgs(tt.socket); !slices.Equal(got, tt.want) {
+			t.Errorf("%q: got %q, want %q", tt.socket, got, tt.want)
+		}
+	}
 }
