@@ -4,8 +4,9 @@ package main
 // the tags the image builds with (no btrfs, devmapper, zfs, CRI, tracing),
 // less the plugins Keel's containerd.toml disables anyway: the erofs and
 // blockfile snapshotters, differs and mount handlers (they probe the kernel
-// at start), NRI, and the container restart monitor (svcd restarts
-// services itself). A plugin that is not linked cannot be enabled by a
+// at start), NRI, the container restart monitor (svcd restarts
+// services itself), and the opt plugin (it installs binaries under /opt,
+// read-only here). A plugin that is not linked cannot be enabled by a
 // config file, so only plugins no Keel system can use are left out.
 import (
 	_ "github.com/containerd/containerd/api/types/runc/options"
@@ -35,7 +36,6 @@ import (
 	_ "github.com/containerd/containerd/v2/plugins/services/leases"
 	_ "github.com/containerd/containerd/v2/plugins/services/mounts"
 	_ "github.com/containerd/containerd/v2/plugins/services/namespaces"
-	_ "github.com/containerd/containerd/v2/plugins/services/opt"
 	_ "github.com/containerd/containerd/v2/plugins/services/sandbox"
 	_ "github.com/containerd/containerd/v2/plugins/services/snapshots"
 	_ "github.com/containerd/containerd/v2/plugins/services/streaming"
