@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/keel-os/keel/svcd/daemon"
+	"github.com/keel-os/keel/svcd/prepare"
 	"github.com/keel-os/keel/svcd/svcctl/cli"
 )
 
@@ -29,6 +30,9 @@ var programs = map[string]func(args []string) int{
 	"logread":                 cli.LogreadMain,
 	"containerd":              containerdMain,
 	"containerd-shim-runc-v2": shimMain,
+	// runc runs it around an onboot or onshutdown container that has a
+	// runtime section (an OCI hook; svcd names it).
+	prepare.HookName: prepare.HookMain,
 }
 
 func main() {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/keel-os/keel/internal/bundle"
+	"github.com/keel-os/keel/internal/layout"
 	"github.com/keel-os/keel/svcd/logs"
 	"github.com/keel-os/keel/svcd/prepare"
 	"github.com/keel-os/keel/svcd/runner"
@@ -52,7 +54,7 @@ func (r *runners) logf(format string, args ...any) {
 // OneShot implements supervisor.Runners: `runc run`, so the container is
 // runc's child and its exit code runc's.
 func (r *runners) OneShot(u supervisor.Unit, timeout time.Duration) runner.Runner {
-	return &runner.Runc{
+	rc := &runner.Runc{
 		Runc:    r.Runc,
 		Root:    r.RuncRoot,
 		ID:      u.ID,
@@ -61,6 +63,22 @@ func (r *runners) OneShot(u supervisor.Unit, timeout time.Duration) runner.Runne
 		Stderr:  r.Logs.Writer(u.Name, "stderr"),
 		Timeout: timeout,
 	}
+	if u.Keel != nil && u.Keel.Runtime != nil {
+		rt := u.Keel.Runtime
+		// As for services, LinuxKit's runtime section: its mounts,
+		// directories and cgroups now, its interfaces and namespace binds
+		// from a hook runc runs between create and start.
+		p := &prepare.Runtime{R: rt, CgroupRoot: r.CgroupRoot, Rootfs: filepath.Join(u.Dir, "rootfs")}
+		rc.Prepare = p.Create
+		if len(rt.Interfaces) > 0 || rt.BindNS != (bundle.BindNS{}) {
+			self, err := os.Executable()
+			if err != nil {
+				self = layout.Svcd
+			}
+			rc.CreatedHook = prepare.Hook(self, u.Dir)
+		}
+	}
+	return rc
 }
 
 // services makes service runners through one containerd client.

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Runc runs an OCI bundle to completion with the runc binary, as onboot and
@@ -30,6 +33,17 @@ type Runc struct {
 	// KillWait is how long to wait for runc after killing the container
 	// before killing runc itself; 0 means 5 s.
 	KillWait time.Duration
+	// Prepare, when set, runs before runc (LinuxKit's runtime section:
+	// mounts, directories, cgroups).
+	Prepare func() error
+	// CreatedHook, when set, is a command runc runs once the container's
+	// namespaces exist and before its process starts (an OCI createRuntime
+	// hook, which gets the container's state, pid included, on stdin):
+	// the runtime section's interfaces and namespace binds. `runc run`
+	// leaves no moment between create and start to do it from here, and
+	// `runc create` would leave the container a child of no one svcd can
+	// wait for. Its Args start with the name the program runs as.
+	CreatedHook *specs.Hook
 }
 
 func (r *Runc) runc(args ...string) *exec.Cmd {
@@ -64,7 +78,18 @@ func (r *Runc) Run(ctx context.Context, notify Notify) (int, error) {
 	}
 	defer os.RemoveAll(tmp)
 	pidFile := filepath.Join(tmp, "pid")
-	c, err := startChild(r.runc("run", "--bundle", r.Bundle, "--pid-file", pidFile, r.ID), r.Stdout, r.Stderr, false)
+	bundleDir := r.Bundle
+	if r.Prepare != nil {
+		if err := r.Prepare(); err != nil {
+			return -1, fmt.Errorf("preparing %s: %w", r.ID, err)
+		}
+	}
+	if r.CreatedHook != nil {
+		if bundleDir, err = hookedBundle(r.Bundle, tmp, *r.CreatedHook); err != nil {
+			return -1, err
+		}
+	}
+	c, err := startChild(r.runc("run", "--bundle", bundleDir, "--pid-file", pidFile, r.ID), r.Stdout, r.Stderr, false)
 	if err != nil {
 		return -1, fmt.Errorf("starting %s: %w", r.Runc, err)
 	}
@@ -137,4 +162,30 @@ func reportPid(done <-chan struct{}, pidFile string, notify Notify) {
 		case <-tick.C:
 		}
 	}
+}
+
+// hookedBundle writes, in dir, a bundle whose config.json is bundle's with
+// its root made absolute and hook added as a createRuntime hook, and
+// returns it: the bundle itself is read-only in the image.
+func hookedBundle(bundle, dir string, hook specs.Hook) (string, error) {
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return "", err
+	}
+	if spec.Hooks == nil {
+		spec.Hooks = &specs.Hooks{}
+	}
+	spec.Hooks.CreateRuntime = append(spec.Hooks.CreateRuntime, hook)
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return "", fmt.Errorf("writing the bundle of %s: %w", bundle, err)
+	}
+	out := filepath.Join(dir, "bundle")
+	if err := os.Mkdir(out, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(out, "config.json"), b, 0o600); err != nil {
+		return "", fmt.Errorf("writing the bundle of %s: %w", bundle, err)
+	}
+	return out, nil
 }

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/keel-os/keel/internal/bundle"
+	"github.com/keel-os/keel/svcd/prepare"
+	"github.com/keel-os/keel/svcd/runner"
+	"golang.org/x/sys/unix"
+)
+
+// TestOnbootRuntime runs an onboot-style container with real runc and a
+// LinuxKit runtime section: the directory is made before runc runs, and
+// the hook runc calls between create and start (svcd's own binary under
+// the hook's name) binds the container's UTS namespace, which outlives the
+// container.
+func TestOnbootRuntime(t *testing.T) {
+	env := newHostEnv(t, "svcd-rt-")
+	bin := env.buildSvcd(t)
+	dir := filepath.Join(env.tmp, "onboot", "000-rt")
+	made := filepath.Join(env.tmp, "made", "here")
+	uts := filepath.Join(env.tmp, "ns", "uts")
+	k := bundle.Keel{Version: bundle.Version, Name: "rt", Phase: bundle.PhaseOnboot,
+		Runtime: &bundle.Runtime{Mkdir: []string{made}, BindNS: bundle.BindNS{Uts: uts}}}
+	makeBundle(t, dir, k, "echo ran in $(hostname)")
+	p := &prepare.Runtime{R: k.Runtime, Rootfs: filepath.Join(dir, "rootfs")}
+	var out bytes.Buffer
+	r := &runner.Runc{
+		Runc:        filepath.Join(env.build, "runc"),
+		Root:        filepath.Join(env.tmp, "runc"),
+		ID:          "rt",
+		Bundle:      dir,
+		Stdout:      &out,
+		Stderr:      &out,
+		Timeout:     time.Minute,
+		Prepare:     p.Create,
+		CreatedHook: prepare.Hook(filepath.Join(bin, "svcd"), dir),
+	}
+	code, err := r.Run(context.Background(), nil)
+	if err != nil || code != 0 {
+		t.Fatalf("run: code %d, %v; output:\n%s", code, err, out.String())
+	}
+	t.Cleanup(func() { unix.Unmount(uts, unix.MNT_DETACH) })
+	if got, want := out.String(), "ran in rt\n"; got != want {
+		t.Errorf("output: got %q, want %q", got, want)
+	}
+	if st, err := os.Stat(made); err != nil || !st.IsDir() {
+		t.Errorf("mkdir %s: got %v, want a directory made before the run", made, err)
+	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs(uts, &fs); err != nil || fs.Type != unix.NSFS_MAGIC {
+		t.Fatalf("%s: statfs type %#x, %v; want a bound namespace (nsfs)", uts, fs.Type, err)
+	}
+	var bound, host unix.Stat_t
+	if err := unix.Stat(uts, &bound); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat("/proc/self/ns/uts", &host); err != nil {
+		t.Fatal(err)
+	}
+	if bound.Ino == host.Ino {
+		t.Errorf("%s is the host's UTS namespace, want the container's", uts)
+	}
+}
+
+// TestOnbootRuntimeHookFailure: a hook that fails stops the container
+// before it runs, as LinuxKit skips a container it could not prepare.
+func TestOnbootRuntimeHookFailure(t *testing.T) {
+	env := newHostEnv(t, "svcd-rtf-")
+	bin := env.buildSvcd(t)
+	dir := filepath.Join(env.tmp, "onboot", "000-bad")
+	// The interface does not exist, so the hook fails.
+	k := bundle.Keel{Version: bundle.Version, Name: "bad", Phase: bundle.PhaseOnboot,
+		Runtime: &bundle.Runtime{Interfaces: []bundle.Interface{{Name: "keel-test-absent0"}}}}
+	makeBundle(t, dir, k, "echo ran")
+	var out bytes.Buffer
+	r := &runner.Runc{
+		Runc:        filepath.Join(env.build, "runc"),
+		Root:        filepath.Join(env.tmp, "runc"),
+		ID:          "bad",
+		Bundle:      dir,
+		Stdout:      &out,
+		Stderr:      &out,
+		Timeout:     time.Minute,
+		CreatedHook: prepare.Hook(filepath.Join(bin, "svcd"), dir),
+	}
+	code, err := r.Run(context.Background(), nil)
+	// runc reports the hook's error on its stderr. Not asserted: in about
+	// one run in three here the message did not reach the output, which is
+	// not understood yet and is not what this test is about.
+	t.Logf("code %d, err %v, output %q", code, err, out.String())
+	if code == 0 || bytes.Contains(out.Bytes(), []byte("ran\n")) {
+		t.Errorf("code %d, output:\n%s\nwant a failure before the container ran", code, out.String())
+	}
+}
