@@ -187,6 +187,8 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 			case res.Output == "-":
 			case res.Output != "":
 				fmt.Fprintf(opt.Log, "built %s\n", res.Output)
+			case res.Root != "":
+				fmt.Fprintf(opt.Log, "built %s %s %s %s\n", res.Kernel, res.Initrd, res.Cmdline, res.Root)
 			default:
 				fmt.Fprintf(opt.Log, "built %s %s %s\n", res.Kernel, res.Initrd, res.Cmdline)
 			}

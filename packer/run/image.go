@@ -14,7 +14,7 @@ import (
 type kind int
 
 const (
-	kindKernel kind = iota // PREFIX-kernel + PREFIX-initrd.img
+	kindKernel kind = iota // PREFIX-kernel + PREFIX-initrd.img (+ a root image)
 	kindISO                // -cdrom
 	kindDisk               // a disk image: raw, qcow2, vhd, vmdk
 	kindUKI                // an EFI binary, booted from a generated ESP
@@ -26,7 +26,14 @@ type artifact struct {
 	path   string
 	format string // qemu's format name for a disk
 	efi    bool   // boots only under UEFI
+	// root is the root file system image of a kernel+squashfs build,
+	// attached as a disk beside its kernel and initrd.
+	root string
 }
+
+// RootSuffixes are the file names after PREFIX of a root image that
+// `keel run qemu PREFIX` attaches: keel build's kernel+squashfs.
+var RootSuffixes = []string{"-squashfs.img"}
 
 // find decides what q boots: a kernel+initrd build at Prefix, or the image
 // file named by Image (or by Prefix when that is a file).
@@ -34,7 +41,14 @@ func (q *QEMU) find() (artifact, error) {
 	img := q.Image
 	if img == "" {
 		if _, err := os.Stat(q.Prefix + "-kernel"); err == nil {
-			return artifact{kind: kindKernel, path: q.Prefix}, nil
+			a := artifact{kind: kindKernel, path: q.Prefix}
+			for _, suffix := range RootSuffixes {
+				if fi, err := os.Stat(q.Prefix + suffix); err == nil && fi.Mode().IsRegular() {
+					a.root = q.Prefix + suffix
+					break
+				}
+			}
+			return a, nil
 		}
 		if fi, err := os.Stat(q.Prefix); err == nil && fi.Mode().IsRegular() {
 			img = q.Prefix
