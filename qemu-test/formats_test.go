@@ -125,13 +125,14 @@ func TestFormatsBoot(t *testing.T) {
 }
 
 // TestFormatsRootOnDisk boots the formats whose root is an image on a
-// disk beside the kernel and a small initrd (kernel+squashfs): `keel run
+// disk beside the kernel and a small initrd (kernel+squashfs, kernel+iso): `keel run
 // qemu PREFIX` attaches the image after a --disk, so the boot also proves
 // that root= follows the disk's name, and init mounts it as the root.
 func TestFormatsRootOnDisk(t *testing.T) {
 	require(t)
 	for _, c := range []struct{ format, fstype string }{
 		{build.FormatKernelSquashfs, "squashfs"},
+		{build.FormatKernelISO, "iso9660"},
 	} {
 		t.Run(c.format, func(t *testing.T) {
 			state := t.TempDir()

@@ -12,6 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	klayout "github.com/keel-os/keel/internal/layout"
+	"github.com/keel-os/keel/packer/iso"
 	"github.com/keel-os/keel/packer/output"
 	"github.com/keel-os/keel/packer/rootfs"
 )
@@ -22,11 +23,15 @@ import (
 const (
 	// FormatKernelSquashfs writes the whole root as one squashfs image.
 	FormatKernelSquashfs = "kernel+squashfs"
+	// FormatKernelISO writes the whole root as an ISO 9660 file system
+	// with Rock Ridge (not bootable itself: the kernel boots it).
+	FormatKernelISO = "kernel+iso"
 )
 
 // diskRootSuffix is the root image's file name after PREFIX.
 var diskRootSuffix = map[string]string{
 	FormatKernelSquashfs: "-squashfs.img",
+	FormatKernelISO:      ".iso",
 }
 
 // diskRoot says whether format puts the root on a disk.
@@ -124,6 +129,8 @@ func writeRootImage(ctx context.Context, format string, w io.Writer, l *layout, 
 	switch format {
 	case FormatKernelSquashfs:
 		return writeSquashfsRoot(ctx, w, systems, comp)
+	case FormatKernelISO:
+		return writeISORoot(w, systems)
 	}
 	return fmt.Errorf("no root image for format %s", format)
 }
@@ -153,5 +160,19 @@ func writeSquashfsRoot(ctx context.Context, w io.Writer, systems []*rootfs.Syste
 	}
 	defer f.Close()
 	_, err = io.Copy(w, f)
+	return err
+}
+
+// writeISORoot writes systems as one ISO 9660 image with Rock Ridge to w.
+func writeISORoot(w io.Writer, systems []*rootfs.System) error {
+	tree, err := iso.NewTree("")
+	if err != nil {
+		return err
+	}
+	defer tree.Close()
+	if err := rootfs.WriteAll(tree, systems...); err != nil {
+		return err
+	}
+	_, err = tree.WriteTo(w)
 	return err
 }

@@ -6,6 +6,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/filesystem/iso9660"
 )
 
 func TestDiskCmdline(t *testing.T) {
@@ -115,5 +118,54 @@ func TestBuildKernelSquashfsRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want an error saying %q", c.name, err, c.want)
 		}
+	}
+}
+
+// TestBuildKernelISO builds kernel+iso twice: the same bytes, LinuxKit's
+// NAME.iso holding the whole root with Rock Ridge.
+func TestBuildKernelISO(t *testing.T) {
+	f := squashfsFixture(t)
+	var res [2]*Result
+	for i := range res {
+		var err error
+		segs := t.TempDir()
+		res[i], err = f.run(t, t.TempDir(), func(o *Options) {
+			o.Format, o.Rootfs, o.SegmentDir = FormatKernelISO, "", segs
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := res[0], res[1]
+	if !strings.HasSuffix(a.Root, "/sys.iso") {
+		t.Errorf("root image %s, want sys.iso", a.Root)
+	}
+	for _, pair := range [][2]string{{a.Initrd, b.Initrd}, {a.Cmdline, b.Cmdline}, {a.Root, b.Root}} {
+		x, err := os.ReadFile(pair[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, _ := os.ReadFile(pair[1])
+		if !bytes.Equal(x, y) {
+			t.Errorf("%s: two builds differ (%d and %d bytes): not reproducible", pair[0], len(x), len(y))
+		}
+	}
+	img, err := os.Open(a.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	st, _ := img.Stat()
+	fsys, err := iso9660.Read(file.New(img, true), st.Size(), 0, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"init", "usr/bin/svcd", "containers/services/svc/config.json", "containers/services/svc/rootfs/bin/svc", "etc/motd"} {
+		fh, err := fsys.OpenFile(want, os.O_RDONLY)
+		if err != nil {
+			t.Errorf("the root ISO lacks %s: %v", want, err)
+			continue
+		}
+		fh.Close()
 	}
 }

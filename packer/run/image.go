@@ -32,8 +32,10 @@ type artifact struct {
 }
 
 // RootSuffixes are the file names after PREFIX of a root image that
-// `keel run qemu PREFIX` attaches: keel build's kernel+squashfs.
-var RootSuffixes = []string{"-squashfs.img"}
+// `keel run qemu PREFIX` attaches: keel build's kernel+squashfs and
+// kernel+iso. An ISO with a boot catalog is iso-bios's (the same name),
+// not a root.
+var RootSuffixes = []string{"-squashfs.img", ".iso"}
 
 // find decides what q boots: a kernel+initrd build at Prefix, or the image
 // file named by Image (or by Prefix when that is a file).
@@ -43,7 +45,7 @@ func (q *QEMU) find() (artifact, error) {
 		if _, err := os.Stat(q.Prefix + "-kernel"); err == nil {
 			a := artifact{kind: kindKernel, path: q.Prefix}
 			for _, suffix := range RootSuffixes {
-				if fi, err := os.Stat(q.Prefix + suffix); err == nil && fi.Mode().IsRegular() {
+				if fi, err := os.Stat(q.Prefix + suffix); err == nil && fi.Mode().IsRegular() && !bootableISO(q.Prefix+suffix) {
 					a.root = q.Prefix + suffix
 					break
 				}
@@ -117,4 +119,20 @@ func isoEFIOnly(f *os.File) (bool, error) {
 	}
 	// The validation entry's platform id: 0xEF is EFI.
 	return cat[0] == 1 && cat[1] == 0xef, nil
+}
+
+// bootableISO says whether p is an ISO 9660 image with an El Torito boot
+// record (iso-bios, iso-efi), which boots on its own.
+func bootableISO(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	const block = 2048
+	head := make([]byte, 18*block)
+	if _, err := io.ReadFull(f, head); err != nil {
+		return false
+	}
+	return string(head[16*block+1:16*block+6]) == "CD001" && bytes.HasPrefix(head[17*block+7:], []byte("EL TORITO SPECIFICATION"))
 }

@@ -117,8 +117,28 @@ func TestParseDiskAndEnsure(t *testing.T) {
 
 // TestArgsKernelSquashfs: a kernel+squashfs build boots its kernel and
 // initrd with the root image as the virtio disk after the --disk ones,
-// and root= names that disk.
+// and root= names that disk; kernel+iso's ISO likewise, but not
+// iso-bios's bootable NAME.iso.
 func TestArgsKernelSquashfs(t *testing.T) {
+	for _, c := range []struct {
+		iso    []byte
+		attach bool
+	}{{make([]byte, 40*2048), true}, {fakeISO(0), false}} {
+		p := filepath.Join(t.TempDir(), "m")
+		for _, s := range []string{"-kernel", "-initrd.img"} {
+			os.WriteFile(p+s, []byte("x"), 0o644)
+		}
+		os.WriteFile(p+".iso", c.iso, 0o644)
+		args, err := (&QEMU{Prefix: p, KVM: "off"}).Args()
+		if err != nil {
+			t.Fatal(err)
+		}
+		drive := "file=" + p + ".iso,if=virtio,format=raw,readonly=on"
+		if got := slices.Contains(args, drive); got != c.attach {
+			t.Errorf("ISO attached as the root: got %v, want %v (args %v)", got, c.attach, args)
+		}
+	}
+
 	dir := t.TempDir()
 	p := filepath.Join(dir, "m")
 	for _, s := range []string{"-kernel", "-initrd.img", "-squashfs.img"} {
