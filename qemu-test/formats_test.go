@@ -26,7 +26,8 @@ func requireFormatTools(t *testing.T) {
 		"/usr/lib/syslinux/modules/bios/ldlinux.c32":  "syslinux-common",
 		"/usr/lib/syslinux/mbr/mbr.bin":               "syslinux-common",
 		"/usr/lib/systemd/boot/efi/linuxx64.efi.stub": "systemd-boot-efi",
-		run.OVMFCode: "ovmf",
+		"/usr/lib/grub/x86_64-efi/linux.mod":          "grub-efi-amd64-bin",
+		run.OVMFCode:                                  "ovmf",
 	}
 	var missing []string
 	for f, pkg := range files {
@@ -34,7 +35,7 @@ func requireFormatTools(t *testing.T) {
 			missing = append(missing, pkg)
 		}
 	}
-	for cmd, pkg := range map[string]string{"syslinux": "syslinux", "mcopy": "mtools", "qemu-img": "qemu-utils"} {
+	for cmd, pkg := range map[string]string{"syslinux": "syslinux", "mcopy": "mtools", "qemu-img": "qemu-utils", "grub-mkimage": "grub-efi-amd64-bin"} {
 		if _, err := exec.LookPath(cmd); err != nil {
 			missing = append(missing, pkg)
 		}
@@ -90,7 +91,8 @@ func buildFormat(t *testing.T, dir, format string, signer *uki.Signer) string {
 
 // TestFormatsBoot boots one image of each format family to the check
 // service and a clean power-off: ISO and MBR disk under SeaBIOS, the GPT
-// disk with its UKI under OVMF, and qcow2 (which boots like raw). The GPT
+// disk with its UKI under OVMF, the ISO whose GRUB boots the kernel and
+// initrd under OVMF (iso-efi-initrd), and qcow2 (which boots like raw). The GPT
 // disk's UKI is signed and OVMF enforces Secure Boot with the signing key
 // enrolled, so the same boot proves the signature; an unsigned UKI must
 // then be refused by the firmware.
@@ -98,7 +100,7 @@ func TestFormatsBoot(t *testing.T) {
 	require(t)
 	requireFormatTools(t)
 	signer := testKeysSigner(t)
-	for _, format := range []string{output.FormatISOBIOS, output.FormatRawBIOS, output.FormatRawEFI, output.FormatQCOW2BIOS} {
+	for _, format := range []string{output.FormatISOBIOS, output.FormatISOEFIInitrd, output.FormatRawBIOS, output.FormatRawEFI, output.FormatQCOW2BIOS} {
 		t.Run(format, func(t *testing.T) {
 			q := &run.QEMU{Mem: 1024, StateDir: t.TempDir()}
 			var s *uki.Signer

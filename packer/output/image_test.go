@@ -20,7 +20,7 @@ func needTools(t *testing.T) {
 			skipOrFail(t, f+" missing: run scripts/ensure-deps.sh")
 		}
 	}
-	for _, c := range []string{"syslinux", "mcopy", "qemu-img"} {
+	for _, c := range []string{"syslinux", "mcopy", "qemu-img", "grub-mkimage"} {
 		if _, err := exec.LookPath(c); err != nil {
 			skipOrFail(t, c+" missing: run scripts/ensure-deps.sh")
 		}
