@@ -92,7 +92,8 @@ func buildFormat(t *testing.T, dir, format string, signer *uki.Signer) string {
 // TestFormatsBoot boots one image of each format family to the check
 // service and a clean power-off: ISO and MBR disk under SeaBIOS, the GPT
 // disk with its UKI under OVMF, the ISO whose GRUB boots the kernel and
-// initrd under OVMF (iso-efi-initrd), and qcow2 (which boots like raw). The GPT
+// initrd under OVMF (iso-efi-initrd), qcow2 (which boots like raw) and
+// the dynamic VHD (QEMU's vpc driver reads its block table). The GPT
 // disk's UKI is signed and OVMF enforces Secure Boot with the signing key
 // enrolled, so the same boot proves the signature; an unsigned UKI must
 // then be refused by the firmware.
@@ -100,7 +101,7 @@ func TestFormatsBoot(t *testing.T) {
 	require(t)
 	requireFormatTools(t)
 	signer := testKeysSigner(t)
-	for _, format := range []string{output.FormatISOBIOS, output.FormatISOEFIInitrd, output.FormatRawBIOS, output.FormatRawEFI, output.FormatQCOW2BIOS} {
+	for _, format := range []string{output.FormatISOBIOS, output.FormatISOEFIInitrd, output.FormatRawBIOS, output.FormatRawEFI, output.FormatQCOW2BIOS, output.FormatDynamicVHD} {
 		t.Run(format, func(t *testing.T) {
 			q := &run.QEMU{Mem: 1024, StateDir: t.TempDir()}
 			var s *uki.Signer

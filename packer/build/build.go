@@ -191,7 +191,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("--rootfs squashfs shapes the initrd, and format %s has none: drop --rootfs or pick a format with an initrd", opt.Format)
 	}
 	if opt.Size != 0 && !output.SizedFormat(opt.Format) {
-		return nil, fmt.Errorf("--size sets the size of a disk image, but format %s is not a disk: drop --size or use raw-bios, raw-efi, qcow2-bios, qcow2-efi, vhd, vmdk, gcp or aws", opt.Format)
+		return nil, fmt.Errorf("--size sets the size of a disk image, but format %s is not a disk: drop --size or use raw-bios, raw-efi, qcow2-bios, qcow2-efi, vhd, dynamic-vhd, vmdk, gcp or aws", opt.Format)
 	}
 	if opt.Log == nil {
 		opt.Log = io.Discard

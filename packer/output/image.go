@@ -31,10 +31,12 @@ const (
 	FormatQCOW2BIOS    = "qcow2-bios"
 	FormatQCOW2EFI     = "qcow2-efi"
 	FormatVHD          = "vhd"
-	FormatVMDK         = "vmdk"
-	FormatGCP          = "gcp"
-	FormatAWS          = "aws"
-	FormatUKI          = "uki"
+	// FormatDynamicVHD is raw-bios as a dynamically expanding VHD.
+	FormatDynamicVHD = "dynamic-vhd"
+	FormatVMDK       = "vmdk"
+	FormatGCP        = "gcp"
+	FormatAWS        = "aws"
+	FormatUKI        = "uki"
 )
 
 const gib = 1 << 30
@@ -50,6 +52,7 @@ var ImageSuffixes = map[string]string{
 	FormatQCOW2BIOS:    ".qcow2",
 	FormatQCOW2EFI:     "-efi.qcow2",
 	FormatVHD:          ".vhd",
+	FormatDynamicVHD:   ".vhd",
 	FormatVMDK:         ".vmdk",
 	FormatGCP:          ".img.tar.gz",
 	FormatAWS:          ".raw",
@@ -57,7 +60,7 @@ var ImageSuffixes = map[string]string{
 }
 
 // ImageFormats lists the image formats in the order users read them.
-var ImageFormats = []string{FormatISOBIOS, FormatISOEFI, FormatISOEFIInitrd, FormatRawBIOS, FormatRawEFI, FormatQCOW2BIOS, FormatQCOW2EFI, FormatVHD, FormatVMDK, FormatGCP, FormatAWS, FormatUKI}
+var ImageFormats = []string{FormatISOBIOS, FormatISOEFI, FormatISOEFIInitrd, FormatRawBIOS, FormatRawEFI, FormatQCOW2BIOS, FormatQCOW2EFI, FormatVHD, FormatDynamicVHD, FormatVMDK, FormatGCP, FormatAWS, FormatUKI}
 
 // SizedFormat says whether --size applies: the format is a disk.
 func SizedFormat(format string) bool {
@@ -91,10 +94,11 @@ func Signable(format string) bool {
 // converted are the formats qemu-img makes from a raw disk: the raw
 // format and qemu-img's name for the result.
 var converted = map[string]struct{ raw, to string }{
-	FormatQCOW2BIOS: {FormatRawBIOS, "qcow2"},
-	FormatQCOW2EFI:  {FormatRawEFI, "qcow2"},
-	FormatVHD:       {FormatRawBIOS, "vpc"},
-	FormatVMDK:      {FormatRawBIOS, "vmdk"},
+	FormatQCOW2BIOS:  {FormatRawBIOS, "qcow2"},
+	FormatQCOW2EFI:   {FormatRawEFI, "qcow2"},
+	FormatVHD:        {FormatRawBIOS, "vpc"},
+	FormatDynamicVHD: {FormatRawBIOS, disk.DynamicVHD},
+	FormatVMDK:       {FormatRawBIOS, "vmdk"},
 }
 
 // WriteImage writes boot in format to dst. work is a scratch directory for
