@@ -15,7 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A root on a disk (keel build's kernel+squashfs and kernel+iso formats)
+// A root on a disk (keel build's kernel+squashfs, kernel+iso and
+// kernel+erofs formats)
 // boots from an initramfs that holds only /init, the modules to reach the
 // disk and the layout.RootDisk marker. init loads the modules, waits for
 // the block device the command line's last root= names (the packer writes
@@ -107,11 +108,15 @@ func blockDevices() string {
 }
 
 // The magic numbers of the root file systems: squashfs's at the start,
-// ISO 9660's in the primary volume descriptor at sector 16.
+// ISO 9660's in the primary volume descriptor at sector 16, erofs's
+// (0xE0F5E1E2, little-endian) in its superblock at 1024.
 var (
 	squashfsMagic = []byte("hsqs")
 	isoMagic      = []byte("CD001")
+	erofsMagic    = []byte{0xe2, 0xe1, 0xf5, 0xe0}
 )
+
+const erofsMagicOffset = 1024
 
 const isoMagicOffset = 16*2048 + 1
 
@@ -134,8 +139,11 @@ func detectFSType(r io.ReaderAt, name string) (string, error) {
 	if bytes.Equal(buf[:len(squashfsMagic)], squashfsMagic) {
 		return "squashfs", nil
 	}
+	if _, err := r.ReadAt(buf[:len(erofsMagic)], erofsMagicOffset); err == nil && bytes.Equal(buf[:len(erofsMagic)], erofsMagic) {
+		return "erofs", nil
+	}
 	if _, err := r.ReadAt(buf, isoMagicOffset); err == nil && bytes.Equal(buf, isoMagic) {
 		return "iso9660", nil
 	}
-	return "", fmt.Errorf("%s holds neither a squashfs nor an ISO 9660 file system: root= must name the disk of the -squashfs.img or .iso that keel build wrote", filepath.Clean(name))
+	return "", fmt.Errorf("%s holds no squashfs, erofs or ISO 9660 file system: root= must name the disk of the -squashfs.img, -erofs.img or .iso that keel build wrote", filepath.Clean(name))
 }

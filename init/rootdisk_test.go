@@ -9,6 +9,8 @@ import (
 func TestDetectFSType(t *testing.T) {
 	iso := make([]byte, isoMagicOffset+8)
 	copy(iso[isoMagicOffset:], "CD001")
+	erofs := make([]byte, 4096)
+	copy(erofs[erofsMagicOffset:], "\xe2\xe1\xf5\xe0")
 	for _, c := range []struct {
 		name string
 		data []byte
@@ -16,6 +18,7 @@ func TestDetectFSType(t *testing.T) {
 	}{
 		{"squashfs", []byte("hsqs and the rest"), "squashfs"},
 		{"iso", iso, "iso9660"},
+		{"erofs", erofs, "erofs"},
 		{"other", []byte("MZ not a root"), ""},
 		{"empty", nil, ""},
 	} {

@@ -128,7 +128,8 @@ func TestFormatsBoot(t *testing.T) {
 }
 
 // TestFormatsRootOnDisk boots the formats whose root is an image on a
-// disk beside the kernel and a small initrd (kernel+squashfs, kernel+iso): `keel run
+// disk beside the kernel and a small initrd (kernel+squashfs, kernel+iso,
+// kernel+erofs): `keel run
 // qemu PREFIX` attaches the image after a --disk, so the boot also proves
 // that root= follows the disk's name, and init mounts it as the root.
 func TestFormatsRootOnDisk(t *testing.T) {
@@ -136,6 +137,7 @@ func TestFormatsRootOnDisk(t *testing.T) {
 	for _, c := range []struct{ format, fstype string }{
 		{build.FormatKernelSquashfs, "squashfs"},
 		{build.FormatKernelISO, "iso9660"},
+		{build.FormatKernelErofs, "erofs"},
 	} {
 		t.Run(c.format, func(t *testing.T) {
 			state := t.TempDir()

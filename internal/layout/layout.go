@@ -46,9 +46,9 @@ const (
 	// images built before RootParts carry; init still mounts it.
 	RootImage = "/keel-root.squashfs"
 	// RootDisk marks the initramfs of a root on a disk (keel build's
-	// kernel+squashfs and kernel+iso formats): it holds only /init and the
-	// drivers to reach the disk, and init mounts the squashfs or ISO 9660
-	// file system on the block device the kernel command line's last
+	// kernel+squashfs, kernel+iso and kernel+erofs formats): it holds only
+	// /init and the drivers to reach the disk, and init mounts the
+	// squashfs, ISO 9660 or erofs file system on the block device the kernel command line's last
 	// root= names (RootDiskParam) read-only, under a tmpfs overlay.
 	RootDisk = "/keel-root.disk"
 	// RootDiskParam is the kernel command line parameter that names the
@@ -71,6 +71,6 @@ func VolumeMerged(name string) string { return VolumeDir(name) + "/merged" }
 // cloud kernel; NVMe is built in): virtio disks (/dev/vda, QEMU's and the
 // clouds' usual disk), IDE and SCSI disks and CD-ROMs (/dev/sda, where
 // LinuxKit's `run qemu` attaches a kernel+squashfs root; /dev/sr0), the
-// two root file systems and the overlay. A kernel without one of them
+// three root file systems and the overlay. A kernel without one of them
 // leaves it out.
-var RootDiskModules = []string{"virtio_pci", "virtio_blk", "virtio_scsi", "ata_piix", "ata_generic", "sd_mod", "sr_mod", "squashfs", "isofs", "overlay"}
+var RootDiskModules = []string{"virtio_pci", "virtio_blk", "virtio_scsi", "ata_piix", "ata_generic", "sd_mod", "sr_mod", "squashfs", "isofs", "erofs", "overlay"}

@@ -26,12 +26,15 @@ const (
 	// FormatKernelISO writes the whole root as an ISO 9660 file system
 	// with Rock Ridge (not bootable itself: the kernel boots it).
 	FormatKernelISO = "kernel+iso"
+	// FormatKernelErofs writes the whole root as one erofs image.
+	FormatKernelErofs = "kernel+erofs"
 )
 
 // diskRootSuffix is the root image's file name after PREFIX.
 var diskRootSuffix = map[string]string{
 	FormatKernelSquashfs: "-squashfs.img",
 	FormatKernelISO:      ".iso",
+	FormatKernelErofs:    "-erofs.img",
 }
 
 // diskRoot says whether format puts the root on a disk.
@@ -131,6 +134,8 @@ func writeRootImage(ctx context.Context, format string, w io.Writer, l *layout, 
 		return writeSquashfsRoot(ctx, w, systems, comp)
 	case FormatKernelISO:
 		return writeISORoot(w, systems)
+	case FormatKernelErofs:
+		return writeErofsRoot(ctx, w, systems)
 	}
 	return fmt.Errorf("no root image for format %s", format)
 }
@@ -174,5 +179,33 @@ func writeISORoot(w io.Writer, systems []*rootfs.System) error {
 		return err
 	}
 	_, err = tree.WriteTo(w)
+	return err
+}
+
+// writeErofsRoot writes systems as one erofs image to w (output.Erofs).
+func writeErofsRoot(ctx context.Context, w io.Writer, systems []*rootfs.System) error {
+	work, err := os.MkdirTemp("", "keel-erofs-root-")
+	if err != nil {
+		return fmt.Errorf("creating scratch directory: %w", err)
+	}
+	defer os.RemoveAll(work)
+	e, err := output.NewErofs(work)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if err := rootfs.WriteAll(e, systems...); err != nil {
+		return err
+	}
+	img := filepath.Join(work, "root.erofs")
+	if err := e.Write(ctx, img); err != nil {
+		return err
+	}
+	f, err := os.Open(img)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
 	return err
 }

@@ -3,6 +3,7 @@ package build
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"testing"
@@ -167,5 +168,39 @@ func TestBuildKernelISO(t *testing.T) {
 			continue
 		}
 		fh.Close()
+	}
+}
+
+// TestBuildKernelErofs builds kernel+erofs twice: the same bytes, an
+// image fsck.erofs accepts.
+func TestBuildKernelErofs(t *testing.T) {
+	for _, tool := range []string{"mkfs.erofs", "fsck.erofs", "fakeroot"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("KEEL_E2E") == "1" {
+				t.Fatalf("%s missing: run scripts/ensure-deps.sh", tool)
+			}
+			t.Skipf("%s missing (Debian's erofs-utils and fakeroot)", tool)
+		}
+	}
+	f := squashfsFixture(t)
+	var imgs [2][]byte
+	for i := range imgs {
+		segs := t.TempDir()
+		res, err := f.run(t, t.TempDir(), func(o *Options) {
+			o.Format, o.Rootfs, o.SegmentDir = FormatKernelErofs, "", segs
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(res.Root, "/sys-erofs.img") {
+			t.Errorf("root image %s, want sys-erofs.img", res.Root)
+		}
+		if out, err := exec.Command("fsck.erofs", res.Root).CombinedOutput(); err != nil {
+			t.Errorf("fsck.erofs: %v: %s", err, out)
+		}
+		imgs[i], _ = os.ReadFile(res.Root)
+	}
+	if len(imgs[0]) == 0 || !bytes.Equal(imgs[0], imgs[1]) {
+		t.Errorf("two builds differ (%d and %d bytes): not reproducible", len(imgs[0]), len(imgs[1]))
 	}
 }

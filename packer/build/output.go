@@ -27,7 +27,7 @@ const (
 
 // Formats lists the supported output formats: LinuxKit's kernel and tar
 // ones, then the images made from kernel+initrd (output.ImageFormats).
-var Formats = append([]string{FormatKernelInitrd, FormatTarKernelInitrd, FormatTar, FormatDocker, FormatKernelSquashfs, FormatKernelISO}, output.ImageFormats...)
+var Formats = append([]string{FormatKernelInitrd, FormatTarKernelInitrd, FormatTar, FormatDocker, FormatKernelSquashfs, FormatKernelISO, FormatKernelErofs}, output.ImageFormats...)
 
 // singleFile says whether a format is one file, which `-o` can name
 // (or send to standard output with `-o -`).

@@ -32,10 +32,10 @@ type artifact struct {
 }
 
 // RootSuffixes are the file names after PREFIX of a root image that
-// `keel run qemu PREFIX` attaches: keel build's kernel+squashfs and
-// kernel+iso. An ISO with a boot catalog is iso-bios's (the same name),
+// `keel run qemu PREFIX` attaches: keel build's kernel+squashfs,
+// kernel+erofs and kernel+iso. An ISO with a boot catalog is iso-bios's (the same name),
 // not a root.
-var RootSuffixes = []string{"-squashfs.img", ".iso"}
+var RootSuffixes = []string{"-squashfs.img", "-erofs.img", ".iso"}
 
 // find decides what q boots: a kernel+initrd build at Prefix, or the image
 // file named by Image (or by Prefix when that is a file).
