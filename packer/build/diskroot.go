@@ -19,7 +19,9 @@ import (
 
 // The formats whose root file system is one image for a disk, beside the
 // kernel and command line, as LinuxKit writes them: PREFIX-kernel,
-// PREFIX-cmdline and PREFIX-squashfs.img or PREFIX.iso.
+// PREFIX-cmdline and PREFIX-squashfs.img, PREFIX.iso or PREFIX-erofs.img;
+// Keel adds PREFIX-initrd.img, which mounts it (Debian's kernel has the
+// drivers and file systems as modules).
 const (
 	// FormatKernelSquashfs writes the whole root as one squashfs image.
 	FormatKernelSquashfs = "kernel+squashfs"
@@ -64,7 +66,7 @@ func diskCmdline(cmdline string) string {
 	return strings.TrimSpace(cmdline + " " + klayout.RootDiskParam + "=" + klayout.RootDiskDefault)
 }
 
-// writeDiskRoot writes kernel+squashfs or kernel+iso: the kernel, a small
+// writeDiskRoot writes kernel+squashfs, kernel+iso or kernel+erofs: the kernel, a small
 // initrd (bootInitrd of the boot part), the command line with root= and
 // the whole root as one image.
 func writeDiskRoot(ctx context.Context, opt Options, l *layout, comp output.Compression, segDir string) (*Result, error) {

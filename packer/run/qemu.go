@@ -20,8 +20,9 @@ import (
 // or a UKI.
 type QEMU struct {
 	// Prefix is the build's path prefix: Prefix-kernel, Prefix-initrd.img,
-	// Prefix-cmdline. When no Prefix-kernel exists and Prefix is a file,
-	// it is booted as an image.
+	// Prefix-cmdline, and the root image of kernel+squashfs, kernel+erofs
+	// or kernel+iso (RootSuffixes) when there is one. When no
+	// Prefix-kernel exists and Prefix is a file, it is booted as an image.
 	Prefix string
 	// Image is an image file to boot instead of a kernel+initrd build.
 	Image string
