@@ -55,13 +55,18 @@ func findRootImages(single, dir string) []string {
 	return out
 }
 
-// hasRootImage reports whether the initramfs carries a root image.
-func hasRootImage() bool { return len(rootImages()) > 0 }
+// hasRootImage reports whether the initramfs carries a root image or is
+// the boot initramfs of a root on a disk.
+func hasRootImage() bool { return len(rootImages()) > 0 || hasRootDisk() }
 
-// mountRootImage mounts the root images with their overlay at target.
+// mountRootImage mounts the root images, or the root on a disk, with
+// their overlay at target.
 func mountRootImage(target string) error {
+	disk := hasRootDisk()
 	if l, err := openLoader(); err != nil {
 		log.Printf("root image: no module index (%v): assuming %v are built in", err, imageModules)
+	} else if disk {
+		loadDiskModules(l)
 	} else {
 		for _, m := range imageModules {
 			if err := l.Load(m, ""); err != nil {
@@ -69,21 +74,33 @@ func mountRootImage(target string) error {
 			}
 		}
 	}
-	images := rootImages()
 	rw := filepath.Join(imageDir, "rw")
 	for _, d := range []string{rw, target} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
 	}
-	// overlayfs lists its lower layers topmost first.
-	lowers := make([]string, len(images))
-	for i, img := range images {
-		lower := filepath.Join(imageDir, strconv.Itoa(i))
-		if err := mountImage(img, lower); err != nil {
+	var lowers []string
+	var what string
+	if disk {
+		lower := filepath.Join(imageDir, "0")
+		desc, err := mountRootDisk(readCmdline(), lower)
+		if err != nil {
 			return err
 		}
-		lowers[len(images)-1-i] = lower
+		lowers, what = []string{lower}, desc
+	} else {
+		images := rootImages()
+		// overlayfs lists its lower layers topmost first.
+		lowers = make([]string, len(images))
+		for i, img := range images {
+			lower := filepath.Join(imageDir, strconv.Itoa(i))
+			if err := mountImage(img, lower); err != nil {
+				return err
+			}
+			lowers[len(images)-1-i] = lower
+		}
+		what = fmt.Sprintf("%d squashfs image(s) of %s", len(images), filepath.Dir(images[0]))
 	}
 	if err := unix.Mount("tmpfs", rw, "tmpfs", 0, "mode=0755"); err != nil {
 		return fmt.Errorf("mount the overlay's tmpfs on %s: %w", rw, err)
@@ -101,7 +118,7 @@ func mountRootImage(target string) error {
 	if err := bindInit(target); err != nil {
 		return err
 	}
-	log.Printf("root: %d squashfs image(s) of %s read-only, under a tmpfs overlay", len(images), filepath.Dir(images[0]))
+	log.Printf("root: %s read-only, under a tmpfs overlay", what)
 	return nil
 }
 

@@ -26,7 +26,8 @@ func requireFormatTools(t *testing.T) {
 		"/usr/lib/syslinux/modules/bios/ldlinux.c32":  "syslinux-common",
 		"/usr/lib/syslinux/mbr/mbr.bin":               "syslinux-common",
 		"/usr/lib/systemd/boot/efi/linuxx64.efi.stub": "systemd-boot-efi",
-		run.OVMFCode: "ovmf",
+		"/usr/lib/grub/x86_64-efi/linux.mod":          "grub-efi-amd64-bin",
+		run.OVMFCode:                                  "ovmf",
 	}
 	var missing []string
 	for f, pkg := range files {
@@ -34,7 +35,7 @@ func requireFormatTools(t *testing.T) {
 			missing = append(missing, pkg)
 		}
 	}
-	for cmd, pkg := range map[string]string{"syslinux": "syslinux", "mcopy": "mtools", "qemu-img": "qemu-utils"} {
+	for cmd, pkg := range map[string]string{"syslinux": "syslinux", "mcopy": "mtools", "qemu-img": "qemu-utils", "grub-mkimage": "grub-efi-amd64-bin"} {
 		if _, err := exec.LookPath(cmd); err != nil {
 			missing = append(missing, pkg)
 		}
@@ -71,17 +72,28 @@ func buildFormat(t *testing.T, dir, format string, signer *uki.Signer) string {
 	if err != nil {
 		t.Fatalf("building %s: %v\n%s", format, err, log.String())
 	}
-	fi, err := os.Stat(res.Output)
+	out := res.Output
+	if res.Root != "" {
+		// Several files: the root image stands for them, the prefix is
+		// what boots.
+		out = res.Root
+	}
+	fi, err := os.Stat(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("built %s in %s: %s, %d MiB", format, time.Since(start).Round(time.Millisecond), filepath.Base(res.Output), fi.Size()>>20)
-	return res.Output
+	t.Logf("built %s in %s: %s, %d MiB", format, time.Since(start).Round(time.Millisecond), filepath.Base(out), fi.Size()>>20)
+	if res.Root != "" {
+		return strings.TrimSuffix(res.Kernel, "-kernel")
+	}
+	return out
 }
 
 // TestFormatsBoot boots one image of each format family to the check
 // service and a clean power-off: ISO and MBR disk under SeaBIOS, the GPT
-// disk with its UKI under OVMF, and qcow2 (which boots like raw). The GPT
+// disk with its UKI under OVMF, the ISO whose GRUB boots the kernel and
+// initrd under OVMF (iso-efi-initrd), qcow2 (which boots like raw) and
+// the dynamic VHD (QEMU's vpc driver reads its block table). The GPT
 // disk's UKI is signed and OVMF enforces Secure Boot with the signing key
 // enrolled, so the same boot proves the signature; an unsigned UKI must
 // then be refused by the firmware.
@@ -89,7 +101,7 @@ func TestFormatsBoot(t *testing.T) {
 	require(t)
 	requireFormatTools(t)
 	signer := testKeysSigner(t)
-	for _, format := range []string{output.FormatISOBIOS, output.FormatRawBIOS, output.FormatRawEFI, output.FormatQCOW2BIOS} {
+	for _, format := range []string{output.FormatISOBIOS, output.FormatISOEFIInitrd, output.FormatRawBIOS, output.FormatRawEFI, output.FormatQCOW2BIOS, output.FormatDynamicVHD} {
 		t.Run(format, func(t *testing.T) {
 			q := &run.QEMU{Mem: 1024, StateDir: t.TempDir()}
 			var s *uki.Signer
@@ -113,6 +125,44 @@ func TestFormatsBoot(t *testing.T) {
 			t.Fatalf("OVMF did not refuse the unsigned UKI: %v\nlast console lines:\n%s", err, c.Tail(30))
 		}
 	})
+}
+
+// TestFormatsRootOnDisk boots the formats whose root is an image on a
+// disk beside the kernel and a small initrd (kernel+squashfs, kernel+iso,
+// kernel+erofs): `keel run
+// qemu PREFIX` attaches the image after a --disk, so the boot also proves
+// that root= follows the disk's name, and init mounts it as the root.
+func TestFormatsRootOnDisk(t *testing.T) {
+	require(t)
+	for _, c := range []struct{ format, fstype string }{
+		{build.FormatKernelSquashfs, "squashfs"},
+		{build.FormatKernelISO, "iso9660"},
+		{build.FormatKernelErofs, "erofs"},
+	} {
+		t.Run(c.format, func(t *testing.T) {
+			state := t.TempDir()
+			q := &run.QEMU{Mem: 1024, StateDir: state, Prefix: buildFormat(t, t.TempDir(), c.format, nil)}
+			q.Disks = []run.Disk{{Path: filepath.Join(state, "first.img"), Size: "16M", Format: "raw"}}
+			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+			defer cancel()
+			if err := q.Disks[0].Ensure(ctx); err != nil {
+				t.Fatal(err)
+			}
+			con, err := Boot(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer con.Kill()
+			expectSteps(ctx, t, con, []step{
+				{"root mounted from the second disk", regexp.MustCompile(`root: ` + c.fstype + ` on /dev/vdb read-only`)},
+				{"check passed", regexp.MustCompile(`KEEL-CHECK-OK`)},
+				{"svcd shut down", regexp.MustCompile(`svcd: shutdown complete`)},
+			})
+			if err := con.Wait(ctx); err != nil {
+				t.Fatalf("qemu: %v, want exit 0 after the power-off", err)
+			}
+		})
+	}
 }
 
 // testKeysSigner is the signer for Debian's test key store that

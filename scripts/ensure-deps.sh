@@ -18,6 +18,11 @@ have_cmd mcopy || need+=(mtools)                # what the syslinux installer wr
 [ -e /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] || need+=(systemd-boot-efi)
 [ -e /usr/share/OVMF/OVMF_CODE.fd ] || need+=(ovmf)
 have_cmd qemu-img || need+=(qemu-utils)
+# iso-efi-initrd: GRUB's EFI modules and grub-mkimage (grub-common comes with it).
+{ have_cmd grub-mkimage && [ -d /usr/lib/grub/x86_64-efi ]; } || need+=(grub-efi-amd64-bin)
+# kernel+erofs: mkfs.erofs reads a folder only, which fakeroot fills with the image's owners.
+have_cmd mkfs.erofs || need+=(erofs-utils)
+have_cmd fakeroot || need+=(fakeroot)
 # Secure Boot tests: sbverify checks our signatures independently; openssl
 # decrypts Debian's test key for the OVMF store that enrolls it.
 have_cmd sbverify || need+=(sbsigntool)

@@ -45,6 +45,19 @@ const (
 	// RootImage is the single squashfs image of the whole root that
 	// images built before RootParts carry; init still mounts it.
 	RootImage = "/keel-root.squashfs"
+	// RootDisk marks the initramfs of a root on a disk (keel build's
+	// kernel+squashfs, kernel+iso and kernel+erofs formats): it holds only
+	// /init and the drivers to reach the disk, and init mounts the
+	// squashfs, ISO 9660 or erofs file system on the block device the kernel command line's last
+	// root= names (RootDiskParam) read-only, under a tmpfs overlay.
+	RootDisk = "/keel-root.disk"
+	// RootDiskParam is the kernel command line parameter that names the
+	// root's block device, as the kernel's own root= does.
+	RootDiskParam = "root"
+	// RootDiskDefault is the root= keel build writes into PREFIX-cmdline:
+	// the first virtio disk, where `keel run qemu` attaches the image
+	// when no other disk comes first.
+	RootDiskDefault = "/dev/vda"
 )
 
 // VolumeDir is the directory of volume name in the image.
@@ -52,3 +65,12 @@ func VolumeDir(name string) string { return VolumesDir + "/" + name }
 
 // VolumeMerged is the folder containers bind for volume name: its content.
 func VolumeMerged(name string) string { return VolumeDir(name) + "/merged" }
+
+// RootDiskModules are the modules the initramfs of a root on a disk
+// carries and init loads before mounting it (each is a module in Debian's
+// cloud kernel; NVMe is built in): virtio disks (/dev/vda, QEMU's and the
+// clouds' usual disk), IDE and SCSI disks and CD-ROMs (/dev/sda, where
+// LinuxKit's `run qemu` attaches a kernel+squashfs root; /dev/sr0), the
+// three root file systems and the overlay. A kernel without one of them
+// leaves it out.
+var RootDiskModules = []string{"virtio_pci", "virtio_blk", "virtio_scsi", "ata_piix", "ata_generic", "sd_mod", "sr_mod", "squashfs", "isofs", "erofs", "overlay"}

@@ -90,8 +90,12 @@ type Options struct {
 
 // Result lists the files written.
 type Result struct {
-	// Kernel, Initrd and Cmdline are set for kernel+initrd.
+	// Kernel, Initrd and Cmdline are set for kernel+initrd and the
+	// formats with a root on a disk (kernel+squashfs, kernel+iso).
 	Kernel, Initrd, Cmdline string
+	// Root is the root file system image of kernel+squashfs and
+	// kernel+iso.
+	Root string
 	// Output is the file of a one-file format ("-" for standard output).
 	Output string
 	// Segments describes the initrd's segments, in order.
@@ -185,7 +189,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("--rootfs squashfs shapes the initrd, and format %s has none: drop --rootfs or pick a format with an initrd", opt.Format)
 	}
 	if opt.Size != 0 && !output.SizedFormat(opt.Format) {
-		return nil, fmt.Errorf("--size sets the size of a disk image, but format %s is not a disk: drop --size or use raw-bios, raw-efi, qcow2-bios, qcow2-efi, vhd, vmdk, gcp or aws", opt.Format)
+		return nil, fmt.Errorf("--size sets the size of a disk image, but format %s is not a disk: drop --size or use raw-bios, raw-efi, qcow2-bios, qcow2-efi, vhd, dynamic-vhd, vmdk, gcp or aws", opt.Format)
 	}
 	if opt.Log == nil {
 		opt.Log = io.Discard
@@ -252,6 +256,9 @@ type layout struct {
 	// boot is the initramfs of a squashfs root (no sys without init
 	// images).
 	boot part
+	// diskBoot is the initramfs of a root on a disk (kernel+squashfs,
+	// kernel+iso): as boot, with the disk drivers and a marker.
+	diskBoot part
 	// initAt is the index in parts of the init images' part, -1 for none.
 	initAt int
 	kernel kernelFiles
@@ -333,7 +340,8 @@ func plan(s *spec.Spec, cache archCache) (*layout, error) {
 		}
 		l.parts = append(l.parts, p)
 		l.initAt = len(l.parts) - 1
-		l.boot = bootPart(kf, kd, p.sys.Layers, p.inputs[1:])
+		l.boot = bootPart("squashfs boot", rootModules, kf, kd, p.sys.Layers, p.inputs[1:])
+		l.diskBoot = diskBootPart(kf, kd, p.sys.Layers, p.inputs[1:])
 	}
 	vparts, err := volumeParts(l.fl, cache, s, known)
 	if err != nil {

@@ -27,11 +27,11 @@ const (
 
 // Formats lists the supported output formats: LinuxKit's kernel and tar
 // ones, then the images made from kernel+initrd (output.ImageFormats).
-var Formats = append([]string{FormatKernelInitrd, FormatTarKernelInitrd, FormatTar, FormatDocker}, output.ImageFormats...)
+var Formats = append([]string{FormatKernelInitrd, FormatTarKernelInitrd, FormatTar, FormatDocker, FormatKernelSquashfs, FormatKernelISO, FormatKernelErofs}, output.ImageFormats...)
 
 // singleFile says whether a format is one file, which `-o` can name
 // (or send to standard output with `-o -`).
-func singleFile(format string) bool { return format != FormatKernelInitrd }
+func singleFile(format string) bool { return format != FormatKernelInitrd && !diskRoot(format) }
 
 // outputs collects temporary files and renames them into place together
 // once every one is complete, so a failed build never leaves a partial
@@ -116,6 +116,9 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 	segDir := opt.SegmentDir
 	if segDir == "" {
 		segDir = filepath.Join(opt.Cache.Dir(), SegmentDir)
+	}
+	if diskRoot(opt.Format) {
+		return writeDiskRoot(ctx, opt, l, comp, segDir)
 	}
 	var files *initrdFiles
 	if rootfsKind(opt, l) == RootfsSquashfs {

@@ -67,15 +67,17 @@ const modulesPrefix = "lib/modules/"
 
 // bootPart is the initramfs of a squashfs root: /init and the kernel
 // modules it loads to mount the image (with the module index), nothing
-// else.
-func bootPart(kf kernelFiles, kd v1.Hash, initLayers []rootfs.Layer, initInputs []string) part {
+// else. kind tells the squashfs root's ("squashfs boot") from a disk
+// root's (diskBootPart) in the cache key.
+func bootPart(kind string, mods []string, kf kernelFiles, kd v1.Hash, initLayers []rootfs.Layer, initInputs []string) part {
+	choice := moduleChoice{base: mods}
 	modules := rootfs.Layer{
 		What: "root modules of the kernel image",
-		Open: func() (io.ReadCloser, error) { return chosenModules(kf, moduleChoice{base: rootModules}) },
+		Open: func() (io.ReadCloser, error) { return chosenModules(kf, choice) },
 	}
 	p := part{
 		What:   "boot files",
-		inputs: append([]string{"squashfs boot", moduleChoice{base: rootModules}.key(), kd.String(), kf.tar}, initInputs...),
+		inputs: append([]string{kind, choice.key(), kd.String(), kf.tar}, initInputs...),
 		sys:    &rootfs.System{Dirs: rootfs.BaseDirs(), Layers: []rootfs.Layer{modules}},
 	}
 	for _, l := range initLayers {

@@ -187,6 +187,8 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 			case res.Output == "-":
 			case res.Output != "":
 				fmt.Fprintf(opt.Log, "built %s\n", res.Output)
+			case res.Root != "":
+				fmt.Fprintf(opt.Log, "built %s %s %s %s\n", res.Kernel, res.Initrd, res.Cmdline, res.Root)
 			default:
 				fmt.Fprintf(opt.Log, "built %s %s %s\n", res.Kernel, res.Initrd, res.Cmdline)
 			}
@@ -195,7 +197,7 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 	}
 	c.Flags().StringVar(&opt.Format, "format", build.FormatKernelInitrd, "output format: "+strings.Join(build.Formats, ", ")+" (see docs/formats.md)")
 	c.Flags().StringVar(&size, "size", "", "disk size of a disk image format, e.g. 1G (default: just large enough)")
-	c.Flags().StringVarP(&opt.Output, "output", "o", "", "file for a one-file format (every format but kernel+initrd; without -format, tar); - writes it to stdout")
+	c.Flags().StringVarP(&opt.Output, "output", "o", "", "file for a one-file format (every format but kernel+initrd, kernel+squashfs, kernel+iso and kernel+erofs; without -format, tar); - writes it to stdout")
 	c.Flags().StringVar(&opt.Compress, "compress", string(output.Default), "initrd compression: zstd, gzip (LinuxKit's), lz4 or none (zstd is the smallest and unpacks about as fast as lz4; see docs/formats.md)")
 	c.Flags().StringVar(&opt.Rootfs, "rootfs", "", "root filesystem: squashfs (one compressed image per part in the initrd, mounted read-only under a tmpfs overlay; needs mksquashfs) or initrd (unpacked into RAM) (default: squashfs where mksquashfs is installed and the spec has init images, else initrd)")
 	c.Flags().StringVar(&opt.Dir, "dir", ".", "output directory")

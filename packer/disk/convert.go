@@ -12,9 +12,14 @@ import (
 	"strings"
 )
 
+// DynamicVHD is Convert's name for a dynamically expanding VHD (qemu-img's
+// vpc with subformat=dynamic).
+const DynamicVHD = "vpc-dynamic"
+
 // Convert writes the raw disk image raw to out in format (qemu-img's
-// names: qcow2, vpc for VHD, vmdk) and clears what qemu-img takes from the
-// clock or random numbers, so the result depends on the input only.
+// names: qcow2, vpc for a fixed VHD, vmdk; or DynamicVHD) and clears what
+// qemu-img takes from the clock or random numbers, so the result depends
+// on the input only.
 func Convert(ctx context.Context, raw, out, format string) error {
 	args := []string{"convert", "-q", "-f", "raw", "-O", format}
 	switch format {
@@ -22,9 +27,15 @@ func Convert(ctx context.Context, raw, out, format string) error {
 		// A fixed VHD is what clouds that take VHDs want, and its only
 		// metadata is one footer.
 		args = append(args, "-o", "subformat=fixed,force_size=on")
+	case DynamicVHD:
+		// A copy of the footer, the dynamic header and the block
+		// allocation table, then only the 2 MiB blocks that hold data.
+		// force_size keeps the size exact instead of rounding it to a
+		// cylinder/head/sector geometry.
+		args = []string{"convert", "-q", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic,force_size=on"}
 	case "qcow2", "vmdk":
 	default:
-		return fmt.Errorf("no conversion to %q: want qcow2, vpc or vmdk", format)
+		return fmt.Errorf("no conversion to %q: want qcow2, vpc, %s or vmdk", format, DynamicVHD)
 	}
 	if _, err := exec.LookPath("qemu-img"); err != nil {
 		return fmt.Errorf("converting to %s needs qemu-img: install Debian's qemu-utils package", format)
@@ -39,7 +50,9 @@ func Convert(ctx context.Context, raw, out, format string) error {
 	}
 	switch format {
 	case "vpc":
-		return fixVHDFooter(out, id)
+		return fixVHDFooter(out, id, false)
+	case DynamicVHD:
+		return fixVHDFooter(out, id, true)
 	case "vmdk":
 		return fixVMDKCID(out, id)
 	}
@@ -62,8 +75,9 @@ func fileID(p string) ([32]byte, error) {
 }
 
 // fixVHDFooter sets the footer's time stamp to zero and its unique id
-// from the content, and recomputes its checksum.
-func fixVHDFooter(p string, id [32]byte) error {
+// from the content, and recomputes its checksum; a dynamic VHD's copy of
+// the footer at its start gets the same bytes.
+func fixVHDFooter(p string, id [32]byte, dynamic bool) error {
 	f, err := os.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -91,6 +105,18 @@ func fixVHDFooter(p string, id [32]byte) error {
 	binary.BigEndian.PutUint32(foot[64:], ^sum)
 	if _, err := f.WriteAt(foot, at); err != nil {
 		return err
+	}
+	if dynamic {
+		head := make([]byte, 512)
+		if _, err := f.ReadAt(head, 0); err != nil {
+			return fmt.Errorf("reading VHD footer copy: %w", err)
+		}
+		if string(head[:8]) != "conectix" {
+			return fmt.Errorf("%s: no copy of the VHD footer at the start of a dynamic VHD", p)
+		}
+		if _, err := f.WriteAt(foot, 0); err != nil {
+			return err
+		}
 	}
 	return f.Close()
 }

@@ -1,6 +1,7 @@
 // Package iso writes bootable ISO 9660 images with go-diskfs: iso-bios
 // boots the kernel and initrd with isolinux; iso-efi carries a UKI on the
-// El Torito EFI boot image. Timestamps are fixed so builds are
+// El Torito EFI boot image; Tree writes kernel+iso's root file system
+// (not bootable) with Rock Ridge. Timestamps are fixed so builds are
 // reproducible.
 package iso
 

@@ -21,17 +21,22 @@ import (
 // The image formats made from a kernel+initrd build, named as LinuxKit
 // names them (uki is Keel's own).
 const (
-	FormatISOBIOS   = "iso-bios"
-	FormatISOEFI    = "iso-efi"
-	FormatRawBIOS   = "raw-bios"
-	FormatRawEFI    = "raw-efi"
-	FormatQCOW2BIOS = "qcow2-bios"
-	FormatQCOW2EFI  = "qcow2-efi"
-	FormatVHD       = "vhd"
-	FormatVMDK      = "vmdk"
-	FormatGCP       = "gcp"
-	FormatAWS       = "aws"
-	FormatUKI       = "uki"
+	FormatISOBIOS = "iso-bios"
+	FormatISOEFI  = "iso-efi"
+	// FormatISOEFIInitrd boots the kernel and initrd, plain files on the
+	// ISO, with GRUB.
+	FormatISOEFIInitrd = "iso-efi-initrd"
+	FormatRawBIOS      = "raw-bios"
+	FormatRawEFI       = "raw-efi"
+	FormatQCOW2BIOS    = "qcow2-bios"
+	FormatQCOW2EFI     = "qcow2-efi"
+	FormatVHD          = "vhd"
+	// FormatDynamicVHD is raw-bios as a dynamically expanding VHD.
+	FormatDynamicVHD = "dynamic-vhd"
+	FormatVMDK       = "vmdk"
+	FormatGCP        = "gcp"
+	FormatAWS        = "aws"
+	FormatUKI        = "uki"
 )
 
 const gib = 1 << 30
@@ -39,26 +44,28 @@ const gib = 1 << 30
 // ImageSuffixes maps each image format to the suffix after the build's
 // name (LinuxKit's file names).
 var ImageSuffixes = map[string]string{
-	FormatISOBIOS:   ".iso",
-	FormatISOEFI:    "-efi.iso",
-	FormatRawBIOS:   "-bios.img",
-	FormatRawEFI:    "-efi.img",
-	FormatQCOW2BIOS: ".qcow2",
-	FormatQCOW2EFI:  "-efi.qcow2",
-	FormatVHD:       ".vhd",
-	FormatVMDK:      ".vmdk",
-	FormatGCP:       ".img.tar.gz",
-	FormatAWS:       ".raw",
-	FormatUKI:       ".efi",
+	FormatISOBIOS:      ".iso",
+	FormatISOEFI:       "-efi.iso",
+	FormatISOEFIInitrd: "-efi-initrd.iso",
+	FormatRawBIOS:      "-bios.img",
+	FormatRawEFI:       "-efi.img",
+	FormatQCOW2BIOS:    ".qcow2",
+	FormatQCOW2EFI:     "-efi.qcow2",
+	FormatVHD:          ".vhd",
+	FormatDynamicVHD:   ".vhd",
+	FormatVMDK:         ".vmdk",
+	FormatGCP:          ".img.tar.gz",
+	FormatAWS:          ".raw",
+	FormatUKI:          ".efi",
 }
 
 // ImageFormats lists the image formats in the order users read them.
-var ImageFormats = []string{FormatISOBIOS, FormatISOEFI, FormatRawBIOS, FormatRawEFI, FormatQCOW2BIOS, FormatQCOW2EFI, FormatVHD, FormatVMDK, FormatGCP, FormatAWS, FormatUKI}
+var ImageFormats = []string{FormatISOBIOS, FormatISOEFI, FormatISOEFIInitrd, FormatRawBIOS, FormatRawEFI, FormatQCOW2BIOS, FormatQCOW2EFI, FormatVHD, FormatDynamicVHD, FormatVMDK, FormatGCP, FormatAWS, FormatUKI}
 
 // SizedFormat says whether --size applies: the format is a disk.
 func SizedFormat(format string) bool {
 	switch format {
-	case FormatISOBIOS, FormatISOEFI, FormatUKI, "":
+	case FormatISOBIOS, FormatISOEFI, FormatISOEFIInitrd, FormatUKI, "":
 		return false
 	}
 	_, ok := ImageSuffixes[format]
@@ -87,10 +94,11 @@ func Signable(format string) bool {
 // converted are the formats qemu-img makes from a raw disk: the raw
 // format and qemu-img's name for the result.
 var converted = map[string]struct{ raw, to string }{
-	FormatQCOW2BIOS: {FormatRawBIOS, "qcow2"},
-	FormatQCOW2EFI:  {FormatRawEFI, "qcow2"},
-	FormatVHD:       {FormatRawBIOS, "vpc"},
-	FormatVMDK:      {FormatRawBIOS, "vmdk"},
+	FormatQCOW2BIOS:  {FormatRawBIOS, "qcow2"},
+	FormatQCOW2EFI:   {FormatRawEFI, "qcow2"},
+	FormatVHD:        {FormatRawBIOS, "vpc"},
+	FormatDynamicVHD: {FormatRawBIOS, disk.DynamicVHD},
+	FormatVMDK:       {FormatRawBIOS, "vmdk"},
 }
 
 // WriteImage writes boot in format to dst. work is a scratch directory for
@@ -109,6 +117,8 @@ func WriteImage(ctx context.Context, format, dst, work string, b Boot, size int6
 		return writeUKI(dst, b)
 	case FormatISOBIOS:
 		return iso.BIOS(dst, b.Kernel, b.Initrd, b.Cmdline)
+	case FormatISOEFIInitrd:
+		return iso.EFIInitrd(ctx, dst, b.Kernel, b.Initrd, b.Cmdline)
 	case FormatISOEFI, FormatRawEFI:
 		u := filepath.Join(work, "uki.efi")
 		if err := writeUKI(u, b); err != nil {

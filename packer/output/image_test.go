@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"debug/pe"
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +21,7 @@ func needTools(t *testing.T) {
 			skipOrFail(t, f+" missing: run scripts/ensure-deps.sh")
 		}
 	}
-	for _, c := range []string{"syslinux", "mcopy", "qemu-img"} {
+	for _, c := range []string{"syslinux", "mcopy", "qemu-img", "grub-mkimage"} {
 		if _, err := exec.LookPath(c); err != nil {
 			skipOrFail(t, c+" missing: run scripts/ensure-deps.sh")
 		}
@@ -136,5 +137,50 @@ func magic(m string, at int) func(*testing.T, []byte) {
 		if len(img) < at+len(m) || string(img[at:at+len(m)]) != m {
 			t.Errorf("got %q at %d, want %q", img[at:min(len(img), at+len(m))], at, m)
 		}
+	}
+}
+
+// TestDynamicVHD: dynamic-vhd is raw-bios, sparse: a footer copy, the
+// dynamic header and a footer around only the blocks that hold data, which
+// qemu-img reads back as the same disk.
+func TestDynamicVHD(t *testing.T) {
+	needTools(t)
+	dir := t.TempDir()
+	b := Boot{Kernel: filepath.Join(dir, "kernel"), Initrd: filepath.Join(dir, "initrd"), Cmdline: "console=ttyS0"}
+	os.WriteFile(b.Kernel, []byte("kernel"), 0o644)
+	os.WriteFile(b.Initrd, []byte("initrd"), 0o644)
+	const size = 256 << 20
+	raw, vhd := filepath.Join(dir, "disk.img"), filepath.Join(dir, "disk.vhd")
+	if err := WriteImage(context.Background(), FormatRawBIOS, raw, t.TempDir(), b, size); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteImage(context.Background(), FormatDynamicVHD, vhd, t.TempDir(), b, size); err != nil {
+		t.Fatal(err)
+	}
+	img, err := os.ReadFile(vhd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(img) >= size/4 {
+		t.Errorf("dynamic VHD of %d bytes for a %d-byte disk: want only the blocks that hold data", len(img), size)
+	}
+	magic("conectix", 0)(t, img)
+	magic("cxsparse", 512)(t, img)
+	magic("conectix", len(img)-512)(t, img)
+	if got := binary.BigEndian.Uint32(img[60:]); got != 3 {
+		t.Errorf("disk type %d in the footer, want 3 (dynamic)", got)
+	}
+	if got := binary.BigEndian.Uint64(img[48:]); got != size {
+		t.Errorf("current size %d in the footer, want %d", got, size)
+	}
+	if !bytes.Equal(img[:512], img[len(img)-512:]) {
+		t.Error("the footer's copy at the start differs from the footer")
+	}
+	info, err := exec.Command("qemu-img", "info", "--output=json", vhd).Output()
+	if err != nil || !bytes.Contains(info, []byte(`"format": "vpc"`)) || !bytes.Contains(info, []byte(`"virtual-size": 268435456`)) {
+		t.Errorf("qemu-img info: %v\n%s\nwant format vpc, virtual size %d", err, info, size)
+	}
+	if out, err := exec.Command("qemu-img", "compare", "-f", "vpc", vhd, "-F", "raw", raw).CombinedOutput(); err != nil {
+		t.Errorf("qemu-img compare with raw-bios: %v: %s", err, out)
 	}
 }

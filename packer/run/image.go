@@ -14,7 +14,7 @@ import (
 type kind int
 
 const (
-	kindKernel kind = iota // PREFIX-kernel + PREFIX-initrd.img
+	kindKernel kind = iota // PREFIX-kernel + PREFIX-initrd.img (+ a root image)
 	kindISO                // -cdrom
 	kindDisk               // a disk image: raw, qcow2, vhd, vmdk
 	kindUKI                // an EFI binary, booted from a generated ESP
@@ -26,7 +26,16 @@ type artifact struct {
 	path   string
 	format string // qemu's format name for a disk
 	efi    bool   // boots only under UEFI
+	// root is the root file system image of a kernel+squashfs build,
+	// attached as a disk beside its kernel and initrd.
+	root string
 }
+
+// RootSuffixes are the file names after PREFIX of a root image that
+// `keel run qemu PREFIX` attaches: keel build's kernel+squashfs,
+// kernel+erofs and kernel+iso. An ISO with a boot catalog is iso-bios's (the same name),
+// not a root.
+var RootSuffixes = []string{"-squashfs.img", "-erofs.img", ".iso"}
 
 // find decides what q boots: a kernel+initrd build at Prefix, or the image
 // file named by Image (or by Prefix when that is a file).
@@ -34,7 +43,14 @@ func (q *QEMU) find() (artifact, error) {
 	img := q.Image
 	if img == "" {
 		if _, err := os.Stat(q.Prefix + "-kernel"); err == nil {
-			return artifact{kind: kindKernel, path: q.Prefix}, nil
+			a := artifact{kind: kindKernel, path: q.Prefix}
+			for _, suffix := range RootSuffixes {
+				if fi, err := os.Stat(q.Prefix + suffix); err == nil && fi.Mode().IsRegular() && !bootableISO(q.Prefix+suffix) {
+					a.root = q.Prefix + suffix
+					break
+				}
+			}
+			return a, nil
 		}
 		if fi, err := os.Stat(q.Prefix); err == nil && fi.Mode().IsRegular() {
 			img = q.Prefix
@@ -103,4 +119,20 @@ func isoEFIOnly(f *os.File) (bool, error) {
 	}
 	// The validation entry's platform id: 0xEF is EFI.
 	return cat[0] == 1 && cat[1] == 0xef, nil
+}
+
+// bootableISO says whether p is an ISO 9660 image with an El Torito boot
+// record (iso-bios, iso-efi), which boots on its own.
+func bootableISO(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	const block = 2048
+	head := make([]byte, 18*block)
+	if _, err := io.ReadFull(f, head); err != nil {
+		return false
+	}
+	return string(head[16*block+1:16*block+6]) == "CD001" && bytes.HasPrefix(head[17*block+7:], []byte("EL TORITO SPECIFICATION"))
 }

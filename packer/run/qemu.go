@@ -20,8 +20,9 @@ import (
 // or a UKI.
 type QEMU struct {
 	// Prefix is the build's path prefix: Prefix-kernel, Prefix-initrd.img,
-	// Prefix-cmdline. When no Prefix-kernel exists and Prefix is a file,
-	// it is booted as an image.
+	// Prefix-cmdline, and the root image of kernel+squashfs, kernel+erofs
+	// or kernel+iso (RootSuffixes) when there is one. When no
+	// Prefix-kernel exists and Prefix is a file, it is booted as an image.
 	Prefix string
 	// Image is an image file to boot instead of a kernel+initrd build.
 	Image string
@@ -268,7 +269,26 @@ func (q *QEMU) bootArgs(art artifact, arch string, m machine) ([]string, error) 
 	if m.console != "" && !strings.Contains(cmdline, "console="+m.console) {
 		cmdline = strings.TrimSpace(cmdline + " console=" + m.console)
 	}
-	return []string{"-kernel", kernel, "-initrd", initrd, "-append", cmdline}, nil
+	var rootDisk []string
+	if art.root != "" {
+		// The root image is the virtio disk after the --disk ones
+		// (attached the same way: QEMU creates if=virtio drives after
+		// every -device, in command line order); init mounts the
+		// device the last root= names.
+		rootDisk = []string{"-drive", "file=" + art.root + ",if=virtio,format=raw,readonly=on"}
+		cmdline += " root=" + virtioDisk(len(q.Disks))
+	}
+	return append([]string{"-kernel", kernel, "-initrd", initrd, "-append", cmdline}, rootDisk...), nil
+}
+
+// virtioDisk is the Linux name of the i-th virtio disk (0: /dev/vda,
+// 26: /dev/vdaa).
+func virtioDisk(i int) string {
+	name := ""
+	for i++; i > 0; i = (i - 1) / 26 {
+		name = string(rune('a'+(i-1)%26)) + name
+	}
+	return "/dev/vd" + name
 }
 
 // Program is the QEMU binary that boots q: Binary, else the one emulating

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -138,6 +139,68 @@ func TestGuestAgentArgs(t *testing.T) {
 	for _, tt := range tests {
 		if got := guestAgentArgs(tt.socket); !slices.Equal(got, tt.want) {
 			t.Errorf("%q: got %q, want %q", tt.socket, got, tt.want)
+		}
+	}
+}
+
+// TestArgsKernelSquashfs: a kernel+squashfs build boots its kernel and
+// initrd with the root image as the virtio disk after the --disk ones,
+// and root= names that disk; kernel+iso's ISO likewise, but not
+// iso-bios's bootable NAME.iso.
+func TestArgsKernelSquashfs(t *testing.T) {
+	for _, c := range []struct {
+		iso    []byte
+		attach bool
+	}{{make([]byte, 40*2048), true}, {fakeISO(0), false}} {
+		p := filepath.Join(t.TempDir(), "m")
+		for _, s := range []string{"-kernel", "-initrd.img"} {
+			os.WriteFile(p+s, []byte("x"), 0o644)
+		}
+		os.WriteFile(p+".iso", c.iso, 0o644)
+		args, err := (&QEMU{Prefix: p, KVM: "off"}).Args()
+		if err != nil {
+			t.Fatal(err)
+		}
+		drive := "file=" + p + ".iso,if=virtio,format=raw,readonly=on"
+		if got := slices.Contains(args, drive); got != c.attach {
+			t.Errorf("ISO attached as the root: got %v, want %v (args %v)", got, c.attach, args)
+		}
+	}
+
+	dir := t.TempDir()
+	p := filepath.Join(dir, "m")
+	for _, s := range []string{"-kernel", "-initrd.img", "-squashfs.img"} {
+		os.WriteFile(p+s, []byte("x"), 0o644)
+	}
+	os.WriteFile(p+"-cmdline", []byte("console=ttyS0 root=/dev/vda\n"), 0o644)
+	for _, c := range []struct {
+		disks int
+		root  string
+	}{{0, "/dev/vda"}, {2, "/dev/vdc"}} {
+		q := &QEMU{Prefix: p, KVM: "off"}
+		for i := range c.disks {
+			q.Disks = append(q.Disks, Disk{Path: filepath.Join(dir, fmt.Sprint(i)), Format: "raw"})
+		}
+		args, err := q.Args()
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.Index(args, "-append")
+		if want := "console=ttyS0 root=/dev/vda root=" + c.root; i < 0 || args[i+1] != want {
+			t.Errorf("%d disks: -append %q, want %q", c.disks, args[i+1], want)
+		}
+		// After the --disk ones, attached the same way.
+		drive := "file=" + p + "-squashfs.img,if=virtio,format=raw,readonly=on"
+		if j := slices.Index(args, drive); j < 0 || args[j-1] != "-drive" || j < slices.Index(args, "-kernel") {
+			t.Errorf("%d disks: args %v, want -drive %s after the others", c.disks, args, drive)
+		}
+	}
+}
+
+func TestVirtioDisk(t *testing.T) {
+	for i, want := range map[int]string{0: "/dev/vda", 1: "/dev/vdb", 25: "/dev/vdz", 26: "/dev/vdaa", 27: "/dev/vdab", 52: "/dev/vdba"} {
+		if got := virtioDisk(i); got != want {
+			t.Errorf("virtioDisk(%d): got %s, want %s", i, got, want)
 		}
 	}
 }
