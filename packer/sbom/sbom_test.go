@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spdx/tools-golang/spdxlib"
 )
 
 // checkRequired checks the fields SPDX 2.3 requires of a document, its
@@ -71,6 +73,18 @@ func checkRequired(t *testing.T, raw []byte) map[string]any {
 				t.Errorf("relationship %v names %s, which no element has", r, r[k])
 			}
 		}
+	}
+	// And the library's own check: unique identifiers, relationships
+	// between existing elements, and what the document describes.
+	doc, err := Parse(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spdxlib.ValidateDocument(doc); err != nil {
+		t.Errorf("spdxlib.ValidateDocument: %v", err)
+	}
+	if ids, err := spdxlib.GetDescribedPackageIDs(doc); err != nil || len(ids) != 1 {
+		t.Errorf("got described packages %v, %v; want the one root", ids, err)
 	}
 	return d
 }
