@@ -11,12 +11,14 @@ tool (
 
 require (
 	github.com/diskfs/go-diskfs v1.9.4
+	github.com/spdx/tools-golang v0.5.7
 	github.com/vbauerster/mpb/v8 v8.16.2
 )
 
 require (
 	github.com/VividCortex/ewma v1.2.0 // indirect
 	github.com/acarl005/stripansi v0.0.0-20180116102854-5a71ef0e047d // indirect
+	github.com/anchore/go-struct-converter v0.1.0 // indirect
 	github.com/clipperhouse/uax29/v2 v2.7.0 // indirect
 	github.com/mattn/go-runewidth v0.0.30 // indirect
 	github.com/vbauerster/cupwriter v0.0.5 // indirect

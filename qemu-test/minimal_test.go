@@ -151,8 +151,9 @@ func checkMinimalBoot(t *testing.T, q *run.QEMU, timeout time.Duration) {
 
 	expectSteps(ctx, t, c, []step{
 		// The default root: one squashfs image per part (modules, init,
-		// sysctl, getty, hello, check), stacked under an overlay.
-		{"init mounted the root images", regexp.MustCompile(`init: root: 6 squashfs image\(s\) of /keel-root read-only, under a tmpfs overlay`)},
+		// sysctl, getty, hello, check, and the files part holding
+		// /sbom.spdx.json), stacked under an overlay.
+		{"init mounted the root images", regexp.MustCompile(`init: root: 7 squashfs image\(s\) of /keel-root read-only, under a tmpfs overlay`)},
 		{"init started svcd", regexp.MustCompile(`init: .*svcd.*started`)},
 		{"onboot sysctl exited 0", regexp.MustCompile(`svcd: onboot sysctl exited 0`)},
 		{"containerd ready", regexp.MustCompile(`svcd: containerd ready`)},

@@ -86,6 +86,18 @@ type Options struct {
 	// image resolves to its variant for it, `@pkg:` packages are built for
 	// it. Empty means amd64.
 	Arch string
+	// NoSBOM leaves the system's SBOM out (`--no-sbom`).
+	NoSBOM bool
+	// SBOMOutput is the SBOM's path in the image (`--sbom-output`);
+	// empty means DefaultSBOMOutput.
+	SBOMOutput string
+	// SBOMCopy, when set, is a file on the host that also receives the
+	// SBOM (`--sbom-copy`).
+	SBOMCopy string
+	// SBOMCurrentTime dates the SBOM now instead of at a fixed time,
+	// which makes the image differ from build to build
+	// (`--sbom-current-time`).
+	SBOMCurrentTime bool
 }
 
 // Result lists the files written.
@@ -236,6 +248,9 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	}
 	defer l.close()
 	if err := opt.confinement(l.risky); err != nil {
+		return nil, err
+	}
+	if err := addSBOM(opt, s, archCache{opt.Cache, opt.Arch}, l); err != nil {
 		return nil, err
 	}
 	return write(ctx, opt, l)

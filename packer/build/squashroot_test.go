@@ -228,6 +228,10 @@ func TestBuildSquashfsRoot(t *testing.T) {
 	if err != nil || string(motd) != "hi\n" {
 		t.Errorf("etc/motd in the files image: got %q (%v), want %q", motd, err, "hi\n")
 	}
+	// The SBOM goes with the spec's files, the one part never cached.
+	if bom, err := exec.Command("unsquashfs", "-cat", path, "sbom.spdx.json").Output(); err != nil || !bytes.Contains(bom, []byte(`"SPDX-2.3"`)) {
+		t.Errorf("sbom.spdx.json in the files image: got %d bytes (%v), want an SPDX 2.3 document", len(bom), err)
+	}
 }
 
 // TestSquashfsRootRebuildsOnePart: a squashfs root is cached per part, so

@@ -207,6 +207,10 @@ func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the merged spec (with @pkg: resolved to tags) and build nothing")
 	c.Flags().StringVar(&signKey, "sign-key", "", "PEM private key that signs the UKI of uki, iso-efi, raw-efi and qcow2-efi for Secure Boot (with --sign-cert)")
 	c.Flags().StringVar(&signCert, "sign-cert", "", "PEM certificate of --sign-key, embedded in the signature")
+	c.Flags().BoolVar(&opt.NoSBOM, "no-sbom", false, "leave out the SBOM: the SPDX document merged from every image's, written at the image root (see docs/sbom.md)")
+	c.Flags().StringVar(&opt.SBOMOutput, "sbom-output", build.DefaultSBOMOutput, "the SBOM's file name in the image, from its root (LinuxKit's flag)")
+	c.Flags().StringVar(&opt.SBOMCopy, "sbom-copy", "", "also write the SBOM to this file on the host")
+	c.Flags().BoolVar(&opt.SBOMCurrentTime, "sbom-current-time", false, "date the SBOM now instead of at a fixed time; the image then differs from build to build")
 	c.Flags().StringVar(&opt.Arch, "arch", image.Architecture, "architecture of the system: "+strings.Join(image.Architectures, " or ")+" (images resolve to that variant; @pkg: packages are built for it)")
 	return c
 }

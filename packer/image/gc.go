@@ -32,10 +32,19 @@ func (c *Cache) Clean() (CleanStats, error) {
 			return err
 		}
 		keep := map[string]bool{}
+		var referrers []v1.Descriptor
 		for _, d := range m.Manifests {
+			if _, ok := d.Annotations[SubjectAnnotation]; ok {
+				referrers = append(referrers, d)
+				continue
+			}
 			if err := c.mark(d, keep); err != nil {
 				return fmt.Errorf("cleaning the cache %s: %w (nothing was removed)", c.dir, err)
 			}
+		}
+		// A referrer (an image's SBOM) lives as long as its subject.
+		if err := c.keepReferrers(referrers, keep); err != nil {
+			return fmt.Errorf("cleaning the cache %s: %w (nothing was removed)", c.dir, err)
 		}
 		blobs := filepath.Join(c.dir, "blobs")
 		return filepath.WalkDir(blobs, func(p string, e fs.DirEntry, err error) error {
@@ -116,4 +125,38 @@ func (c *Cache) gcLocked(mode int, fn func() error) error {
 		return fmt.Errorf("locking the image cache: %w", err)
 	}
 	return fn()
+}
+
+// keepReferrers marks the referrers whose subject is kept and drops the
+// others from the index.
+func (c *Cache) keepReferrers(referrers []v1.Descriptor, keep map[string]bool) error {
+	orphan := map[v1.Hash]bool{}
+	for _, d := range referrers {
+		subject, err := v1.NewHash(d.Annotations[SubjectAnnotation])
+		if err == nil && keep[subject.Algorithm+"/"+subject.Hex] {
+			if err := c.mark(d, keep); err != nil {
+				return err
+			}
+			continue
+		}
+		orphan[d.Digest] = true
+	}
+	if len(orphan) == 0 {
+		return nil
+	}
+	return c.locked(func() error {
+		m, err := c.readIndex()
+		if err != nil {
+			return err
+		}
+		kept := m.Manifests[:0]
+		for _, d := range m.Manifests {
+			if _, ok := d.Annotations[SubjectAnnotation]; ok && orphan[d.Digest] {
+				continue
+			}
+			kept = append(kept, d)
+		}
+		m.Manifests = kept
+		return c.writeIndex(m)
+	})
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/keel-os/keel/packer/image"
 	"github.com/keel-os/keel/packer/kernel"
+	"github.com/keel-os/keel/packer/sbom"
 )
 
 // formatVersion is hashed into every tag. Bump it whenever the same inputs
@@ -255,35 +256,60 @@ func buildLoaded(ctx context.Context, p *Package, opt Options, progress io.Write
 			return "", err
 		}
 		if has {
-			fmt.Fprintf(progress, "%s is up to date\n", ref)
-			return ref, nil
+			withSBOM, err := hasSBOM(opt.Cache, ref, p.arch())
+			if err != nil {
+				return "", err
+			}
+			if withSBOM {
+				fmt.Fprintf(progress, "%s is up to date\n", ref)
+				return ref, nil
+			}
+			// Built before packages had SBOMs: the rebuild gives the
+			// same image, and its SBOM.
+			fmt.Fprintf(progress, "%s has no SBOM yet\n", ref)
 		}
 	}
 	fmt.Fprintf(progress, "building %s for %s\n", ref, p.arch())
-	img, err := p.build(ctx, opt, progress)
+	img, doc, err := p.build(ctx, opt, progress)
 	if err != nil {
 		return "", fmt.Errorf("building %s: %w", ref, err)
 	}
 	if err := opt.Cache.Put(ref, img); err != nil {
 		return "", err
 	}
+	if err := attachSBOM(opt.Cache, ref, p.arch(), doc); err != nil {
+		return "", fmt.Errorf("storing the SBOM of %s: %w", ref, err)
+	}
 	return ref, nil
 }
 
-func (p *Package) build(ctx context.Context, opt Options, progress io.Writer) (v1.Image, error) {
+// build makes the package image and its SBOM (see package sbom).
+func (p *Package) build(ctx context.Context, opt Options, progress io.Writer) (v1.Image, []byte, error) {
+	bom := p.newSBOM()
 	if p.Spec.Kernel != nil {
 		deb, err := fetchDeb(ctx, opt.DebCache, p.kernelDeb, progress)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		fmt.Fprintf(progress, "  kernel from %s\n", filepath.Base(deb))
 		img, version, err := kernel.FromDeb(deb, p.arch())
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		fmt.Fprintf(progress, "  kernel version %s\n", version)
-		return img, nil
+		addDebs(bom, []debInfo{p.kernelDeb})
+		doc, err := encodeSBOM(bom)
+		return img, doc, err
 	}
+	img, err := p.buildTree(ctx, opt, progress, bom)
+	if err != nil {
+		return nil, nil, err
+	}
+	doc, err := encodeSBOM(bom)
+	return img, doc, err
+}
+
+func (p *Package) buildTree(ctx context.Context, opt Options, progress io.Writer, bom *sbom.Builder) (v1.Image, error) {
 
 	tmp, err := os.MkdirTemp("", "keel-pkg-")
 	if err != nil {
@@ -303,6 +329,7 @@ func (p *Package) build(ctx context.Context, opt Options, progress io.Writer) (v
 			return nil, fmt.Errorf("debian package %s: %w", info.Package, err)
 		}
 	}
+	addDebs(bom, p.debs)
 
 	if len(p.Spec.Go) > 0 {
 		root, err := moduleRoot(p.Dir)
@@ -318,6 +345,9 @@ func (p *Package) build(ctx context.Context, opt Options, progress io.Writer) (v
 			if err := tree.AddFile(g.Output, 0o755, out); err != nil {
 				return nil, fmt.Errorf("go[%d] (%s): %w", i, g.Package, err)
 			}
+			if err := addGoModules(bom, out); err != nil {
+				return nil, fmt.Errorf("go[%d] (%s): %w", i, g.Package, err)
+			}
 		}
 	}
 
@@ -326,6 +356,7 @@ func (p *Package) build(ctx context.Context, opt Options, progress io.Writer) (v
 			return nil, fmt.Errorf("files[%d] (%s): %w", i, f.Path, err)
 		}
 	}
+	p.addFiles(bom, tree)
 
 	if p.Spec.From == "" {
 		cfg, err := p.imageConfig(nil)
@@ -337,6 +368,9 @@ func (p *Package) build(ctx context.Context, opt Options, progress io.Writer) (v
 	base, err := p.baseImage(ctx, opt, progress)
 	if err != nil {
 		return nil, err
+	}
+	if err := includeBase(bom, opt.Cache, p.baseRef, base); err != nil {
+		return nil, fmt.Errorf("from %s: %w", p.Spec.From, err)
 	}
 	baseCfg, err := image.Config(base)
 	if err != nil {

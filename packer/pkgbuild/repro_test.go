@@ -1,6 +1,7 @@
 package pkgbuild
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -71,6 +72,11 @@ func TestReproducible(t *testing.T) {
 			a, b := imageDigest(t, first, refs[0]), imageDigest(t, second, refs[1])
 			if a != b {
 				t.Errorf("%s: digests %s and %s, want equal", refs[0], a, b)
+			}
+			sa, _ := storedSBOM(t, first, refs[0])
+			sb, _ := storedSBOM(t, second, refs[1])
+			if !bytes.Equal(sa, sb) {
+				t.Errorf("%s: the two SBOMs differ, want the same bytes", refs[0])
 			}
 			img, err := first.Get(refs[0])
 			if err != nil {
