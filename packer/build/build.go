@@ -331,15 +331,16 @@ func plan(s *spec.Spec, cache archCache) (*layout, error) {
 	known := baseDirNames()
 	mods := specModules(s)
 	l.parts = append(l.parts, part{
-		What:   "kernel modules",
-		inputs: []string{"modules", kd.String(), kf.tar, fmt.Sprint(kf.tarOptional), mods.key()},
+		What:    "kernel modules",
+		archive: true,
+		inputs:  []string{"modules", kd.String(), kf.tar, fmt.Sprint(kf.tarOptional), mods.key()},
 		sys: &rootfs.System{Dirs: rootfs.BaseDirs(), Layers: []rootfs.Layer{{
 			What: "kernel modules of " + s.Kernel.Image,
 			Open: func() (io.ReadCloser, error) { return chosenModules(kf, mods) },
 		}}},
 	})
 	if len(s.Init) > 0 {
-		p := part{What: "init", inputs: []string{"init"}, sys: &rootfs.System{Known: known}}
+		p := part{What: "init", inputs: []string{"init"}, sys: &rootfs.System{Known: known}, archive: true}
 		for _, ref := range s.Init {
 			img, err := cache.Get(ref)
 			if err != nil {

@@ -41,6 +41,9 @@ type part struct {
 	// (the spec's files section: cheap, and read from the host).
 	inputs []string
 	sys    *rootfs.System
+	// archive marks a part rebuilt rarely (the kernel modules, the init
+	// images), whose squashfs image is compressed as hard as pays.
+	archive bool
 }
 
 // Segment reports one initrd segment of a build.

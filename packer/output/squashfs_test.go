@@ -146,19 +146,18 @@ func TestSquashfsReplacedLinkTarget(t *testing.T) {
 
 func TestSquashfsCompLevels(t *testing.T) {
 	for _, tc := range []struct {
-		c    Compression
-		size int64
-		want string
+		c       Compression
+		archive bool
+		want    string
 	}{
-		{Zstd, 1 << 20, "-comp zstd -Xcompression-level 6"},
-		{Zstd, bigImage - 1, "-comp zstd -Xcompression-level 6"},
-		{Zstd, bigImage, "-comp zstd -Xcompression-level 15"},
-		{LZ4, bigImage, "-comp lz4"},
-		{Gzip, 1 << 20, "-comp gzip -Xcompression-level 6"},
-		{None, 1 << 20, "-comp gzip -Xcompression-level 6"},
+		{Zstd, false, "-comp zstd -Xcompression-level 6"},
+		{Zstd, true, "-comp zstd -Xcompression-level 19 -b " + archiveBlock},
+		{LZ4, true, "-comp lz4"},
+		{Gzip, false, "-comp gzip -Xcompression-level 6"},
+		{None, false, "-comp gzip -Xcompression-level 6"},
 	} {
-		if got := strings.Join(squashfsComp(tc.c, tc.size), " "); got != tc.want {
-			t.Errorf("squashfsComp(%s, %d) = %q, want %q", tc.c, tc.size, got, tc.want)
+		if got := strings.Join(squashfsComp(tc.c, tc.archive), " "); got != tc.want {
+			t.Errorf("squashfsComp(%s, %v) = %q, want %q", tc.c, tc.archive, got, tc.want)
 		}
 	}
 }
