@@ -103,6 +103,7 @@ func boot() {
 		}
 	}
 	runner.stage = 2
+	waitPrefetch := runner.background(step{name: "prefetch", run: prefetchStep})
 	runner.run([]step{
 		{name: "root-finish", run: finishRootMove, essential: true},
 		{name: "mounts", run: lateMountStep, essential: true},
@@ -149,6 +150,7 @@ func boot() {
 	}()
 	runner.run([]step{{name: "svcd", run: sup.waitStarted}})
 	waitModules()
+	waitPrefetch()
 
 	if err := writeBootLog(layout.BootLog, runner.records); err != nil {
 		log.Printf("%v", err)
