@@ -46,6 +46,10 @@ func TestPushArgs(t *testing.T) {
 		{"push gcp --bucket b x.img.tar.gz", "no project: give --project"},
 		{"push gcp --project p x.img.tar.gz", "no bucket: give --bucket"},
 		{"push gcp -project p -bucket b -img-name Bad_Name x.img.tar.gz", `image name "Bad_Name" is not valid`},
+		{"push aws x.raw", "no bucket: give --bucket"},
+		{"push aws --bucket b --arch sparc sys.raw", `--arch "sparc": give x86_64 or arm64`},
+		{"push aws --bucket b --name x x.raw", `AMI name "x" is not valid`},
+		{"push azure x.vhd", `unknown provider "azure": keel push has aws and gcp`},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := Run(context.Background(), strings.Fields(tc.args), strings.NewReader(""), &stdout, &stderr); code == 0 {
