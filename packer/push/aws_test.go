@@ -337,6 +337,17 @@ func TestAWSNoBucketNoRegion(t *testing.T) {
 	}
 }
 
+func TestAWSMissingBucket(t *testing.T) {
+	awsTestEnv(t)
+	path := writeRaw(t, testDisk(t, BIOS, 64<<10))
+	a := testAWS()
+	a.Bucket = "nope"
+	_, err := a.Push(context.Background(), path)
+	if !IsKind(err, NotFound) || !strings.Contains(err.Error(), "aws s3 mb s3://nope") {
+		t.Errorf("got %v, want a not-found error saying how to create the bucket", err)
+	}
+}
+
 // TestAWSNoCredentials runs the SDK's own credential chain with nothing to
 // find: the error must say how to log in.
 func TestAWSNoCredentials(t *testing.T) {

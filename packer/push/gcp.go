@@ -202,7 +202,8 @@ func (g *GCP) upload(ctx context.Context, path, object, digest string, size int6
 	}
 	task.Done(err)
 	if err != nil {
-		if errors.Is(err, storage.ErrBucketNotExist) {
+		var ae *googleapi.Error
+		if errors.Is(err, storage.ErrBucketNotExist) || errors.As(err, &ae) && ae.Code == http.StatusNotFound {
 			return &Error{Kind: NotFound, Msg: fmt.Sprintf("gcp: bucket %s does not exist: create it (gcloud storage buckets create gs://%s --project %s) or give another --bucket", g.Bucket, g.Bucket, g.Project), Err: err}
 		}
 		return g.mapErr(err, "upload to gs://"+g.Bucket, "storage.objects.create on bucket "+g.Bucket+" (roles/storage.objectUser)")

@@ -359,6 +359,16 @@ func TestGCPRefusesBadInput(t *testing.T) {
 	}
 }
 
+func TestGCPMissingBucket(t *testing.T) {
+	_, _, _, opts := gcpTestEnv(t)
+	path := writeGCPImage(t, t.TempDir(), "sys", testDisk(t, BIOS, 64<<10))
+	g := &GCP{Project: testProject, Bucket: "nope", ComputeOptions: opts, RetryDelay: time.Millisecond}
+	_, err := g.Push(context.Background(), path)
+	if !IsKind(err, NotFound) || !strings.Contains(err.Error(), "gcloud storage buckets create gs://nope") {
+		t.Errorf("got %v, want a not-found error saying how to create the bucket", err)
+	}
+}
+
 func TestGCPSecureBootCert(t *testing.T) {
 	_, _, fc, opts := gcpTestEnv(t)
 	dir := t.TempDir()
