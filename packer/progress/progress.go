@@ -43,6 +43,8 @@ const (
 	Cached Kind = "cached"
 	// Wrote is a step only: an output file is complete.
 	Wrote Kind = "wrote"
+	// Upload sends an image to a cloud's object store (`keel push`).
+	Upload Kind = "uploaded"
 )
 
 // Step is one finished piece of work.
@@ -109,7 +111,8 @@ func (nopTask) Add(int64)  {}
 func (nopTask) Done(error) {}
 
 // Lines writes one line per step to W: every step when Verbose is set,
-// else only pulls (what `keel build` has always printed).
+// else only pulls and uploads (what `keel build` has always printed, and
+// the one long step of `keel push`).
 type Lines struct {
 	W       io.Writer
 	Verbose bool
@@ -121,7 +124,7 @@ func (l *Lines) Start(Kind, string, int64) Task { return nopTask{} }
 
 // Step prints s when it is wanted.
 func (l *Lines) Step(s Step) {
-	if !l.Verbose && s.Kind != Pull {
+	if !l.Verbose && s.Kind != Pull && s.Kind != Upload {
 		return
 	}
 	l.mu.Lock()

@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/keel-os/keel/packer/push"
+)
+
+func TestPrintPush(t *testing.T) {
+	res := &push.Result{Provider: "gcp", Name: "sys", ID: "link", Digest: "sha256:ab", Object: "gs://b/sys.img.tar.gz", BootMode: "bios"}
+	var text, js bytes.Buffer
+	if err := printPush(&text, res, false); err != nil {
+		t.Fatal(err)
+	}
+	if want := "pushed: gcp image sys (bios)\nid:     link\ndigest: sha256:ab\nobject: gs://b/sys.img.tar.gz\n"; text.String() != want {
+		t.Errorf("got %q, want %q", text.String(), want)
+	}
+	if err := printPush(&js, res, true); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"provider": "gcp", "name": "sys", "id": "link", "digest": "sha256:ab", "object": "gs://b/sys.img.tar.gz", "bootMode": "bios"} {
+		if got[k] != v {
+			t.Errorf("--json: got %s = %v, want %q", k, got[k], v)
+		}
+	}
+	if _, ok := got["reused"]; ok {
+		t.Errorf("--json: got reused in a fresh push, want it left out")
+	}
+}
+
+// TestPushArgs checks the command line before any cloud is called: the
+// errors are one line saying what to give.
+func TestPushArgs(t *testing.T) {
+	t.Setenv("GOOGLE_CLOUD_PROJECT", "")
+	t.Setenv("CLOUDSDK_CORE_PROJECT", "")
+	for _, tc := range []struct{ args, want string }{
+		{"push gcp", "accepts 1 arg"},
+		{"push gcp --bucket b x.img.tar.gz", "no project: give --project"},
+		{"push gcp --project p x.img.tar.gz", "no bucket: give --bucket"},
+		{"push gcp -project p -bucket b -img-name Bad_Name x.img.tar.gz", `image name "Bad_Name" is not valid`},
+		{"push aws x.raw", "no bucket: give --bucket"},
+		{"push aws --bucket b --arch sparc sys.raw", `--arch "sparc": give x86_64 or arm64`},
+		{"push aws --bucket b --name x x.raw", `AMI name "x" is not valid`},
+		{"push azure x.vhd", `unknown provider "azure": keel push has aws and gcp`},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := Run(context.Background(), strings.Fields(tc.args), strings.NewReader(""), &stdout, &stderr); code == 0 {
+			t.Errorf("%s: exit 0, want an error", tc.args)
+		}
+		if got := stderr.String(); !strings.Contains(got, tc.want) || strings.Count(got, "\n") != 1 {
+			t.Errorf("%s: got %q, want one line containing %q", tc.args, got, tc.want)
+		}
+	}
+}
