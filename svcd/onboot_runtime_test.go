@@ -1,10 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +29,7 @@ func TestOnbootRuntime(t *testing.T) {
 		Runtime: &bundle.Runtime{Mkdir: []string{made}, BindNS: bundle.BindNS{Uts: uts}}}
 	makeBundle(t, dir, k, "echo ran in $(hostname)")
 	p := &prepare.Runtime{R: k.Runtime, Rootfs: filepath.Join(dir, "rootfs")}
-	var out bytes.Buffer
+	var out syncBuffer // stdout and stderr are copied by two goroutines
 	r := &runner.Runc{
 		Runc:        filepath.Join(env.build, "runc"),
 		Root:        filepath.Join(env.tmp, "runc"),
@@ -78,7 +78,7 @@ func TestOnbootRuntimeHookFailure(t *testing.T) {
 	k := bundle.Keel{Version: bundle.Version, Name: "bad", Phase: bundle.PhaseOnboot,
 		Runtime: &bundle.Runtime{Interfaces: []bundle.Interface{{Name: "keel-test-absent0"}}}}
 	makeBundle(t, dir, k, "echo ran")
-	var out bytes.Buffer
+	var out syncBuffer // stdout and stderr are copied by two goroutines
 	r := &runner.Runc{
 		Runc:        filepath.Join(env.build, "runc"),
 		Root:        filepath.Join(env.tmp, "runc"),
@@ -90,11 +90,11 @@ func TestOnbootRuntimeHookFailure(t *testing.T) {
 		CreatedHook: prepare.Hook(filepath.Join(bin, "svcd"), dir),
 	}
 	code, err := r.Run(context.Background(), nil)
-	// runc reports the hook's error on its stderr. Not asserted: in about
-	// one run in three here the message did not reach the output, which is
-	// not understood yet and is not what this test is about.
-	t.Logf("code %d, err %v, output %q", code, err, out.String())
-	if code == 0 || bytes.Contains(out.Bytes(), []byte("ran\n")) {
+	t.Logf("code %d, err %v", code, err)
+	if code == 0 || strings.Contains(out.String(), "ran\n") {
 		t.Errorf("code %d, output:\n%s\nwant a failure before the container ran", code, out.String())
+	}
+	if !strings.Contains(out.String(), prepare.HookName) {
+		t.Errorf("output:\n%s\nwant runc's report of the hook's error", out.String())
 	}
 }
