@@ -351,19 +351,16 @@ func (q *QEMU) Run(ctx context.Context) error {
 	return nil
 }
 
-// maxDefaultCPUs caps the default guest CPU count. Under TCG each guest
-// CPU is a host thread (multi-threaded TCG), so a second CPU lets the
-// guest start containerd, its shims and the services side by side: a
-// minimal boot reached every service about 2 s sooner with 2 than with 1
-// on a two-core host. Past 2, a small system has nothing left to run in
-// parallel, and each CPU costs the kernel bring-up time.
-const maxDefaultCPUs = 2
-
-// DefaultCPUs is the guest CPU count when none is asked for: this host's
-// CPUs, at most maxDefaultCPUs.
-func DefaultCPUs() int {
-	return min(runtime.NumCPU(), maxDefaultCPUs)
-}
+// DefaultCPUs is the guest CPU count when none is asked for: one.
+//
+// Two are faster under TCG, where each guest CPU is a host thread: the
+// minimal example reached every service in 7.3 s instead of 9.2 s on a
+// two-core host (`--cpus 2`). But in a `make test` run that boots two such
+// guests at once on two cores, one of them (dynamic-vhd) soft-locked with
+// both guest CPUs stuck in the kernel under containerd-shim for five
+// minutes, which one CPU has never done here. Until that is understood,
+// the default stays the one that does not hang.
+func DefaultCPUs() int { return 1 }
 
 // guestAgentArgs attach the guest agent's channel: its own virtio-serial
 // controller (so the guest names the port /dev/vport0p1 whatever else is
