@@ -1,15 +1,15 @@
 package cli
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/keel-os/keel/internal/testutil"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -221,22 +221,13 @@ func TestBuildMergesFilesAndResolvesPkg(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	got := map[string]string{}
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			break
-		}
-		data, _ := io.ReadAll(tr)
-		got[h.Name] = string(data)
-	}
+	got := testutil.TarFiles(t, f)
 	for name, want := range map[string]string{
 		"containers/services/tiny/rootfs/etc/tiny": "tiny\n",
 		"etc/from-b":   "b",
 		"boot/cmdline": "console=ttyS1",
 	} {
-		if got[name] != want {
+		if string(got[name]) != want {
 			t.Errorf("tar entry %s = %q, want %q", name, got[name], want)
 		}
 	}
