@@ -1,10 +1,8 @@
 package qemutest
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,24 +28,11 @@ func TestChaos(t *testing.T) {
 	prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/chaos.yml")
 	// Under TCG a round (four kills and recoveries) takes well under a
 	// minute; the budget leaves room for a loaded machine.
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute+time.Duration(rounds)*90*time.Second)
-	defer cancel()
-	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024, ExtraCmdline: fmt.Sprintf("keel.chaos=%d", rounds)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Kill()
-	end, _, err := c.Expect(ctx, 0, regexp.MustCompile(`CHAOS-END`))
-	if err != nil {
-		t.Fatalf("%v\nlast console lines:\n%s", err, c.Tail(80))
-	}
+	ctx, c := bootGuest(t, 4*time.Minute+time.Duration(rounds)*90*time.Second, run.QEMU{Prefix: prefix, ExtraCmdline: fmt.Sprintf("keel.chaos=%d", rounds)})
+	end, _ := mustExpect(ctx, t, c, 0, `CHAOS-END`)
 	oks := 0
-	for _, l := range c.Lines(0, end+1) {
-		i := strings.Index(l, "CHAOS")
-		if i < 0 {
-			continue
-		}
-		switch line := l[i:]; {
+	for _, line := range reportLines(c, end, "CHAOS") {
+		switch {
 		case strings.HasPrefix(line, "CHAOS FAIL"):
 			t.Error(line)
 		case strings.HasPrefix(line, "CHAOS ok"):

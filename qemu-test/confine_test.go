@@ -1,7 +1,6 @@
 package qemutest
 
 import (
-	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,15 +15,7 @@ import (
 // inside each, that every escape it tries is refused (see
 // qemu-test/confinecheck).
 func TestDefaultConfinement(t *testing.T) {
-	require(t)
-	prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/confine-check.yml")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Kill()
+	ctx, c := bootSpecs(t, 5*time.Minute, run.QEMU{}, "examples/minimal.yml", "qemu-test/testdata/confine-check.yml")
 	end := 0
 	for _, mode := range []string{"default", "sysadmin", "host-bind"} {
 		n, _, err := c.Expect(ctx, 0, regexp.MustCompile(`CONFINE-END `+mode))
@@ -33,12 +24,7 @@ func TestDefaultConfinement(t *testing.T) {
 		}
 		end = max(end, n)
 	}
-	var results []string
-	for _, l := range c.Lines(0, end) {
-		if i := strings.Index(l, "CONFINE "); i >= 0 {
-			results = append(results, l[i:])
-		}
-	}
+	results := reportLines(c, end-1, "CONFINE ")
 	t.Logf("probes:\n%s", strings.Join(results, "\n"))
 	ok := map[string]bool{}
 	for _, r := range results {

@@ -28,13 +28,7 @@ func emptyDisk(t *testing.T, size string) run.Disk {
 // order, then for the machine to power itself off.
 func bootExpect(t *testing.T, prefix string, disk run.Disk, patterns ...string) *Console {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024, Disks: []run.Disk{disk}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Kill()
+	ctx, c := bootGuest(t, 6*time.Minute, run.QEMU{Prefix: prefix, Disks: []run.Disk{disk}})
 	for _, p := range patterns {
 		i, at, err := c.Expect(ctx, 0, regexp.MustCompile(p))
 		if err != nil {
@@ -42,9 +36,7 @@ func bootExpect(t *testing.T, prefix string, disk run.Disk, patterns ...string) 
 		}
 		t.Logf("%6.1fs %s", at.Seconds(), strings.Join(c.Lines(i, i+1), ""))
 	}
-	if err := c.Wait(ctx); err != nil {
-		t.Errorf("qemu did not exit cleanly: %v\nlast console lines:\n%s", err, c.Tail(40))
-	}
+	waitExit(ctx, t, c)
 	return c
 }
 

@@ -1,7 +1,6 @@
 package qemutest
 
 import (
-	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,29 +20,13 @@ var faultCases = []string{"onboot-fail", "onboot-hang", "crash-loop", "memory-li
 // init, svcd was not restarted, no zombie lasts and svcctl's running rows
 // are live processes; it prints a FAULTS line per case and powers off.
 func TestFaults(t *testing.T) {
-	require(t)
-	prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/faults.yml")
-
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
 	// 1 GiB, so /var (a tmpfs of half the memory) is 512 MiB.
-	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Kill()
-	end, at, err := c.Expect(ctx, 0, regexp.MustCompile(`FAULTS-END`))
-	if err != nil {
-		t.Fatalf("%v\nlast console lines:\n%s", err, c.Tail(80))
-	}
+	ctx, c := bootSpecs(t, 8*time.Minute, run.QEMU{Mem: 1024}, "examples/minimal.yml", "qemu-test/testdata/faults.yml")
+	end, at := mustExpect(ctx, t, c, 0, `FAULTS-END`)
 	t.Logf("%6.2fs  checker done", at.Seconds())
 	got := map[string]bool{}
-	for _, l := range c.Lines(0, end+1) {
-		i := strings.Index(l, "FAULTS ")
-		if i < 0 {
-			continue
-		}
-		switch line := l[i:]; {
+	for _, line := range reportLines(c, end, "FAULTS ") {
+		switch {
 		case strings.HasPrefix(line, "FAULTS FAIL"):
 			t.Error(line)
 		case strings.HasPrefix(line, "FAULTS ok "):

@@ -114,13 +114,7 @@ func TestFormatsBoot(t *testing.T) {
 	}
 	t.Run("unsigned UKI refused under Secure Boot", func(t *testing.T) {
 		img := buildFormat(t, t.TempDir(), output.FormatUKI, nil)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		c, err := Boot(ctx, &run.QEMU{Image: img, Mem: 1024, StateDir: t.TempDir(), SecureBoot: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Kill()
+		ctx, c := bootGuest(t, 3*time.Minute, run.QEMU{Image: img, StateDir: t.TempDir(), SecureBoot: true})
 		if _, _, err := c.Expect(ctx, 0, regexp.MustCompile(`Access Denied`)); err != nil {
 			t.Fatalf("OVMF did not refuse the unsigned UKI: %v\nlast console lines:\n%s", err, c.Tail(30))
 		}
@@ -187,13 +181,7 @@ func testKeysSigner(t *testing.T) *uki.Signer {
 // marker and QEMU exiting 0 after the guest's power-off.
 func bootToPowerOff(t *testing.T, q *run.QEMU) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	c, err := Boot(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Kill()
+	ctx, c := bootGuest(t, 6*time.Minute, *q)
 	expectSteps(ctx, t, c, []step{
 		{"check passed", regexp.MustCompile(`KEEL-CHECK-OK`)},
 		{"svcd shut down", regexp.MustCompile(`svcd: shutdown complete`)},

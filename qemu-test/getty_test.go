@@ -1,7 +1,6 @@
 package qemutest
 
 import (
-	"context"
 	"io"
 	"regexp"
 	"testing"
@@ -17,15 +16,9 @@ import (
 func TestGettyPasswordLogin(t *testing.T) {
 	require(t)
 	prefix := buildImage(t, "examples/getty.yml")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	keys, typist := io.Pipe()
 	defer typist.Close()
-	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024, Stdin: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Kill()
+	ctx, c := bootGuest(t, 5*time.Minute, run.QEMU{Prefix: prefix, Stdin: keys})
 	at := 0
 	step := func(what, re, send string) {
 		t.Helper()

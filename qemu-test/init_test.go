@@ -1,7 +1,6 @@
 package qemutest
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -26,22 +25,10 @@ func TestInitPID1(t *testing.T) {
 	prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/init-check.yml")
 
 	t.Run("storm-svcd-reboot", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024, ExtraCmdline: "keel.shutdown_timeout=20"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Kill()
+		ctx, c := bootGuest(t, 10*time.Minute, run.QEMU{Prefix: prefix, ExtraCmdline: "keel.shutdown_timeout=20"})
 		expect := func(what, re string) []string {
 			t.Helper()
-			rx := regexp.MustCompile(re)
-			i, at, err := c.Expect(ctx, 0, rx)
-			if err != nil {
-				t.Fatalf("%s: %v\nlast console lines:\n%s", what, err, c.Tail(80))
-			}
-			t.Logf("%6.2fs  %s", at.Seconds(), what)
-			return rx.FindStringSubmatch(c.Lines(i, i+1)[0])
+			return expectMatch(ctx, t, c, what, re)
 		}
 		rss := expect("init's RSS reported", `KEEL-INITCHECK-RSS (\d+ kB)`)
 		t.Logf("VmRSS of PID 1: %s", rss[1])
@@ -94,14 +81,8 @@ func TestInitPID1(t *testing.T) {
 			t.Fatal(err)
 		}
 		mon := filepath.Join(dir, "mon.sock")
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		c, err := BootWith(ctx, &run.QEMU{Prefix: prefix, Mem: 1024, ExtraCmdline: "initcheck.mode=cad keel.shutdown_timeout=20"},
+		ctx, c := bootGuest(t, 10*time.Minute, run.QEMU{Prefix: prefix, ExtraCmdline: "initcheck.mode=cad keel.shutdown_timeout=20"},
 			"-drive", "file="+disk+",if=virtio,format=raw", "-monitor", "unix:"+mon+",server=on,wait=off")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Kill()
 		i, _, err := c.Expect(ctx, 0, regexp.MustCompile(`KEEL-INITCHECK-BLOCK`))
 		if err != nil {
 			t.Fatalf("block devices: %v\nlast console lines:\n%s", err, c.Tail(80))

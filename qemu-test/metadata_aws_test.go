@@ -1,7 +1,6 @@
 package qemutest
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"regexp"
@@ -74,18 +73,9 @@ func TestMetadataAWSFromGuest(t *testing.T) {
 	defer srv.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024,
+	ctx, c := bootGuest(t, 5*time.Minute, run.QEMU{Prefix: prefix,
 		ExtraCmdline: "keel.metadata=aws=http://10.0.2.2:" + strconv.Itoa(port)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Kill()
-	end, _, err := c.Expect(ctx, 0, regexp.MustCompile(`MDCHECK-END|MDCHECK no /run/config`))
-	if err != nil {
-		t.Fatalf("%v\nlast console lines:\n%s", err, c.Tail(80))
-	}
+	end, _ := mustExpect(ctx, t, c, 0, `MDCHECK-END|MDCHECK no /run/config`)
 	begin, _, err := c.Expect(ctx, 0, regexp.MustCompile(`MDCHECK-BEGIN`))
 	if err != nil {
 		t.Fatalf("the check service found no /run/config\n%s", c.Tail(80))
@@ -107,9 +97,7 @@ func TestMetadataAWSFromGuest(t *testing.T) {
 	if i, _, err := c.Expect(ctx, 0, regexp.MustCompile(`metadata: provider \S+: probe \S+, total \S+`)); err == nil {
 		t.Logf("agent: %s", strings.Join(c.Lines(i, i+1), ""))
 	}
-	if err := c.Wait(ctx); err != nil {
-		t.Errorf("qemu did not exit cleanly: %v", err)
-	}
+	waitExit(ctx, t, c)
 	imds.mu.Lock()
 	defer imds.mu.Unlock()
 	if len(imds.gets) == 0 {

@@ -1,7 +1,6 @@
 package qemutest
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -69,17 +68,8 @@ func TestMetadataBoots(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-			defer cancel()
-			c, err := BootWith(ctx, &run.QEMU{Prefix: prefix, Mem: 1024, ExtraCmdline: tc.cmdline}, tc.extra...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Kill()
-			end, _, err := c.Expect(ctx, 0, regexp.MustCompile(`MDCHECK-END|MDCHECK no /run/config`))
-			if err != nil {
-				t.Fatalf("%v\nlast console lines:\n%s", err, c.Tail(80))
-			}
+			ctx, c := bootGuest(t, 4*time.Minute, run.QEMU{Prefix: prefix, ExtraCmdline: tc.cmdline}, tc.extra...)
+			end, _ := mustExpect(ctx, t, c, 0, `MDCHECK-END|MDCHECK no /run/config`)
 			begin, _, err := c.Expect(ctx, 0, regexp.MustCompile(`MDCHECK-BEGIN`))
 			if err != nil {
 				t.Fatalf("the check service found no /run/config\nlast console lines:\n%s", c.Tail(120))
@@ -96,9 +86,7 @@ func TestMetadataBoots(t *testing.T) {
 			if t.Failed() {
 				t.Logf("console:\n%s", c.Tail(120))
 			}
-			if err := c.Wait(ctx); err != nil {
-				t.Errorf("qemu did not exit cleanly: %v", err)
-			}
+			waitExit(ctx, t, c)
 		})
 	}
 }

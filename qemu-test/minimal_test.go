@@ -141,13 +141,7 @@ func TestMinimalBoots(t *testing.T) {
 // checks the console from init to QEMU's clean exit.
 func checkMinimalBoot(t *testing.T, q *run.QEMU, timeout time.Duration) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	c, err := Boot(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Kill()
+	ctx, c := bootGuest(t, timeout, *q)
 
 	expectSteps(ctx, t, c, []step{
 		// The default root: one squashfs image per part (modules, init,

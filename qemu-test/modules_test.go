@@ -1,7 +1,6 @@
 package qemutest
 
 import (
-	"context"
 	"regexp"
 	"testing"
 	"time"
@@ -22,14 +21,7 @@ func TestLeftOutModuleReported(t *testing.T) {
 	missing := regexp.MustCompile(`init: modules: module surface_gpe \(for dmi:.*svnMicrosoftCorporation.*\) is not in this image: .*kernel: modules: \[surface_gpe\]`)
 
 	t.Run("default set", func(t *testing.T) {
-		prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/check.yml")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024, Extra: surfaceDMI})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Kill()
+		ctx, c := bootSpecs(t, 5*time.Minute, run.QEMU{Extra: surfaceDMI}, "examples/minimal.yml", "qemu-test/testdata/check.yml")
 		expectSteps(ctx, t, c, []step{
 			{"init named the missing module", missing},
 			{"check passed", regexp.MustCompile(`KEEL-CHECK-OK`)},
@@ -38,14 +30,7 @@ func TestLeftOutModuleReported(t *testing.T) {
 	})
 
 	t.Run("module added", func(t *testing.T) {
-		prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/check.yml", "qemu-test/testdata/modules-surface.yml")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024, Extra: surfaceDMI, ExtraCmdline: "keel.debug"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Kill()
+		ctx, c := bootSpecs(t, 5*time.Minute, run.QEMU{Extra: surfaceDMI, ExtraCmdline: "keel.debug"}, "examples/minimal.yml", "qemu-test/testdata/check.yml", "qemu-test/testdata/modules-surface.yml")
 		expectSteps(ctx, t, c, []step{
 			// Loaded, or tried and found nothing to drive (no Surface
 			// ACPI device): either way the image had it.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -86,14 +85,7 @@ func wantNet(t *testing.T, s netState) {
 // powered itself off.
 func bootNetCheck(t *testing.T, specs []string, expect ...string) (*Console, netState) {
 	t.Helper()
-	prefix := buildImage(t, append(specs, "qemu-test/testdata/net-check.yml")...)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Kill)
+	ctx, c := bootSpecs(t, 5*time.Minute, run.QEMU{}, append(specs, "qemu-test/testdata/net-check.yml")...)
 	for _, e := range expect {
 		_, at, err := c.Expect(ctx, 0, regexp.MustCompile(e))
 		if err != nil {
@@ -148,19 +140,6 @@ func TestStaticIPBoots(t *testing.T) {
 	wantNet(t, s)
 }
 
-// webPort returns a TCP port on the host that nothing listens on now.
-// (sshd_test.go has the same helper as freePort; this one keeps the
-// networking tests independent of that file.)
-func webPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // fetch gets url until it answers or ctx ends: QEMU accepts connections on
 // a published port before the guest listens, and drops them.
 func fetch(ctx context.Context, url string) (int, string, error) {
@@ -191,14 +170,8 @@ func fetch(ctx context.Context, url string) (int, string, error) {
 func TestWebBoots(t *testing.T) {
 	require(t)
 	prefix := buildImage(t, "examples/web.yml", "qemu-test/testdata/net-web-check.yml")
-	port := webPort(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024, Publish: []run.Publish{{Host: port, Guest: 80, Proto: "tcp"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Kill()
+	port := freePort(t)
+	ctx, c := bootGuest(t, 5*time.Minute, run.QEMU{Prefix: prefix, Publish: []run.Publish{{Host: port, Guest: 80, Proto: "tcp"}}})
 
 	status, body, err := fetch(ctx, fmt.Sprintf("http://127.0.0.1:%d/", port))
 	if err != nil {

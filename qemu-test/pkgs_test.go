@@ -1,7 +1,6 @@
 package qemutest
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,8 +23,6 @@ func TestLinuxKitPackages(t *testing.T) {
 	require(t)
 	prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/pkgs-check.yml")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
 	dir := t.TempDir()
 	mon := filepath.Join(dir, "mon.sock")
 	qga := filepath.Join(dir, "qga.sock")
@@ -38,13 +35,9 @@ func TestLinuxKitPackages(t *testing.T) {
 		t.Fatal(err)
 	}
 	extDisk := grownDisk(t, dir)
-	q := &run.QEMU{Prefix: prefix, Mem: 1024, GuestAgent: qga,
-		Disks: []run.Disk{{Path: cryptDisk, Format: "raw"}, {Path: extDisk, Format: "raw"}}}
-	c, err := BootWith(ctx, q, "-monitor", "unix:"+mon+",server=on,wait=off")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Kill()
+	ctx, c := bootGuest(t, 6*time.Minute, run.QEMU{Prefix: prefix, GuestAgent: qga,
+		Disks: []run.Disk{{Path: cryptDisk, Format: "raw"}, {Path: extDisk, Format: "raw"}}},
+		"-monitor", "unix:"+mon+",server=on,wait=off")
 
 	for _, s := range []step{
 		// rngd: the RNDADDENTROPY ioctl succeeded (each line is printed only

@@ -1,7 +1,6 @@
 package qemutest
 
 import (
-	"context"
 	"regexp"
 	"testing"
 	"time"
@@ -13,16 +12,7 @@ import (
 // service, written as in LinuxKit's specs: the service must bring the
 // machine down cleanly by itself, with nothing else asking.
 func TestPoweroffPackage(t *testing.T) {
-	require(t)
-	prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/poweroff.yml")
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Kill()
+	ctx, c := bootSpecs(t, 5*time.Minute, run.QEMU{}, "examples/minimal.yml", "qemu-test/testdata/poweroff.yml")
 
 	expectSteps(ctx, t, c, []step{
 		{"the poweroff service started", regexp.MustCompile(`poweroff: powering off in 3s`)},

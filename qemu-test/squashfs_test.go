@@ -1,7 +1,6 @@
 package qemutest
 
 import (
-	"context"
 	"regexp"
 	"testing"
 	"time"
@@ -18,13 +17,7 @@ func TestInitrdRootBoots(t *testing.T) {
 	require(t)
 	_, prefix := buildWith(t, build.Options{Rootfs: build.RootfsInitrd}, "examples/minimal.yml", "qemu-test/testdata/check.yml")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Kill()
+	ctx, c := bootGuest(t, 5*time.Minute, run.QEMU{Prefix: prefix})
 	expectSteps(ctx, t, c, []step{
 		{"init started svcd", regexp.MustCompile(`init: .*svcd.*started`)},
 		{"onboot sysctl exited 0", regexp.MustCompile(`svcd: onboot sysctl exited 0`)},

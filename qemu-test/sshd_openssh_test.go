@@ -3,10 +3,7 @@ package qemutest
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -26,20 +23,9 @@ import (
 // private half, in OpenSSH's format, for the ssh, scp and sftp commands.
 func userKeyFile(t *testing.T) (ssh.Signer, string) {
 	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "keel-test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, private := newKey(t, "keel-test")
 	file := filepath.Join(t.TempDir(), "id_ed25519")
-	if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := os.WriteFile(file, private, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return s, file
@@ -294,24 +280,13 @@ func TestSSHD(t *testing.T) {
 func TestSSHDHostKeyFromMetadata(t *testing.T) {
 	require(t)
 	key := newUserKey(t)
-	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hostKey, err := ssh.NewSignerFromKey(hostPriv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(hostPriv, "host")
-	if err != nil {
-		t.Fatal(err)
-	}
+	hostKey, hostPEM := newKey(t, "host")
 	entry := func(perm, content string) map[string]string {
 		return map[string]string{"perm": perm, "content": content}
 	}
 	userdata, err := json.Marshal(map[string]any{"ssh": map[string]any{"entries": map[string]any{
 		"authorized_keys":      entry("0600", string(ssh.MarshalAuthorizedKey(key.PublicKey()))),
-		"ssh_host_ed25519_key": entry("0644", string(pem.EncodeToMemory(block))),
+		"ssh_host_ed25519_key": entry("0644", string(hostPEM)),
 	}}})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -20,8 +21,9 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// newUserKey returns a fresh ed25519 login key.
-func newUserKey(t *testing.T) ssh.Signer {
+// newKey returns a fresh ed25519 key, as a signer and as the PEM text of
+// an OpenSSH private key file with comment.
+func newKey(t *testing.T, comment string) (ssh.Signer, []byte) {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -31,6 +33,17 @@ func newUserKey(t *testing.T) ssh.Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	block, err := ssh.MarshalPrivateKey(priv, comment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, pem.EncodeToMemory(block)
+}
+
+// newUserKey returns a fresh ed25519 login key.
+func newUserKey(t *testing.T) ssh.Signer {
+	t.Helper()
+	s, _ := newKey(t, "keel-test")
 	return s
 }
 

@@ -1,7 +1,6 @@
 package qemutest
 
 import (
-	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -26,22 +25,10 @@ func TestSvcdSupervision(t *testing.T) {
 // follows the supervision checks to a clean power-off.
 func checkSupervision(t *testing.T, q *run.QEMU, timeout time.Duration) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	c, err := Boot(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Kill()
+	ctx, c := bootGuest(t, timeout, *q)
 	expect := func(what, re string) []string {
 		t.Helper()
-		rx := regexp.MustCompile(re)
-		i, at, err := c.Expect(ctx, 0, rx)
-		if err != nil {
-			t.Fatalf("%s: %v\nlast console lines:\n%s", what, err, c.Tail(80))
-		}
-		t.Logf("%6.2fs  %s", at.Seconds(), what)
-		return rx.FindStringSubmatch(c.Lines(i, i+1)[0])
+		return expectMatch(ctx, t, c, what, re)
 	}
 	expect("flaky crashed", `flaky: flaky crashing once`)
 	expect("flaky restarted by svcd", `svcd: service flaky exited 1, restarting in`)

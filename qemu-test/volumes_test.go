@@ -1,7 +1,6 @@
 package qemutest
 
 import (
-	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -32,13 +31,7 @@ func TestVolumesInitrdRoot(t *testing.T) {
 func checkVolumes(t *testing.T, opt build.Options) {
 	_, prefix := buildWith(t, opt, "examples/minimal.yml", "qemu-test/testdata/volumes-check.yml")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Kill()
+	ctx, c := bootGuest(t, 6*time.Minute, run.QEMU{Prefix: prefix})
 
 	_, at, err := c.Expect(ctx, 0, regexp.MustCompile(`VOLCHECK-END`))
 	if err != nil {

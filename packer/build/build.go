@@ -55,10 +55,11 @@ type Options struct {
 	// Dir and Name place the outputs: Dir/Name-kernel and so on.
 	Dir, Name string
 	Cache     *image.Cache
-	// SegmentDir holds the cached initrd segments; empty means the
-	// cache's SegmentDir folder.
+	// SegmentDir holds the cached initrd segments; empty means
+	// Cache.SegmentDir().
 	SegmentDir string
-	// DebCache is where Debian packages needed by @pkg: builds are kept.
+	// DebCache is where Debian packages needed by @pkg: builds are kept;
+	// empty means Cache.DebDir().
 	DebCache string
 	Log      io.Writer
 	// Warn receives warnings: the spec's, and one line per container that
@@ -125,6 +126,13 @@ func Load(ctx context.Context, opt Options) (*spec.Spec, error) {
 // load is Load that also returns the references made from `@pkg:`
 // packages: they exist only in the cache, so they are never pulled.
 func load(ctx context.Context, opt Options) (*spec.Spec, map[string]bool, error) {
+	// Checked here, where Load (--dry-run) and Run meet, so that a wrong
+	// --pull fails before any spec is read either way.
+	if opt.Pull != "" {
+		if err := image.CheckPullPolicy(opt.Pull); err != nil {
+			return nil, nil, err
+		}
+	}
 	local := map[string]bool{}
 	var all []*spec.Spec
 	for _, f := range opt.Files {
@@ -210,9 +218,6 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		opt.Pull = image.PullMissing
 	}
 	opt.Progress = progress.Or(opt.Progress)
-	if err := image.CheckPullPolicy(opt.Pull); err != nil {
-		return nil, err
-	}
 	if opt.Arch == "" {
 		opt.Arch = image.Architecture
 	}

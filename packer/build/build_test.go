@@ -8,21 +8,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/keel-os/keel/internal/testutil"
+
 	"github.com/cavaliergopher/cpio"
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -269,20 +267,13 @@ func TestBuildSourceDirectory(t *testing.T) {
 }
 
 func TestBuildPullsMissingImages(t *testing.T) {
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	srv := httptest.NewServer(testutil.RegistryHandler())
 	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
-	ref := host + "/keel/svc:1"
-	n, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(n, treeImage(t, map[string]string{"/bin/svc": "remote"}, v1.Config{Entrypoint: []string{"/bin/svc"}})); err != nil {
-		t.Fatal(err)
-	}
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/keel/svc:1"
+	testutil.Push(t, ref, treeImage(t, map[string]string{"/bin/svc": "remote"}, v1.Config{Entrypoint: []string{"/bin/svc"}}))
 	f := newFixture(t, ref)
 
-	_, err = f.run(t, t.TempDir(), func(o *Options) { o.Pull = image.PullNever })
+	_, err := f.run(t, t.TempDir(), func(o *Options) { o.Pull = image.PullNever })
 	if err == nil || !strings.Contains(err.Error(), "--pull=never") {
 		t.Fatalf("build with --pull=never and a missing image: got %v, want a --pull=never error", err)
 	}

@@ -2,7 +2,6 @@ package build
 
 import (
 	"context"
-	"path/filepath"
 	"runtime"
 
 	"github.com/keel-os/keel/packer/pkgbuild"
@@ -26,7 +25,7 @@ func efiStub(ctx context.Context, opt Options) (string, error) {
 	}
 	debs := opt.DebCache
 	if debs == "" {
-		debs = filepath.Join(opt.Cache.Dir(), "debs")
+		debs = opt.Cache.DebDir()
 	}
 	return pkgbuild.DebFile(ctx, debs, stubPackage, opt.Arch, stub)
 }

@@ -83,7 +83,7 @@ func TestFailedBuildLeavesNoOutput(t *testing.T) {
 				}
 				t.Errorf("got %v in the output directory, want only the previous file", names)
 			}
-			if left, _ := filepath.Glob(filepath.Join(f.cache.Dir(), SegmentDir, ".seg-*")); len(left) != 0 {
+			if left, _ := filepath.Glob(filepath.Join(f.cache.SegmentDir(), ".seg-*")); len(left) != 0 {
 				t.Errorf("got temporary segments %v left in the cache", left)
 			}
 			if got, _ := os.ReadFile(old); string(got) != "previous build" {

@@ -3,12 +3,13 @@ package build
 import (
 	"archive/tar"
 	"bytes"
-	"errors"
 	"io"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/keel-os/keel/internal/testutil"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -69,25 +70,14 @@ func readTarFiles(t *testing.T, rc io.ReadCloser) map[string]string {
 	t.Helper()
 	defer rc.Close()
 	out := map[string]string{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := strings.TrimPrefix(h.Name, "lib/modules/6.1.0/")
-		if h.Typeflag == tar.TypeDir {
+	for _, e := range testutil.ReadTar(t, rc) {
+		name := strings.TrimPrefix(e.Header.Name, "lib/modules/6.1.0/")
+		if e.Header.Typeflag == tar.TypeDir {
 			name = strings.TrimSuffix(name, "/") + "/"
 		}
-		out[name] = string(b)
+		out[name] = string(e.Data)
 	}
+	return out
 }
 
 // moduleFiles lists the .ko files among entries, sorted.

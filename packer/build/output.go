@@ -115,7 +115,7 @@ func write(ctx context.Context, opt Options, l *layout) (*Result, error) {
 	}
 	segDir := opt.SegmentDir
 	if segDir == "" {
-		segDir = filepath.Join(opt.Cache.Dir(), SegmentDir)
+		segDir = opt.Cache.SegmentDir()
 	}
 	if diskRoot(opt.Format) {
 		return writeDiskRoot(ctx, opt, l, comp, segDir)

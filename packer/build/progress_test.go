@@ -2,18 +2,16 @@ package build
 
 import (
 	"io"
-	"log"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/keel-os/keel/internal/testutil"
+
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/keel-os/keel/packer/progress"
 )
@@ -70,14 +68,10 @@ func (r *recorder) lines() []string {
 }
 
 func TestBuildReportsProgress(t *testing.T) {
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer srv.Close()
-	ref := strings.TrimPrefix(srv.URL, "http://") + "/keel/svc:1"
+	ref := testutil.Registry(t) + "/keel/svc:1"
+	testutil.Push(t, ref, treeImage(t, map[string]string{"/bin/svc": "remote"}, v1.Config{Entrypoint: []string{"/bin/svc"}}))
 	n, err := name.ParseReference(ref)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(n, treeImage(t, map[string]string{"/bin/svc": "remote"}, v1.Config{Entrypoint: []string{"/bin/svc"}})); err != nil {
 		t.Fatal(err)
 	}
 	f := newFixture(t, ref)

@@ -26,9 +26,6 @@ import (
 // rootfs stream, base directories, compression settings).
 const segmentFormat = "keel initrd segment 2" // 2: zstd at its "better" level
 
-// SegmentDir is the folder of the image cache holding initrd segments.
-const SegmentDir = "segments"
-
 // part is one self-contained piece of the image: the initrd holds it as
 // its own compressed cpio archive (with its own TRAILER, after which the
 // kernel forgets the hard-link inode numbers, so every segment numbers

@@ -23,7 +23,7 @@ func reused(r *Result) map[string]bool {
 
 func TestSegmentsAreReusedAndRebuiltOnlyWhenTheirInputsChange(t *testing.T) {
 	f := newFixture(t, "")
-	segs := filepath.Join(f.cache.Dir(), SegmentDir)
+	segs := f.cache.SegmentDir()
 	cold, err := f.run(t, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func TestOneFileFormats(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			os.RemoveAll(filepath.Join(f.cache.Dir(), SegmentDir))
+			os.RemoveAll(f.cache.SegmentDir())
 			var out bytes.Buffer
 			if _, err := f.run(t, t.TempDir(), func(o *Options) { o.Format, o.Output, o.Stdout = tt.format, "-", &out }); err != nil {
 				t.Fatal(err)

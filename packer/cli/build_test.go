@@ -1,14 +1,15 @@
 package cli
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/keel-os/keel/internal/testutil"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -220,23 +221,82 @@ func TestBuildMergesFilesAndResolvesPkg(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	got := map[string]string{}
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			break
-		}
-		data, _ := io.ReadAll(tr)
-		got[h.Name] = string(data)
-	}
+	got := testutil.TarFiles(t, f)
 	for name, want := range map[string]string{
 		"containers/services/tiny/rootfs/etc/tiny": "tiny\n",
 		"etc/from-b":   "b",
 		"boot/cmdline": "console=ttyS1",
 	} {
-		if got[name] != want {
+		if string(got[name]) != want {
 			t.Errorf("tar entry %s = %q, want %q", name, got[name], want)
 		}
+	}
+}
+
+// TestRunBuild calls the function behind `keel build` directly, without
+// cobra: the flags it parses, which of Load and Run it picks, and what it
+// reports.
+func TestRunBuild(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    func(o *buildOptions, dir string)
+		wantErr string
+		wantLog string // substring of log
+		wantOut string // substring of stdout
+		files   []string
+	}{
+		{name: "kernel+initrd", wantLog: "built ", files: []string{"spec-kernel", "spec-initrd.img", "spec-cmdline"}},
+		{name: "-o alone means tar", opts: func(o *buildOptions, dir string) { o.Output = filepath.Join(dir, "sys.tar") },
+			wantLog: "sys.tar\n", files: []string{"sys.tar"}},
+		{name: "-o with --format", opts: func(o *buildOptions, dir string) {
+			o.Output, o.FormatSet = filepath.Join(dir, "sys.tar"), true
+		}, wantErr: "-o names one output file"},
+		{name: "dry run", opts: func(o *buildOptions, dir string) { o.DryRun = true }, wantOut: "image: test/svc:1"},
+		{name: "bad size", opts: func(o *buildOptions, dir string) { o.Size = "lots" }, wantErr: "--size"},
+		{name: "key without cert", opts: func(o *buildOptions, dir string) { o.SignKey = "k.pem" }, wantErr: "needs both --sign-key and --sign-cert"},
+		{name: "bad pull policy", opts: func(o *buildOptions, dir string) { o.Pull = "sometimes" }, wantErr: "pull policy"},
+		{name: "bad pull policy on a dry run", opts: func(o *buildOptions, dir string) { o.Pull, o.DryRun = "sometimes", true }, wantErr: "pull policy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cache, err := image.Open(cacheWith(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			specFile := filepath.Join(t.TempDir(), "spec.yml")
+			if err := os.WriteFile(specFile, []byte(stdinSpec), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			o := buildOptions{}
+			o.Files, o.Cache, o.Dir, o.Pull, o.Format = []string{specFile}, cache, dir, image.PullNever, "kernel+initrd"
+			if tt.opts != nil {
+				tt.opts(&o, dir)
+			}
+			var stdout, log bytes.Buffer
+			err = runBuild(context.Background(), o, &stdout, &log)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("got error %v, want %q", err, tt.wantErr)
+			}
+			if !strings.Contains(log.String(), tt.wantLog) {
+				t.Errorf("log: got %q, want %q in it", log.String(), tt.wantLog)
+			}
+			if !strings.Contains(stdout.String(), tt.wantOut) {
+				t.Errorf("stdout: got %q, want %q in it", stdout.String(), tt.wantOut)
+			}
+			entries, _ := os.ReadDir(dir)
+			var got []string
+			for _, e := range entries {
+				got = append(got, e.Name())
+			}
+			for _, f := range tt.files {
+				if !slices.Contains(got, f) {
+					t.Errorf("files written: got %v, want %s among them", got, f)
+				}
+			}
+			if len(tt.files) == 0 && len(got) != 0 {
+				t.Errorf("files written: got %v, want none", got)
+			}
+		})
 	}
 }

@@ -4,22 +4,16 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/keel-os/keel/internal/cidata"
-	"github.com/keel-os/keel/packer/build"
 	"github.com/keel-os/keel/packer/image"
-	"github.com/keel-os/keel/packer/output"
 	"github.com/keel-os/keel/packer/progress"
-	"github.com/keel-os/keel/packer/run"
-	"github.com/keel-os/keel/packer/uki"
 )
 
 // Run executes the keel command line args (without the program name) and
@@ -73,12 +67,18 @@ func (g *globals) reporter(stderr io.Writer) (progress.Reporter, io.Writer, func
 	return &progress.Lines{W: stderr, Verbose: g.verbose}, stderr, func() {}
 }
 
+// openCache opens --cache, or where it is empty, image.DefaultDir.
 func (g *globals) openCache() (*image.Cache, error) {
 	return image.Open(g.cache)
 }
 
-func (g *globals) debCache() string {
-	return filepath.Join(g.cache, "debs")
+// warnings is where warnings go: to log like other messages, but to
+// stderr even with -q, since warnings are not progress.
+func (g *globals) warnings(log, stderr io.Writer) io.Writer {
+	if g.quiet {
+		return stderr
+	}
+	return log
 }
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -89,7 +89,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&g.cache, "cache", defaultCache(), "image cache directory (OCI layout); $KEEL_CACHE")
+	root.PersistentFlags().StringVar(&g.cache, "cache", "", "image cache directory (OCI layout) (default $KEEL_CACHE, else $XDG_CACHE_HOME/keel, else ~/.cache/keel)")
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "print nothing but warnings and errors")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "print every step: pulls, segments built or cached, files written")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
@@ -100,119 +100,6 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.AddCommand(buildCmd(g, stdin, stdout), pkgCmd(g, stdout), runCmd(g, stdin, stdout, stderr), pushCmd(g, stdout, stderr), cacheCmd(g, stdout), metadataCmd(stdout), versionCmd(stdout))
 	return root
-}
-
-func defaultCache() string {
-	if c := os.Getenv("KEEL_CACHE"); c != "" {
-		return c
-	}
-	if c := os.Getenv("XDG_CACHE_HOME"); c != "" {
-		return filepath.Join(c, "keel")
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(h, ".cache", "keel")
-	}
-	return ".keel-cache"
-}
-
-func buildCmd(g *globals, stdin io.Reader, stdout io.Writer) *cobra.Command {
-	var opt build.Options
-	var dryRun bool
-	var size, signKey, signCert string
-	c := &cobra.Command{
-		Use:   "build [flags] SPEC.yml [SPEC.yml...]",
-		Short: "Build a bootable image from one or more spec files (merged in order; - reads stdin)",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := image.CheckPullPolicy(opt.Pull); err != nil {
-				return err
-			}
-			if opt.Output != "" && !cmd.Flags().Changed("format") {
-				// LinuxKit's default when -o names a file: the tar.
-				opt.Format = build.FormatTar
-			}
-			if size != "" {
-				n, err := run.ParseSize(size)
-				if err != nil {
-					return fmt.Errorf("--size: %w", err)
-				}
-				opt.Size = n
-			}
-			if (signKey == "") != (signCert == "") {
-				return errors.New("Secure Boot signing needs both --sign-key and --sign-cert")
-			}
-			if signKey != "" {
-				s, err := uki.LoadSigner(signCert, signKey)
-				if err != nil {
-					return fmt.Errorf("--sign-key/--sign-cert: %w", err)
-				}
-				opt.Signer = s
-			}
-			cache, err := g.openCache()
-			if err != nil {
-				return err
-			}
-			// Messages go to stderr: stdout is for the artifact (`-o -`)
-			// or the merged spec (--dry-run).
-			rep, log, done := g.reporter(cmd.ErrOrStderr())
-			defer done()
-			opt.Files, opt.Cache, opt.DebCache, opt.Stdin = args, cache, g.debCache(), stdin
-			opt.Stdout, opt.Log, opt.Progress = stdout, log, rep
-			// Warnings are not progress: -q keeps them.
-			opt.Warn = log
-			if g.quiet {
-				opt.Warn = cmd.ErrOrStderr()
-			}
-			if dryRun {
-				opt.TagsOnly = true
-				s, err := build.Load(cmd.Context(), opt)
-				if err != nil {
-					return err
-				}
-				out, err := s.YAML()
-				if err != nil {
-					return err
-				}
-				_, err = stdout.Write(out)
-				return err
-			}
-			if opt.Name == "" {
-				opt.Name = build.DefaultName(args[0])
-			}
-			res, err := build.Run(cmd.Context(), opt)
-			if err != nil {
-				return err
-			}
-			switch {
-			case res.Output == "-":
-			case res.Output != "":
-				fmt.Fprintf(opt.Log, "built %s\n", res.Output)
-			case res.Root != "":
-				fmt.Fprintf(opt.Log, "built %s %s %s %s\n", res.Kernel, res.Initrd, res.Cmdline, res.Root)
-			default:
-				fmt.Fprintf(opt.Log, "built %s %s %s\n", res.Kernel, res.Initrd, res.Cmdline)
-			}
-			return nil
-		},
-	}
-	c.Flags().StringVar(&opt.Format, "format", build.FormatKernelInitrd, "output format: "+strings.Join(build.Formats, ", ")+" (see docs/formats.md)")
-	c.Flags().StringVar(&size, "size", "", "disk size of a disk image format, e.g. 1G (default: just large enough)")
-	c.Flags().StringVarP(&opt.Output, "output", "o", "", "file for a one-file format (every format but kernel+initrd, kernel+squashfs, kernel+iso and kernel+erofs; without -format, tar); - writes it to stdout")
-	c.Flags().StringVar(&opt.Compress, "compress", string(output.Default), "initrd compression: zstd, gzip (LinuxKit's), lz4 or none (zstd is the smallest and unpacks about as fast as lz4; see docs/formats.md)")
-	c.Flags().StringVar(&opt.Rootfs, "rootfs", "", "root filesystem: squashfs (one compressed image per part in the initrd, mounted read-only under a tmpfs overlay; needs mksquashfs) or initrd (unpacked into RAM) (default: squashfs where mksquashfs is installed and the spec has init images, else initrd)")
-	c.Flags().StringVar(&opt.Dir, "dir", ".", "output directory")
-	c.Flags().StringVar(&opt.Name, "name", "", "output name (default: the first spec's base name)")
-	c.Flags().StringVar(&opt.Pull, "pull", image.PullMissing, "when to fetch registry images: missing, always (re-check tags) or never")
-	c.Flags().BoolVar(&opt.Strict, "strict", false, "fail instead of warning when a container loosens the default confinement (privileged, CAP_SYS_ADMIN, a bind of the host's /, /run or a runtime socket, seccomp off, the host's pid or net namespace; see docs/security.md)")
-	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the merged spec (with @pkg: resolved to tags) and build nothing")
-	c.Flags().StringVar(&signKey, "sign-key", "", "PEM private key that signs the UKI of uki, iso-efi, raw-efi and qcow2-efi for Secure Boot (with --sign-cert)")
-	c.Flags().StringVar(&signCert, "sign-cert", "", "PEM certificate of --sign-key, embedded in the signature")
-	c.Flags().BoolVar(&opt.NoSBOM, "no-sbom", false, "leave out the SBOM: the SPDX document merged from every image's, written at the image root (see docs/sbom.md)")
-	c.Flags().StringVar(&opt.SBOMOutput, "sbom-output", build.DefaultSBOMOutput, "the SBOM's file name in the image, from its root (LinuxKit's flag)")
-	c.Flags().StringVar(&opt.SBOMCopy, "sbom-copy", "", "also write the SBOM to this file on the host")
-	c.Flags().BoolVar(&opt.SBOMCurrentTime, "sbom-current-time", false, "date the SBOM now instead of at a fixed time; the image then differs from build to build")
-	c.Flags().StringVar(&opt.Arch, "arch", image.Architecture, "architecture of the system: "+strings.Join(image.Architectures, " or ")+" (images resolve to that variant; @pkg: packages are built for it)")
-	return c
 }
 
 func metadataCmd(stdout io.Writer) *cobra.Command {

@@ -58,7 +58,7 @@ func pkgBuildCmd(g *globals, stdout io.Writer) *cobra.Command {
 			_, log, done := g.reporter(cmd.ErrOrStderr())
 			defer done()
 			for _, d := range args {
-				ref, err := pkgbuild.Build(cmd.Context(), d, pkgbuild.Options{Cache: cache, DebCache: g.debCache(), Stdout: log, Force: force, UpdateLock: updateLock, Arch: arch})
+				ref, err := pkgbuild.Build(cmd.Context(), d, pkgbuild.Options{Cache: cache, Stdout: log, Force: force, UpdateLock: updateLock, Arch: arch})
 				if err != nil {
 					return fmt.Errorf("%s: %w", d, err)
 				}

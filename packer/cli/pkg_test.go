@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/keel-os/keel/internal/testutil"
+
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/keel-os/keel/packer/image"
@@ -116,9 +114,7 @@ func TestPkgLsErrors(t *testing.T) {
 }
 
 func TestPkgBuildPush(t *testing.T) {
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
+	host := testutil.Registry(t)
 	root := pkgTree(t, map[string]string{"app": "image: app\norg: test\nfiles:\n  - path: /app\n    contents: app\n"})
 	cache := t.TempDir()
 	t.Setenv("DOCKER_CONFIG", t.TempDir()) // anonymous, whatever the user's config says

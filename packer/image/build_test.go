@@ -3,7 +3,6 @@ package image
 import (
 	"archive/tar"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/keel-os/keel/internal/testutil"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -31,24 +32,14 @@ type tarEntry struct {
 func readTar(t *testing.T, r io.Reader) []tarEntry {
 	t.Helper()
 	var out []tarEntry
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, e := range testutil.ReadTar(t, r) {
+		h, b := e.Header, e.Data
 		if h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" || !h.ModTime.Equal(Epoch) {
 			t.Errorf("%s: uid=%d gid=%d uname=%q gname=%q mtime=%v; want 0 0 \"\" \"\" %v", h.Name, h.Uid, h.Gid, h.Uname, h.Gname, h.ModTime, Epoch)
 		}
 		out = append(out, tarEntry{name: h.Name, typ: h.Typeflag, mode: h.Mode, content: string(b), link: h.Linkname})
 	}
+	return out
 }
 
 func sampleTree(t *testing.T, motd string) *Tree {

@@ -56,7 +56,9 @@ type Entry struct {
 }
 
 // DefaultDir is where the cache lives when the user does not say:
-// $KEEL_CACHE, else $XDG_CACHE_HOME/keel, else ~/.cache/keel.
+// $KEEL_CACHE, else $XDG_CACHE_HOME/keel, else ~/.cache/keel. With none of
+// them known it fails rather than guess a directory relative to wherever
+// keel happens to run.
 func DefaultDir() (string, error) {
 	if d := os.Getenv("KEEL_CACHE"); d != "" {
 		return d, nil
@@ -66,7 +68,7 @@ func DefaultDir() (string, error) {
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", fmt.Errorf("finding the cache directory: %w (set KEEL_CACHE)", err)
+		return "", fmt.Errorf("no image cache directory: KEEL_CACHE and XDG_CACHE_HOME are unset and %v: set KEEL_CACHE or give --cache DIR", err)
 	}
 	return filepath.Join(home, ".cache", "keel"), nil
 }

@@ -396,3 +396,16 @@ func TestCorruptIndex(t *testing.T) {
 		t.Errorf("Open with a corrupt index: got %v, want a 'corrupt' error", err)
 	}
 }
+
+func TestDefaultDirUnknown(t *testing.T) {
+	t.Setenv("KEEL_CACHE", "")
+	t.Setenv("XDG_CACHE_HOME", "")
+	t.Setenv("HOME", "")
+	d, err := DefaultDir()
+	if err == nil || !strings.Contains(err.Error(), "set KEEL_CACHE") {
+		t.Fatalf("with no KEEL_CACHE, XDG_CACHE_HOME or HOME: got %q, %v; want an error that says to set KEEL_CACHE", d, err)
+	}
+	if _, err := Open(""); err == nil {
+		t.Errorf("Open(\"\") with no directory to choose: got nil error")
+	}
+}

@@ -1,15 +1,14 @@
 package kernel
 
 import (
-	"archive/tar"
 	"bytes"
-	"errors"
-	"github.com/keel-os/keel/internal/testkernel"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keel-os/keel/internal/testkernel"
+	"github.com/keel-os/keel/internal/testutil"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -21,27 +20,7 @@ func imageFiles(t *testing.T, img v1.Image) map[string][]byte {
 	t.Helper()
 	rc := image.Flatten(img)
 	defer rc.Close()
-	return tarFiles(t, rc)
-}
-
-func tarFiles(t *testing.T, r io.Reader) map[string][]byte {
-	t.Helper()
-	out := map[string][]byte{}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[h.Name] = b
-	}
+	return testutil.TarFiles(t, rc)
 }
 
 func copyFile(t *testing.T, src, dst string) {
@@ -102,7 +81,7 @@ func TestFromDirLayout(t *testing.T) {
 	if _, ok := files["System.map"]; ok {
 		t.Error("System.map present although the package has none")
 	}
-	mods := tarFiles(t, bytes.NewReader(files["kernel.tar"]))
+	mods := testutil.TarFiles(t, bytes.NewReader(files["kernel.tar"]))
 	prefix := "lib/modules/9.9.9-test/"
 	for _, want := range []string{"lib/", "lib/modules/", prefix, prefix + "kernel/drivers/net/virtio_net.ko", prefix + "modules.dep"} {
 		if _, ok := mods[want]; !ok {
@@ -178,7 +157,7 @@ func TestFromDebReal(t *testing.T) {
 	if err == nil && !bytes.Equal(files["kernel"], vmlinuz) {
 		t.Errorf("/kernel (%d bytes) differs from the package's vmlinuz (%d bytes)", len(files["kernel"]), len(vmlinuz))
 	}
-	mods := tarFiles(t, bytes.NewReader(files["kernel.tar"]))
+	mods := testutil.TarFiles(t, bytes.NewReader(files["kernel.tar"]))
 	n := 0
 	for name := range mods {
 		if strings.HasSuffix(name, ".ko") {

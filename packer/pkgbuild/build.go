@@ -232,7 +232,7 @@ func Build(ctx context.Context, dir string, opt Options) (string, error) {
 		progress = io.Discard
 	}
 	if opt.DebCache == "" {
-		opt.DebCache = filepath.Join(opt.Cache.Dir(), "debs")
+		opt.DebCache = opt.Cache.DebDir()
 	}
 	if opt.Arch == ArchAll {
 		return buildAll(ctx, dir, opt, progress)

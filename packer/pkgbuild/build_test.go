@@ -5,14 +5,15 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
-	"errors"
-	"github.com/keel-os/keel/internal/testkernel"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keel-os/keel/internal/testkernel"
+	"github.com/keel-os/keel/internal/testutil"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -31,21 +32,10 @@ func flatten(t *testing.T, img v1.Image) map[string]entry {
 	rc := image.Flatten(img)
 	defer rc.Close()
 	out := map[string]entry{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[strings.TrimSuffix(h.Name, "/")] = entry{h, b}
+	for _, e := range testutil.ReadTar(t, rc) {
+		out[strings.TrimSuffix(e.Header.Name, "/")] = entry{e.Header, e.Data}
 	}
+	return out
 }
 
 func openCache(t *testing.T) *image.Cache {
