@@ -16,7 +16,7 @@ func pushOpenStackCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 		Use:   "openstack [flags] IMAGE",
 		Short: "Upload a qcow2 or raw image into an OpenStack cloud's image service (Glance)",
 		Long: `Upload a disk image (keel build -format qcow2-bios, qcow2-efi, raw-bios or
-raw-efi; qcow2 or raw by the file's contents) into Glance: create the image
+raw-efi; qcow2 or raw by the file's contents; a fixed VHD as vhd) into Glance: create the image
 (container bare; os_type linux, architecture, and hw_firmware_type=uefi for a
 GPT disk with an EFI system partition), upload the file and wait for the
 image to be active.

@@ -192,6 +192,7 @@ func TestDiskImage(t *testing.T) {
 		{"qcow2 bios", writeQcow2(t, "a.qcow2", bios, 1<<20), "qcow2", BIOS, ""},
 		{"qcow2 efi", writeQcow2(t, "a.qcow2", efi, 1<<20), "qcow2", UEFI, ""},
 		{"raw efi", writeRaw(t, efi), "raw", UEFI, ""},
+		{"fixed vhd", writeVHD(t, "sys.vhd", testDisk(t, BIOS, mib)), "vhd", BIOS, ""},
 		{"compressed qcow2", compressed, "", "", "compressed"},
 		{"backing file", backed, "", "", "backing file"},
 		{"not a disk", writeRaw(t, make([]byte, 1<<16)), "", "", "no partition table"},

@@ -126,7 +126,8 @@ func (r *qcow2Reader) entry(at uint64) (uint64, error) {
 }
 
 // diskImage reads what Glance needs to know of a disk image file: its
-// format (qcow2 by its magic, else raw) and its boot mode.
+// format (qcow2 by its magic, vhd by a fixed VHD's footer, else raw) and
+// its boot mode.
 func diskImage(path string) (format string, mode BootMode, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -145,6 +146,16 @@ func diskImage(path string) (format string, mode BootMode, err error) {
 			return "", "", fmt.Errorf("%s: %w", path, err)
 		}
 		r, format = q, "qcow2"
+	} else if fi, err := f.Stat(); err == nil && fi.Size() > vhdFooterSize {
+		foot := make([]byte, vhdFooterSize)
+		if _, err := f.ReadAt(foot, fi.Size()-vhdFooterSize); err == nil && string(foot[:8]) == "conectix" {
+			// Only a fixed VHD holds the disk from its start, where the
+			// partition table is read.
+			if binary.BigEndian.Uint32(foot[60:]) != vhdFixed {
+				return "", "", fmt.Errorf("%s is a dynamic or differencing VHD: push the qcow2 or raw image instead", path)
+			}
+			format = "vhd"
+		}
 	}
 	if mode, err = detectBootMode(r); err != nil {
 		return "", "", fmt.Errorf("%s: %w (OpenStack takes -format qcow2-bios, qcow2-efi, raw-bios or raw-efi)", path, err)
