@@ -306,7 +306,9 @@ func (a *Azure) mapARMErr(err error, what, perm string) error {
 	case re.StatusCode == 401 || strings.HasPrefix(code, "InvalidAuthenticationToken") || code == "ExpiredAuthenticationToken":
 		return &Error{Kind: NoCredentials, Msg: fmt.Sprintf("azure: %s: the credentials were refused (%s): run `az login` again or check the AZURE_* variables", what, code), Err: err}
 	case code == "AuthorizationFailed" || code == "LinkedAuthorizationFailed" || re.StatusCode == 403:
-		return &Error{Kind: Denied, Msg: fmt.Sprintf("azure: %s: permission denied: the identity needs %s on resource group %s (in the built-in role Contributor, or a custom role; docs/clouds.md lists them) (%s)", what, perm, a.ResourceGroup, code), Err: err}
+		// ARM's message names the action that was refused, which may be
+		// another than perm (a linked check on the storage account).
+		return &Error{Kind: Denied, Msg: fmt.Sprintf("azure: %s: permission denied: the identity needs %s on resource group %s (in the built-in role Contributor, or a custom role; docs/clouds.md lists them) (%s: %s)", what, perm, a.ResourceGroup, code, msg), Err: err}
 	case strings.Contains(low, "quota") || code == "OperationNotAllowed" && strings.Contains(low, "limit"):
 		return &Error{Kind: Quota, Msg: fmt.Sprintf("azure: %s: quota exceeded in subscription %s (%s: %s): raise it under Subscriptions > Usage + quotas or delete unused images", what, a.Subscription, code, msg), Err: err}
 	case re.StatusCode == 409 || code == "Conflict":

@@ -23,9 +23,9 @@ const azuriteVersion = "3.35.0"
 // in Azurite's documentation): it opens the emulator only.
 const azuriteKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
-// azuriteBin finds azurite-blob: on PATH, else in the cache directory,
-// where npm installs it on first use. Without node and npm the test is
-// skipped.
+// azuriteBin finds azurite-blob: on PATH, else in $KEEL_AZURITE_DIR or
+// ~/.cache/keel-test/azurite-VERSION, where npm installs it on first use
+// (about a minute). Without node and npm the test is skipped.
 func azuriteBin(t *testing.T) string {
 	t.Helper()
 	if p, err := exec.LookPath("azurite-blob"); err == nil {
@@ -36,15 +36,12 @@ func azuriteBin(t *testing.T) string {
 	}
 	dir := os.Getenv("KEEL_AZURITE_DIR")
 	if dir == "" {
-		base := os.Getenv("KEEL_CACHE")
-		if base == "" {
-			c, err := os.UserCacheDir()
-			if err != nil {
-				t.Fatal(err)
-			}
-			base = filepath.Join(c, "keel")
+		// Not $KEEL_CACHE: that is an image store keel manages.
+		c, err := os.UserCacheDir()
+		if err != nil {
+			t.Fatal(err)
 		}
-		dir = filepath.Join(base, "azurite-"+azuriteVersion)
+		dir = filepath.Join(c, "keel-test", "azurite-"+azuriteVersion)
 	}
 	bin := filepath.Join(dir, "node_modules", ".bin", "azurite-blob")
 	if _, err := os.Stat(bin); err == nil {
