@@ -108,17 +108,9 @@ func (a *Azure) Push(ctx context.Context, path string) (*Result, error) {
 	if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}}); err != nil {
 		return nil, a.noCredentials(err)
 	}
-	opts := &arm.ClientOptions{}
-	if a.ARMOptions != nil {
-		o := *a.ARMOptions
-		opts = &o
-	}
-	// Registering Microsoft.Compute needs a permission of its own and
-	// minutes; a clear error saying how is better than a hang.
-	opts.DisableRPRegistration = true
-	images, err := armcompute.NewImagesClient(a.Subscription, cred, opts)
+	images, err := a.imagesClient(cred)
 	if err != nil {
-		return nil, fmt.Errorf("azure: %w", err)
+		return nil, err
 	}
 	pb, err := a.pageBlob(cred, name+".vhd")
 	if err != nil {
@@ -196,9 +188,9 @@ func (a *Azure) DeleteImage(ctx context.Context, name string) error {
 			return a.noCredentials(err)
 		}
 	}
-	images, err := armcompute.NewImagesClient(a.Subscription, cred, a.ARMOptions)
+	images, err := a.imagesClient(cred)
 	if err != nil {
-		return fmt.Errorf("azure: %w", err)
+		return err
 	}
 	p, err := images.BeginDelete(ctx, a.ResourceGroup, name, nil)
 	if err == nil {
@@ -208,6 +200,22 @@ func (a *Azure) DeleteImage(ctx context.Context, name string) error {
 		return a.mapARMErr(err, "delete image "+name, "Microsoft.Compute/images/delete")
 	}
 	return nil
+}
+
+func (a *Azure) imagesClient(cred azcore.TokenCredential) (*armcompute.ImagesClient, error) {
+	opts := &arm.ClientOptions{}
+	if a.ARMOptions != nil {
+		o := *a.ARMOptions
+		opts = &o
+	}
+	// Registering Microsoft.Compute needs a permission of its own and
+	// minutes; an error saying how is better than a wait.
+	opts.DisableRPRegistration = true
+	images, err := armcompute.NewImagesClient(a.Subscription, cred, opts)
+	if err != nil {
+		return nil, fmt.Errorf("azure: %w", err)
+	}
+	return images, nil
 }
 
 // check refuses options Azure would refuse, before anything is sent.
