@@ -13,6 +13,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
@@ -101,7 +102,7 @@ func (a *Azure) Push(ctx context.Context, path string) (*Result, error) {
 	// of the first call's long chain of attempts.
 	scope := "https://management.azure.com/.default"
 	if a.ARMOptions != nil {
-		if c, ok := a.ARMOptions.Cloud.Services["resourceManager"]; ok && c.Audience != "" {
+		if c, ok := a.ARMOptions.Cloud.Services[cloud.ResourceManager]; ok && c.Audience != "" {
 			scope = c.Audience + "/.default"
 		}
 	}
