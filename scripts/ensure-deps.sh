@@ -27,6 +27,10 @@ have_cmd fakeroot || need+=(fakeroot)
 # decrypts Debian's test key for the OVMF store that enrolls it.
 have_cmd sbverify || need+=(sbsigntool)
 have_cmd openssl || need+=(openssl)
+# keel push azure's tests run Azurite (npm's azurite, installed by the tests
+# into ~/.cache/keel-test on first use).
+have_cmd node || need+=(nodejs)
+have_cmd npm || need+=(npm)
 have_cmd mksquashfs || need+=(squashfs-tools)       # keel build --rootfs squashfs (unsquashfs in its tests)
 # Disk package tests compare with the real tools (mke2fs, mkswap, swaplabel).
 # The SSH tests use OpenSSH's own client programs against the guest.

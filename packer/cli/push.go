@@ -18,7 +18,9 @@ func pushCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 		Use:   "push PROVIDER IMAGE",
 		Short: "Upload a built image to a cloud and register it there as a bootable image",
 		Long: `Upload a built image to a cloud and register it there as a bootable image:
-keel push gcp NAME.img.tar.gz (-format gcp), keel push aws NAME.raw (-format aws).
+keel push gcp NAME.img.tar.gz (-format gcp), keel push aws NAME.raw (-format aws),
+keel push azure NAME.vhd (-format vhd), keel push openstack NAME.qcow2 (-format
+qcow2-bios or qcow2-efi; raw-bios and raw-efi too).
 Credentials come from each cloud's standard chain (environment, profile or
 login, the workload's own identity), never from flags. The result (image
 name, ID and the sha256 of what was uploaded) goes to stdout, as JSON with
@@ -30,10 +32,10 @@ name, ID and the sha256 of what was uploaded) goes to stdout, as JSON with
 			if len(args) == 0 {
 				return cmd.Help()
 			}
-			return fmt.Errorf("unknown provider %q: keel push has aws and gcp (azure, openstack and others are not done yet: see docs/clouds.md)", args[0])
+			return fmt.Errorf("unknown provider %q: keel push has aws, azure, gcp and openstack (others are not done yet: see docs/clouds.md)", args[0])
 		},
 	}
-	c.AddCommand(pushAWSCmd(g, stdout, stderr), pushGCPCmd(g, stdout, stderr))
+	c.AddCommand(pushAWSCmd(g, stdout, stderr), pushAzureCmd(g, stdout, stderr), pushGCPCmd(g, stdout, stderr), pushOpenStackCmd(g, stdout, stderr))
 	return c
 }
 

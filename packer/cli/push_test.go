@@ -41,6 +41,9 @@ func TestPrintPush(t *testing.T) {
 func TestPushArgs(t *testing.T) {
 	t.Setenv("GOOGLE_CLOUD_PROJECT", "")
 	t.Setenv("CLOUDSDK_CORE_PROJECT", "")
+	t.Setenv("AZURE_SUBSCRIPTION_ID", "")
+	t.Setenv("AZURE_DEFAULTS_LOCATION", "")
+	t.Setenv("AZURE_STORAGE_CONNECTION_STRING", "")
 	for _, tc := range []struct{ args, want string }{
 		{"push gcp", "accepts 1 arg"},
 		{"push gcp --bucket b x.img.tar.gz", "no project: give --project"},
@@ -49,7 +52,13 @@ func TestPushArgs(t *testing.T) {
 		{"push aws x.raw", "no bucket: give --bucket"},
 		{"push aws --bucket b --arch sparc sys.raw", `--arch "sparc": give x86_64 or arm64`},
 		{"push aws --bucket b --name x x.raw", `AMI name "x" is not valid`},
-		{"push azure x.vhd", `unknown provider "azure": keel push has aws and gcp`},
+		{"push azure --resource-group rg --location westeurope --storage-account acct x.vhd", "no subscription: give --subscription"},
+		{"push azure --subscription s --location westeurope --storage-account acct x.vhd", "no resource group: give --resource-group"},
+		{"push azure --subscription s --resource-group rg --storage-account Acct x.vhd", "no location: give --location"},
+		{"push azure --subscription s --resource-group rg --location l --storage-account Acct x.vhd", `storage account name "Acct" is not valid`},
+		{"push openstack --arch sparc x.qcow2", `--arch "sparc": give x86_64 or aarch64`},
+		{"push openstack --visibility everyone x.qcow2", `--visibility "everyone"`},
+		{"push scaleway x.raw", `unknown provider "scaleway": keel push has aws, azure, gcp and openstack`},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := Run(context.Background(), strings.Fields(tc.args), strings.NewReader(""), &stdout, &stderr); code == 0 {

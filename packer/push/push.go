@@ -25,16 +25,18 @@ import (
 // Result is what a push made, printed by `keel push` (as JSON with
 // --json).
 type Result struct {
-	// Provider is aws or gcp.
+	// Provider is aws, azure, gcp or openstack.
 	Provider string `json:"provider"`
 	// Name is the image's name in the cloud.
 	Name string `json:"name"`
 	// ID is what the cloud calls the image by: an AMI ID on AWS, the
-	// image's selfLink on GCP.
+	// image's selfLink on GCP, its resource ID on Azure, its UUID in
+	// Glance.
 	ID string `json:"id"`
 	// Digest is the sha256 of the file that was uploaded.
 	Digest string `json:"digest"`
-	// Object is where the upload is: s3://BUCKET/KEY or gs://BUCKET/NAME.
+	// Object is where the upload is: s3://BUCKET/KEY, gs://BUCKET/NAME,
+	// the page blob's URL, or the Glance image's file URL.
 	Object string `json:"object"`
 	// BootMode is uefi or bios, as read from the image's partition table.
 	BootMode string `json:"bootMode"`
