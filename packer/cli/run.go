@@ -111,7 +111,13 @@ func spawnSwitch(dir, name string) error {
 	if err != nil {
 		return err
 	}
-	return segment.Spawn(exe, []string{"run", "switch", "--dir", dir, "--idle", switchIdle.String(), name}, dir, name)
+	return segment.Spawn(exe, switchArgs(dir, name, switchIdle), dir, name)
+}
+
+// switchArgs is the command line (after the program) of a switch that
+// spawnSwitch starts.
+func switchArgs(dir, name string, idle time.Duration) []string {
+	return []string{"run", "switch", "--dir", dir, "--idle", idle.String(), name}
 }
 
 // switchCmd serves one segment's switch in the foreground.

@@ -159,7 +159,9 @@ func (q *QEMU) Accelerator() (Accel, error) {
 }
 
 // Args returns QEMU's command line for q. For UEFI boots it prepares
-// StateDir (the variable store, the ESP for a UKI).
+// StateDir (the variable store, the ESP for a UKI); for segment NICs it
+// makes sure their switches run (StartSwitch), since QEMU connects to them
+// as it starts.
 func (q *QEMU) Args() ([]string, error) {
 	art, err := q.find()
 	if err != nil {

@@ -59,8 +59,9 @@ type Switch struct {
 	MaxMACs  int
 	MaxPorts int
 	Age      time.Duration
-	// Logf, when set, receives one line per port joining or leaving and
-	// per refused frame or port.
+	// Logf, when set, receives one line per port joining, leaving or
+	// refused. It is called with the switch's lock held: it must not call
+	// the switch.
 	Logf func(format string, args ...any)
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
@@ -142,17 +143,16 @@ func (s *Switch) Attach(conn io.ReadWriteCloser) error {
 	}
 	if len(s.ports) >= maxPorts {
 		s.stats.Refused++
+		s.logf("refused a port: the segment has %d ports already", maxPorts)
 		s.mu.Unlock()
 		conn.Close()
-		s.logf("refused a port: the segment has %d ports already", maxPorts)
 		return ErrFull
 	}
 	s.nextID++
 	p := &port{id: s.nextID, conn: conn, out: make(chan []byte, queueLen), done: make(chan struct{})}
 	s.ports[p] = struct{}{}
-	n := len(s.ports)
+	s.logf("port %d joined (%d ports)", p.id, len(s.ports))
 	s.mu.Unlock()
-	s.logf("port %d joined (%d ports)", p.id, n)
 	go s.write(p)
 	go s.read(p)
 	return nil
@@ -327,9 +327,11 @@ func (s *Switch) detach(p *port, why string) {
 		if n == 0 {
 			s.emptySince = s.now()
 		}
+		// Logged under the lock: once the switch reads as idle (and may
+		// be shut down), no line about it is still being written.
+		s.logf("port %d left: %s (%d ports)", p.id, why, n)
 		s.mu.Unlock()
 		close(p.done)
 		p.conn.Close()
-		s.logf("port %d left: %s (%d ports)", p.id, why, n)
 	})
 }
