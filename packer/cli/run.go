@@ -3,14 +3,19 @@ package cli
 import (
 	"fmt"
 	"io"
+	"log"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/keel-os/keel/internal/cidata"
 	"github.com/keel-os/keel/packer/run"
+	"github.com/keel-os/keel/packer/segment"
 )
 
 func runCmd(g *globals, stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -30,6 +35,7 @@ guest powered itself off cleanly.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q.Prefix, q.Stdin, q.Stdout = args[0], stdin, stdout
 			q.Decider = g.decider(stderr)
+			q.StartSwitch = spawnSwitch
 			if q.Detach && q.StateDir == "" {
 				// A detached guest outlives this command: its state must
 				// be somewhere the user can find.
@@ -84,12 +90,68 @@ guest powered itself off cleanly.`,
 	qc.Flags().StringVar(&q.SecureBootVars, "secure-boot-vars", "", "OVMF variable store (4M) with your PK, KEK and db enrolled, for --secure-boot")
 	qc.Flags().StringVar(&q.StateDir, "state", "", "directory for the UEFI variables, the ESP made for a UKI, and with --detach the console log and pid (default: temporary; PREFIX-state with --detach)")
 	qc.Flags().BoolVar(&q.Detach, "detach", false, "run in the background: console in STATE/console.log, pid in STATE/qemu.pid")
-	qc.Flags().StringArrayVar(&networks, "networking", nil, "a NIC (repeatable, in guest order; default user): user, none, tap,IFNAME, bridge,BRIDGE, socket,listen=HOST:PORT or socket,connect=HOST:PORT (a link between two VMs); add ,mac=ADDR to choose its address")
+	qc.Flags().StringArrayVar(&networks, "networking", nil, "a NIC (repeatable, in guest order; default user): user, none, tap,IFNAME, bridge,BRIDGE, socket,listen=HOST:PORT or socket,connect=HOST:PORT (a link between two VMs), segment,NAME (a switch shared by every VM naming NAME); add ,mac=ADDR to choose its address")
 	qc.Flags().StringArrayVar(&q.Devices, "device", nil, "pass a -device to QEMU (repeatable), e.g. e1000e,netdev=net0")
 	qc.Flags().StringVar(&q.GuestAgent, "qemu-ga", "", "give the guest a QEMU guest agent channel (/dev/vport0p1, for the qemu-ga package) served on this host unix socket")
 	qc.Flags().StringVar(&q.Firmware, "fw", "", "UEFI firmware code file to boot with (implies --uefi; default Debian's OVMF)")
 	qc.Flags().StringArrayVar(&disks, "disk", nil, "attach a disk: file[,size=1G][,format=raw|qcow2] (created if missing; repeatable)")
-	c.AddCommand(qc, accelCmd(g, stdout, stderr))
+	c.AddCommand(qc, accelCmd(g, stdout, stderr), switchCmd(stderr))
+	return c
+}
+
+// switchIdle is how long a switch that keel run qemu started stays
+// without a VM before it goes.
+const switchIdle = 30 * time.Second
+
+// spawnSwitch starts the switch of a segment for keel run qemu: this
+// program again, in the background, so that the segment outlives the VM
+// that happened to start it.
+func spawnSwitch(dir, name string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	return segment.Spawn(exe, switchArgs(dir, name, switchIdle), dir, name)
+}
+
+// switchArgs is the command line (after the program) of a switch that
+// spawnSwitch starts.
+func switchArgs(dir, name string, idle time.Duration) []string {
+	return []string{"run", "switch", "--dir", dir, "--idle", idle.String(), name}
+}
+
+// switchCmd serves one segment's switch in the foreground.
+func switchCmd(stderr io.Writer) *cobra.Command {
+	var dir string
+	var idle time.Duration
+	c := &cobra.Command{
+		Use:   "switch NAME",
+		Short: "Run the Ethernet switch of segment NAME (keel run qemu --networking segment,NAME starts one when none runs)",
+		Long: `Run the Ethernet switch that joins the VMs started with
+--networking segment,NAME, on a unix socket (mode 0600) in this user's runtime
+directory. keel run qemu starts one in the background when none runs, which
+goes once no VM has been attached for 30 s; run it yourself to keep the
+segment up or watch its log.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if dir == "" {
+				dir = segment.Dir()
+			}
+			ln, err := segment.Listen(dir, name)
+			if err != nil {
+				return err
+			}
+			logger := log.New(stderr, "keel switch "+name+": ", log.LstdFlags)
+			fmt.Fprintf(stderr, "keel switch %s: serving %s\n", name, segment.Socket(dir, name))
+			sv := &segment.Server{Dir: dir, Name: name, Idle: idle, Switch: &segment.Switch{Logf: logger.Printf}}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return sv.Serve(ctx, ln)
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "", "directory of the segment sockets (default: $XDG_RUNTIME_DIR/keel/segments, /run/keel/segments for root)")
+	c.Flags().DurationVar(&idle, "idle", 0, "go after this long without a VM attached (0: never)")
 	return c
 }
 

@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/keel-os/keel/packer/segment"
 )
 
 // Network is one NIC of the guest and how QEMU connects it, as LinuxKit's
@@ -17,12 +19,14 @@ import (
 //	bridge,BRIDGE             a tap on a host bridge, through qemu-bridge-helper
 //	socket,listen=HOST:PORT   one end of a point-to-point Ethernet link between VMs
 //	socket,connect=HOST:PORT  the other end
+//	segment,NAME              a port of the switch of segment NAME, shared by
+//	                          every VM that names it (package segment)
 //
 // Every kind but none takes ",mac=52:54:00:..." for its NIC's address.
 // Guests see the NICs in order (eth0, eth1, ...).
 type Network struct {
-	Kind   string // user, none, tap, bridge, socket
-	Target string // tap: the interface; bridge: the bridge; socket: listen=... or connect=...
+	Kind   string // user, none, tap, bridge, socket, segment
+	Target string // tap: the interface; bridge: the bridge; socket: listen=... or connect=...; segment: its name
 	MAC    string
 }
 
@@ -41,7 +45,7 @@ func ParseNetwork(s string) (Network, error) {
 		}
 		opts = append(opts, p)
 	}
-	usage := fmt.Errorf("--networking %q: want user, none, tap,IFNAME, bridge,BRIDGE, socket,listen=HOST:PORT or socket,connect=HOST:PORT (each but none may add ,mac=ADDR)", s)
+	usage := fmt.Errorf("--networking %q: want user, none, tap,IFNAME, bridge,BRIDGE, socket,listen=HOST:PORT, socket,connect=HOST:PORT or segment,NAME (each but none may add ,mac=ADDR)", s)
 	switch n.Kind {
 	case "user", "none":
 		if len(opts) != 0 || (n.Kind == "none" && n.MAC != "") {
@@ -73,6 +77,14 @@ func ParseNetwork(s string) (Network, error) {
 			host = "127.0.0.1"
 		}
 		n.Target = mode + "=" + net.JoinHostPort(host, p)
+	case "segment":
+		if len(opts) != 1 {
+			return n, usage
+		}
+		if err := segment.CheckName(opts[0]); err != nil {
+			return n, fmt.Errorf("--networking %q: %w", s, err)
+		}
+		n.Target = opts[0]
 	default:
 		return n, usage
 	}
@@ -96,8 +108,10 @@ func validIfName(s string) bool {
 // netArgs are QEMU's arguments for the guest's NICs: nets (the user
 // network alone when empty), with publish forwarded through the user one.
 // seed makes the MACs QEMU would otherwise give every VM alike differ
-// between VMs (the state directory or build names it).
-func netArgs(nets []Network, publish []Publish, seed string) ([]string, error) {
+// between VMs (the state directory or build names it); segmentSeed does
+// for segment NICs, which VMs of one build share. sockets are the
+// segments' switch sockets by name.
+func netArgs(nets []Network, publish []Publish, seed, segmentSeed string, sockets map[string]string) ([]string, error) {
 	if len(nets) == 0 {
 		nets = []Network{{Kind: "user"}}
 	}
@@ -127,12 +141,21 @@ func netArgs(nets []Network, publish []Publish, seed string) ([]string, error) {
 			netdev = "bridge,id=" + id + ",br=" + n.Target
 		case "socket":
 			netdev = "socket,id=" + id + "," + n.Target
+		case "segment":
+			sock, ok := sockets[n.Target]
+			if !ok {
+				return nil, fmt.Errorf("segment %q has no switch socket", n.Target)
+			}
+			// A comma in a QEMU option value is written twice.
+			netdev = "stream,id=" + id + ",server=off,addr.type=unix,addr.path=" + strings.ReplaceAll(sock, ",", ",,")
 		default:
 			return nil, fmt.Errorf("unknown network kind %q", n.Kind)
 		}
 		dev := "virtio-net-pci,netdev=" + id
 		mac := n.MAC
-		if mac == "" && n.Kind != "user" {
+		if mac == "" && n.Kind == "segment" {
+			mac = derivedMAC(segmentSeed+"\x00"+n.Kind+","+n.Target, i)
+		} else if mac == "" && n.Kind != "user" {
 			mac = derivedMAC(seed+"\x00"+n.Kind+","+n.Target, i)
 		}
 		if mac != "" {

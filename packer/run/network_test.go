@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/keel-os/keel/packer/segment"
 )
 
 func TestParseNetwork(t *testing.T) {
@@ -30,6 +32,12 @@ func TestParseNetwork(t *testing.T) {
 		{"none,mac=52:54:00:00:00:01", Network{}, true},
 		{"user,mac=zz", Network{}, true},
 		{"vde", Network{}, true},
+		{"segment,lab", Network{Kind: "segment", Target: "lab"}, false},
+		{"segment,k8s.1,mac=52:54:00:00:00:03", Network{Kind: "segment", Target: "k8s.1", MAC: "52:54:00:00:00:03"}, false},
+		{"segment", Network{}, true},
+		{"segment,a,b", Network{}, true},
+		{"segment,../x", Network{}, true},
+		{"segment,.hidden", Network{}, true},
 	} {
 		got, err := ParseNetwork(tc.in)
 		if (err != nil) != tc.err {
@@ -62,8 +70,14 @@ func TestNetArgs(t *testing.T) {
 			"-netdev user,id=net0,hostfwd=tcp::2222-:22 -device virtio-net-pci,netdev=net0 -netdev socket,id=net1,listen=127.0.0.1:5000 -device virtio-net-pci,netdev=net1,mac=52:54:00:00:00:01", ""},
 		{"socket with publish", []Network{{Kind: "socket", Target: "connect=127.0.0.1:5000"}}, pub, "", "add --networking user"},
 		{"none and user", []Network{{Kind: "user"}, {Kind: "none"}}, nil, "", "cannot be combined"},
+		{"user and segment", []Network{{Kind: "user"}, {Kind: "segment", Target: "lab", MAC: "52:54:00:00:00:02"}}, pub,
+			"-netdev user,id=net0,hostfwd=tcp::2222-:22 -device virtio-net-pci,netdev=net0 -netdev stream,id=net1,server=off,addr.type=unix,addr.path=/run/s/lab.sock -device virtio-net-pci,netdev=net1,mac=52:54:00:00:00:02", ""},
+		{"segment socket with a comma", []Network{{Kind: "segment", Target: "odd", MAC: "52:54:00:00:00:02"}}, nil,
+			"-netdev stream,id=net0,server=off,addr.type=unix,addr.path=/run/a,,b/odd.sock -device virtio-net-pci,netdev=net0,mac=52:54:00:00:00:02", ""},
+		{"segment without a switch", []Network{{Kind: "segment", Target: "gone"}}, nil, "", "no switch socket"},
 	} {
-		got, err := netArgs(tc.nets, tc.publish, "seed")
+		sockets := map[string]string{"lab": "/run/s/lab.sock", "odd": "/run/a,b/odd.sock"}
+		got, err := netArgs(tc.nets, tc.publish, "seed", "seed", sockets)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%s: got error %v, want one containing %q", tc.name, err, tc.err)
@@ -81,14 +95,64 @@ func TestNetArgs(t *testing.T) {
 func TestDerivedMACs(t *testing.T) {
 	listen := []Network{{Kind: "socket", Target: "listen=127.0.0.1:5000"}}
 	connect := []Network{{Kind: "socket", Target: "connect=127.0.0.1:5000"}}
-	a, _ := netArgs(listen, nil, "img")
-	b, _ := netArgs(connect, nil, "img")
-	a2, _ := netArgs(listen, nil, "img")
+	a, _ := netArgs(listen, nil, "img", "", nil)
+	b, _ := netArgs(connect, nil, "img", "", nil)
+	a2, _ := netArgs(listen, nil, "img", "", nil)
 	if a[3] == b[3] {
 		t.Errorf("both ends got %s, want different MACs", a[3])
 	}
 	if !slices.Equal(a, a2) {
 		t.Errorf("MAC changed between boots: %s then %s", a[3], a2[3])
+	}
+}
+
+// VMs of one build on one segment get different MACs: each its own
+// without a state directory, one that stays across boots with one. Their
+// switch is started once, from this process.
+func TestSegmentMACs(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "m")
+	for _, s := range []string{"-kernel", "-initrd.img"} {
+		os.WriteFile(p+s, []byte("x"), 0o644)
+	}
+	segDir, err := os.MkdirTemp("", "seg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(segDir) })
+	starts := 0
+	mac := func(state string) string {
+		t.Helper()
+		q := &QEMU{Prefix: p, KVM: "off", StateDir: state, SegmentDir: segDir,
+			Networks: []Network{{Kind: "segment", Target: "lab"}},
+			StartSwitch: func(dir, name string) error {
+				starts++
+				return segment.StartInProcess(dir, name, t.Logf)
+			}}
+		args, err := q.Args()
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.Index(args, "-netdev")
+		if i < 0 || i+3 >= len(args) {
+			t.Fatalf("no -netdev in %q", args)
+		}
+		if want := "addr.path=" + segment.Socket(segDir, "lab"); !strings.Contains(args[i+1], want) {
+			t.Errorf("netdev %q, want %q in it", args[i+1], want)
+		}
+		_, m, _ := strings.Cut(args[i+3], "mac=")
+		return m
+	}
+	a, b := mac(""), mac("")
+	if a == b {
+		t.Errorf("two VMs without a state directory both got %s", a)
+	}
+	state := t.TempDir()
+	if s1, s2 := mac(state), mac(state); s1 != s2 {
+		t.Errorf("a VM with a state directory got %s, then %s", s1, s2)
+	}
+	if starts != 1 {
+		t.Errorf("the switch was started %d times, want 1", starts)
 	}
 }
 

@@ -60,6 +60,14 @@ type QEMU struct {
 	// Networks are the guest's NICs in order; empty means one user-mode
 	// network.
 	Networks []Network
+	// SegmentDir holds the sockets of the segments' switches
+	// (`--networking segment,NAME`); empty is segment.Dir().
+	SegmentDir string
+	// StartSwitch starts the switch of a segment that none serves yet,
+	// on segment.Socket(dir, name) (keel starts `keel run switch` in the
+	// background). Nil serves it from this process for as long as the
+	// process runs.
+	StartSwitch func(dir, name string) error
 	// Devices are passed to QEMU as -device arguments, after Keel's own.
 	Devices []string
 	// GuestAgent, when set, is the host's unix socket of the QEMU guest
@@ -88,6 +96,7 @@ type QEMU struct {
 
 	tempState bool   // StateDir was made by Args
 	accel     *Accel // decided once per QEMU
+	nonce     string // segment NICs' MAC seed without a StateDir
 }
 
 // defaultDecider is shared by every boot of the process, so a verdict is
@@ -150,7 +159,9 @@ func (q *QEMU) Accelerator() (Accel, error) {
 }
 
 // Args returns QEMU's command line for q. For UEFI boots it prepares
-// StateDir (the variable store, the ESP for a UKI).
+// StateDir (the variable store, the ESP for a UKI); for segment NICs it
+// makes sure their switches run (StartSwitch), since QEMU connects to them
+// as it starts.
 func (q *QEMU) Args() ([]string, error) {
 	art, err := q.find()
 	if err != nil {
@@ -201,7 +212,11 @@ func (q *QEMU) Args() ([]string, error) {
 		args = append(args, m.panicDevice...)
 		args = append(args, "-action", "panic=exit-failure")
 	}
-	nics, err := netArgs(q.Networks, q.Publish, q.Prefix+q.Image+q.StateDir)
+	sockets, err := q.segmentSockets()
+	if err != nil {
+		return nil, err
+	}
+	nics, err := netArgs(q.Networks, q.Publish, q.Prefix+q.Image+q.StateDir, q.segmentSeed(), sockets)
 	if err != nil {
 		return nil, err
 	}

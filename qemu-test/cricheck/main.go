@@ -1,0 +1,82 @@
+// Command cricheck is a test-only service for a node image (containerd
+// from pkgs/cri-containerd): it asks containerd's CRI service, over the
+// socket the kubelet uses, for its version and status as a kubelet would,
+// prints CRICHECK-OK or CRICHECK-FAIL with what it got, and powers the
+// machine off through svcctl.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+const socket = "/run/containerd/containerd.sock"
+
+// check asks CRI for its version and status; it is the line to print.
+func check(ctx context.Context) (string, error) {
+	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	rt := runtime.NewRuntimeServiceClient(conn)
+	var v *runtime.VersionResponse
+	for {
+		if v, err = rt.Version(ctx, &runtime.VersionRequest{}); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("CRI version: %w", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	st, err := rt.Status(ctx, &runtime.StatusRequest{Verbose: true})
+	if err != nil {
+		return "", fmt.Errorf("CRI status: %w", err)
+	}
+	ready := map[string]bool{}
+	for _, c := range st.GetStatus().GetConditions() {
+		ready[c.Type] = c.Status
+	}
+	var cfg struct {
+		Containerd struct {
+			Runtimes map[string]struct {
+				Options map[string]any `json:"options"`
+			} `json:"runtimes"`
+		} `json:"containerd"`
+		CNI struct {
+			BinDirs []string `json:"binDirs"`
+			ConfDir string   `json:"confDir"`
+		} `json:"cni"`
+	}
+	if err := json.Unmarshal([]byte(st.Info["config"]), &cfg); err != nil {
+		return "", fmt.Errorf("CRI status config: %w", err)
+	}
+	return fmt.Sprintf("runtime=%s version=%s api=%s RuntimeReady=%v NetworkReady=%v SystemdCgroup=%v cni=%v,%s",
+		v.RuntimeName, v.RuntimeVersion, v.RuntimeApiVersion, ready[runtime.RuntimeReady], ready[runtime.NetworkReady],
+		cfg.Containerd.Runtimes["runc"].Options["SystemdCgroup"], cfg.CNI.BinDirs, cfg.CNI.ConfDir), nil
+}
+
+func main() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	line, err := check(ctx)
+	cancel()
+	if err != nil {
+		fmt.Println("CRICHECK-FAIL", err)
+	} else {
+		fmt.Println("CRICHECK-OK", line)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "/usr/bin/svcctl", "poweroff").CombinedOutput(); err != nil {
+		fmt.Printf("CRICHECK-FAIL svcctl poweroff: %v: %s\n", err, out)
+	}
+}
