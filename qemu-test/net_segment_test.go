@@ -29,7 +29,7 @@ func TestSegment(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	segDir := filepath.Join(dir, "segments")
-	port := webPort(t)
+	port := freePort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
