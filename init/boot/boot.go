@@ -25,7 +25,7 @@ import (
 func Run() {
 	defer func() {
 		if p := recover(); p != nil {
-			log.Printf("FATAL: panic: %v\n%s", p, debug.Stack())
+			klog.Printf("FATAL: panic: %v\n%s", p, debug.Stack())
 		}
 		hang()
 	}()
@@ -47,20 +47,20 @@ func boot() {
 	signal.Notify(sigchld, unix.SIGCHLD)
 	goForever("ignored signals", func() {
 		for s := range ignored {
-			log.Debugf("ignoring signal %v", s)
+			klog.Debugf("ignoring signal %v", s)
 		}
 	})
 
 	stage2 := os.Getenv(stageEnv) == "2"
-	runner := &stepRunner{clock: sinceBoot, stage: 1, log: log}
+	runner := &stepRunner{clock: sinceBoot, stage: 1, log: klog}
 	if stage2 {
 		runner.records = decodeRecords(os.Getenv(recordsEnv))
 		os.Unsetenv(stageEnv)
 		os.Unsetenv(recordsEnv)
-		log.openKmsg()
+		klog.openKmsg()
 	}
 	cmd := readCmdline()
-	log.setDebug(cmd.has(paramDebug))
+	klog.setDebug(cmd.has(paramDebug))
 
 	if !stage2 {
 		moved, imaged := false, false
@@ -78,7 +78,7 @@ func boot() {
 			{name: "root-move", essential: true, run: func() error {
 				cmd = readCmdline() // /proc was only just mounted
 				if !needRootMove() {
-					log.Debugf("root is not the initramfs: no root move")
+					klog.Debugf("root is not the initramfs: no root move")
 					return nil
 				}
 				move := moveRoot
@@ -94,7 +94,7 @@ func boot() {
 		})
 		if moved {
 			err := reexec(runner.records)
-			log.Printf("ESSENTIAL: re-executing init from the new root failed: %v (continuing)", err)
+			klog.Printf("ESSENTIAL: re-executing init from the new root failed: %v (continuing)", err)
 		}
 	}
 	runner.stage = 2
@@ -138,7 +138,7 @@ func boot() {
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
-				log.Printf("svcd supervisor: panic: %v\n%s", p, debug.Stack())
+				klog.Printf("svcd supervisor: panic: %v\n%s", p, debug.Stack())
 			}
 		}()
 		sup.run()
@@ -148,18 +148,18 @@ func boot() {
 	waitPrefetch()
 
 	if err := writeBootLog(layout.BootLog, runner.records); err != nil {
-		log.Printf("%v", err)
+		klog.Printf("%v", err)
 	}
 	var total time.Duration
 	if n := len(runner.records); n > 0 {
 		last := runner.records[n-1]
 		total = time.Duration(last.StartNS + last.DurationNS)
 	}
-	log.Printf("boot done %s after kernel start", total.Round(time.Millisecond))
+	klog.Printf("boot done %s after kernel start", total.Round(time.Millisecond))
 
 	timeout, err := cmd.seconds(paramShutdownTimeout, defaultShutdownTimeout)
 	if err != nil {
-		log.Printf("%v", err)
+		klog.Printf("%v", err)
 	}
 	handleShutdownSignals(shutdownSigs, sup, r, timeout)
 }
@@ -175,11 +175,11 @@ func handleShutdownSignals(sigs <-chan os.Signal, sup *supervisor, r *reaper, ti
 			continue
 		}
 		if started {
-			log.Printf("got %v during shutdown: ignored", s)
+			klog.Printf("got %v during shutdown: ignored", s)
 			continue
 		}
 		started = true
-		log.Printf("got %v: shutting down to %s", s, a)
+		klog.Printf("got %v: shutting down to %s", s, a)
 		go shutdown(a, sup, r, timeout)
 	}
 }
@@ -193,7 +193,7 @@ func goForever(name string, fn func()) {
 			if err == nil {
 				return
 			}
-			log.Printf("%s: %v; restarting it", name, err)
+			klog.Printf("%s: %v; restarting it", name, err)
 			time.Sleep(time.Second)
 		}
 	}()

@@ -63,7 +63,7 @@ func listenUevents(fd int, load func(modalias string)) {
 			if err == unix.EINTR || err == unix.ENOBUFS { // ENOBUFS: events were dropped; go on
 				continue
 			}
-			log.Printf("hotplug: reading uevents: %v; hotplug stops", err)
+			klog.Printf("hotplug: reading uevents: %v; hotplug stops", err)
 			return
 		}
 		ev, ok := parseUevent(buf[:n])

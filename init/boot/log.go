@@ -18,7 +18,10 @@ type logger struct {
 	debug   bool
 }
 
-var log = &logger{console: os.Stdout}
+// klog is init's logger. It is not named log so the standard library's
+// package stays reachable by its name; tests swap it for one writing to a
+// buffer.
+var klog = &logger{console: os.Stdout}
 
 // kmsgPrefix is facility "user", level "debug": dmesg keeps the line but the
 // kernel does not echo it to a console at the default log level, so the

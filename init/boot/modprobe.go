@@ -61,7 +61,7 @@ func openLoader() (*kmod.Loader, error) {
 	}
 	cfg, err := kmod.ReadConfig("/etc/modprobe.d", "/lib/modprobe.d")
 	if err != nil {
-		log.Printf("modules: %v (going on without it)", err)
+		klog.Printf("modules: %v (going on without it)", err)
 		cfg = &kmod.Config{}
 	}
 	if raw, err := os.ReadFile("/proc/cmdline"); err == nil {

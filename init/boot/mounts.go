@@ -51,11 +51,11 @@ func mountAll(list []mountPoint) error {
 	var errs []error
 	for _, m := range list {
 		if mountedAt(mounts, m.target) {
-			log.Debugf("%s already mounted", m.target)
+			klog.Debugf("%s already mounted", m.target)
 			continue
 		}
 		if m.onlyIfEmpty && !dirEmpty(m.target) {
-			log.Debugf("%s has content in the image: not mounting %s over it", m.target, m.fstype)
+			klog.Debugf("%s has content in the image: not mounting %s over it", m.target, m.fstype)
 			continue
 		}
 		if err := os.MkdirAll(m.target, 0o755); err != nil {
@@ -79,8 +79,8 @@ func dirEmpty(dir string) bool {
 func earlyMountStep() error {
 	err := mountAll(earlyMounts)
 	ensureConsole()
-	log.openKmsg()
-	log.setDebug(readCmdline().has(paramDebug))
+	klog.openKmsg()
+	klog.setDebug(readCmdline().has(paramDebug))
 	return err
 }
 
@@ -163,6 +163,6 @@ func cgroupStep() error {
 		}
 		enabled = append(enabled, c)
 	}
-	log.Debugf("cgroup controllers: %s", strings.Join(enabled, " "))
+	klog.Debugf("cgroup controllers: %s", strings.Join(enabled, " "))
 	return errors.Join(errs...)
 }

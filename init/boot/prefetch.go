@@ -38,7 +38,7 @@ const prefetchRoom = 4
 // on a loaded host.
 func prefetchStep() error {
 	if runtime.NumCPU() < 2 {
-		log.Debugf("prefetch: skipped, one CPU")
+		klog.Debugf("prefetch: skipped, one CPU")
 		return nil
 	}
 	var sizes []int64
@@ -57,7 +57,7 @@ func prefetchStep() error {
 		return err
 	}
 	if avail < prefetchRoom*total {
-		log.Debugf("prefetch: skipped, %d kB available for %d kB of programs", avail>>10, total>>10)
+		klog.Debugf("prefetch: skipped, %d kB available for %d kB of programs", avail>>10, total>>10)
 		return nil
 	}
 	for i, p := range bootPrograms {

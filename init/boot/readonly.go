@@ -27,7 +27,7 @@ var writablePlaces = []string{layout.ContainersDir, "/var"}
 // bind-mounting each onto itself first (a bind has its own read-only flag).
 func readOnlyRootStep(cmd cmdline) error {
 	if cmd.has(paramRWRoot) {
-		log.Printf("%s: leaving the root file system writable", paramRWRoot)
+		klog.Printf("%s: leaving the root file system writable", paramRWRoot)
 		return nil
 	}
 	mounts, err := readMountinfo()

@@ -77,7 +77,7 @@ func (r *reaper) reap() (children bool) {
 			ch <- ws
 		} else {
 			r.orphans.Add(1)
-			log.Debugf("reaped orphan pid %d: %s", pid, describeExit(ws))
+			klog.Debugf("reaped orphan pid %d: %s", pid, describeExit(ws))
 		}
 	}
 }

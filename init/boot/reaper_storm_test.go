@@ -85,7 +85,7 @@ func TestReaperOrphanStorm(t *testing.T) {
 // SIGCHLD), starts registered spawners that each leave orphans behind, and
 // reports what it saw.
 func stormRole() int {
-	log = &logger{} // quiet
+	klog = &logger{} // quiet
 	res := stormResult{}
 	report := func() int {
 		json.NewEncoder(os.Stdout).Encode(res)

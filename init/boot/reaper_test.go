@@ -33,7 +33,7 @@ func (f *fakeWait) wait(ws *unix.WaitStatus) (int, error) {
 }
 
 func TestReaperFanOut(t *testing.T) {
-	log = &logger{console: &bytes.Buffer{}}
+	klog = &logger{console: &bytes.Buffer{}}
 	fw := &fakeWait{children: true}
 	r := newReaper(fw.wait)
 	pidA, chA, err := r.spawn(func() (int, error) { return 10, nil })

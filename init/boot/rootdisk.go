@@ -45,7 +45,7 @@ func hasRootDisk() bool {
 func loadDiskModules(l *kmod.Loader) {
 	for _, m := range layout.RootDiskModules {
 		if err := l.Load(m, ""); err != nil {
-			log.Debugf("root disk: %v", err)
+			klog.Debugf("root disk: %v", err)
 		}
 	}
 }
@@ -62,7 +62,7 @@ func mountRootDisk(cmd cmdline, dir string) (string, error) {
 	}
 	wait, err := cmd.seconds(paramRootWait, defaultRootWait)
 	if err != nil {
-		log.Printf("root disk: %v", err)
+		klog.Printf("root disk: %v", err)
 	}
 	if err := waitForDevice(dev, wait); err != nil {
 		return "", err

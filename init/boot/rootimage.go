@@ -64,7 +64,7 @@ func hasRootImage() bool { return len(rootImages()) > 0 || hasRootDisk() }
 func mountRootImage(target string) error {
 	disk := hasRootDisk()
 	if l, err := openLoader(); err != nil {
-		log.Printf("root image: no module index (%v): assuming %v are built in", err, imageModules)
+		klog.Printf("root image: no module index (%v): assuming %v are built in", err, imageModules)
 	} else if disk {
 		loadDiskModules(l)
 	} else {
@@ -118,7 +118,7 @@ func mountRootImage(target string) error {
 	if err := bindInit(target); err != nil {
 		return err
 	}
-	log.Printf("root: %s read-only, under a tmpfs overlay", what)
+	klog.Printf("root: %s read-only, under a tmpfs overlay", what)
 	return nil
 }
 

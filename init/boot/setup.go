@@ -60,7 +60,7 @@ func mountKernelFilesystems(procFilesystems string) error {
 			continue
 		}
 		if _, err := os.Stat(k.target); err != nil {
-			log.Debugf("%s: no %s mount point", k.fstype, k.target)
+			klog.Debugf("%s: no %s mount point", k.fstype, k.target)
 			continue
 		}
 		if err := unix.Mount(k.fstype, k.target, k.fstype, k.flags, ""); err != nil {
@@ -168,7 +168,7 @@ func resolvConfStep(etc, target string) error {
 func clockStep() error {
 	fd, err := unix.Open("/dev/rtc0", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
-		log.Debugf("no RTC: keeping the kernel's clock")
+		klog.Debugf("no RTC: keeping the kernel's clock")
 		return nil
 	}
 	if err != nil {
@@ -187,7 +187,7 @@ func clockStep() error {
 	if err := unix.Settimeofday(&tv); err != nil {
 		return fmt.Errorf("set the clock to the RTC's %s: %w", rtc.Format(time.RFC3339), err)
 	}
-	log.Printf("clock set from the RTC: %s", rtc.Format(time.RFC3339))
+	klog.Printf("clock set from the RTC: %s", rtc.Format(time.RFC3339))
 	return nil
 }
 

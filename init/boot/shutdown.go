@@ -52,28 +52,28 @@ const (
 func shutdown(a action, sup *supervisor, r *reaper, timeout time.Duration) {
 	defer func() {
 		if p := recover(); p != nil {
-			log.Printf("shutdown: panic: %v; going straight to %s", p, a)
+			klog.Printf("shutdown: panic: %v; going straight to %s", p, a)
 		}
 		finalReboot(a)
 	}()
 	// The orphan count shows the reaper at work (qemu-test reads it).
-	log.Printf("shutdown (%s): %d orphans reaped since boot; stopping svcd (timeout %s)", a, r.orphans.Load(), timeout)
+	klog.Printf("shutdown (%s): %d orphans reaped since boot; stopping svcd (timeout %s)", a, r.orphans.Load(), timeout)
 	start := time.Now()
 	if sup.stop(initctl.ShutdownSignal, timeout) {
-		log.Printf("shutdown: svcd stopped in %s", time.Since(start).Round(time.Millisecond))
+		klog.Printf("shutdown: svcd stopped in %s", time.Since(start).Round(time.Millisecond))
 	} else {
-		log.Printf("shutdown: svcd still running after %s; killing everything", timeout)
+		klog.Printf("shutdown: svcd still running after %s; killing everything", timeout)
 	}
 
-	log.Printf("shutdown: sending SIGTERM to all processes")
+	klog.Printf("shutdown: sending SIGTERM to all processes")
 	unix.Kill(-1, unix.SIGTERM)
 	if !waitNoChildren(r, termGrace) {
-		log.Printf("shutdown: processes left after %s: sending SIGKILL", termGrace)
+		klog.Printf("shutdown: processes left after %s: sending SIGKILL", termGrace)
 		unix.Kill(-1, unix.SIGKILL)
 		waitNoChildren(r, killGrace)
 	}
 
-	log.Printf("shutdown: syncing and unmounting")
+	klog.Printf("shutdown: syncing and unmounting")
 	unix.Sync()
 	unmountAll()
 	unix.Sync()
@@ -98,13 +98,13 @@ func waitNoChildren(r *reaper, grace time.Duration) bool {
 func unmountAll() {
 	mounts, err := readMountinfo()
 	if err != nil {
-		log.Printf("shutdown: read mounts: %v", err)
+		klog.Printf("shutdown: read mounts: %v", err)
 		return
 	}
 	for i := len(mounts) - 1; i >= 0; i-- {
 		if p := mounts[i].point; p != "/" {
 			if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
-				log.Debugf("unmount %s: %v", p, err)
+				klog.Debugf("unmount %s: %v", p, err)
 			}
 		}
 	}
@@ -119,9 +119,9 @@ func finalReboot(a action) {
 	case actionHalt:
 		cmd = unix.LINUX_REBOOT_CMD_HALT
 	}
-	log.Printf("shutdown: %s", a)
+	klog.Printf("shutdown: %s", a)
 	err := unix.Reboot(cmd)
-	log.Printf("shutdown: reboot(2) failed: %v; halting here", err)
+	klog.Printf("shutdown: reboot(2) failed: %v; halting here", err)
 	if os.Getpid() == 1 {
 		hang()
 	}

@@ -51,12 +51,12 @@ func TestStepRunner(t *testing.T) {
 	if !strings.Contains(r.records[2].Error, "panic: oops") || !r.records[2].Essential {
 		t.Errorf("record 2: got %+v, want an essential panic record", r.records[2])
 	}
-	log := out.String()
-	if !strings.Contains(log, "init: step fails failed: boom") || !strings.Contains(log, "init: ESSENTIAL STEP panics FAILED") {
-		t.Errorf("log:\n%s\nwant the failure and the essential failure", log)
+	got := out.String()
+	if !strings.Contains(got, "init: step fails failed: boom") || !strings.Contains(got, "init: ESSENTIAL STEP panics FAILED") {
+		t.Errorf("log:\n%s\nwant the failure and the essential failure", got)
 	}
-	if strings.Contains(log, "step ok:") {
-		t.Errorf("log:\n%s\nwant no per-step timing without keel.debug", log)
+	if strings.Contains(got, "step ok:") {
+		t.Errorf("log:\n%s\nwant no per-step timing without keel.debug", got)
 	}
 }
 

@@ -54,17 +54,17 @@ func (s *supervisor) run() {
 	}
 	for {
 		if _, err := os.Stat(s.path); err != nil {
-			log.Printf("%s not found: no services will run; waiting for a shutdown signal", s.path)
+			klog.Printf("%s not found: no services will run; waiting for a shutdown signal", s.path)
 			report(nil)
 			return
 		}
 		began := time.Now()
 		pid, exited, err := s.reaper.spawn(s.start)
 		if err != nil {
-			log.Printf("start %s: %v", s.path, err)
+			klog.Printf("start %s: %v", s.path, err)
 			report(err)
 		} else {
-			log.Printf("svcd started pid %d", pid)
+			klog.Printf("svcd started pid %d", pid)
 			report(nil)
 			s.mu.Lock()
 			s.pid = pid
@@ -78,13 +78,13 @@ func (s *supervisor) run() {
 			stopping := s.stopping
 			s.mu.Unlock()
 			if stopping {
-				log.Printf("svcd exited: %s", describeExit(ws))
+				klog.Printf("svcd exited: %s", describeExit(ws))
 				return
 			}
-			log.Printf("svcd (pid %d) exited unexpectedly: %s", pid, describeExit(ws))
+			klog.Printf("svcd (pid %d) exited unexpectedly: %s", pid, describeExit(ws))
 		}
 		d := b.Next(time.Since(began))
-		log.Printf("restarting svcd in %s", d)
+		klog.Printf("restarting svcd in %s", d)
 		select {
 		case <-time.After(d):
 		case <-s.stopCh:
@@ -128,7 +128,7 @@ func (s *supervisor) devicesPipe() *os.File {
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		log.Printf("svcd will not wait for the device scan: %v", err)
+		klog.Printf("svcd will not wait for the device scan: %v", err)
 		return nil
 	}
 	go func() {
@@ -151,7 +151,7 @@ func (s *supervisor) stop(sig unix.Signal, timeout time.Duration) bool {
 	s.mu.Unlock()
 	if pid > 0 {
 		if err := unix.Kill(pid, sig); err != nil {
-			log.Printf("signal svcd (pid %d): %v", pid, err)
+			klog.Printf("signal svcd (pid %d): %v", pid, err)
 		}
 	}
 	select {

@@ -52,7 +52,7 @@ func TestDescribeExit(t *testing.T) {
 }
 
 func TestSupervisorMissingSvcd(t *testing.T) {
-	log = &logger{console: &bytes.Buffer{}}
+	klog = &logger{console: &bytes.Buffer{}}
 	s := newSupervisor(filepath.Join(t.TempDir(), "svcd"), newReaper(wait4Any))
 	go s.run()
 	if err := s.waitStarted(); err != nil {
@@ -67,7 +67,7 @@ func TestSupervisorMissingSvcd(t *testing.T) {
 // that stop delivers the signal and sees the exit through the reaper.
 func TestSupervisorStop(t *testing.T) {
 	var out bytes.Buffer
-	log = &logger{console: &out}
+	klog = &logger{console: &out}
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "ready")
 	script := filepath.Join(dir, "svcd")
@@ -138,7 +138,7 @@ func TestSupervisorDevicesPipe(t *testing.T) {
 	for _, scanDone := range []bool{false, true} {
 		t.Run(fmt.Sprintf("scan done %v", scanDone), func(t *testing.T) {
 			var out bytes.Buffer
-			log = &logger{console: &out}
+			klog = &logger{console: &out}
 			dir := t.TempDir()
 			script := filepath.Join(dir, "svcd")
 			// Reports what it got, then waits for EOF on the pipe.

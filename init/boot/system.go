@@ -40,7 +40,7 @@ func modulesStep() error {
 	start := time.Now()
 	l, err := openLoader()
 	if kmod.IsNotExist(err) {
-		log.Printf("no kernel module index for this kernel: skipping modules")
+		klog.Printf("no kernel module index for this kernel: skipping modules")
 		return nil
 	}
 	if err != nil {
@@ -52,26 +52,26 @@ func modulesStep() error {
 		for _, req := range parseModulesList(string(raw)) {
 			if err := l.Load(req.name, req.params); err != nil {
 				failed++
-				log.Printf("module %s: %v", req.name, err)
+				klog.Printf("module %s: %v", req.name, err)
 			}
 		}
 	}
 	listed := len(l.Loaded())
 	sum := l.Coldplug("/sys", kmod.ColdplugOptions{CPU: readCmdline()[paramColdplug] == "cpu"})
 	for _, f := range sum.Failed {
-		log.Printf("module %s: %v", f.Module, f.Err)
+		klog.Printf("module %s: %v", f.Module, f.Err)
 	}
 	failed += len(sum.Failed)
 	for i := range sum.Omitted {
 		// A device this image has no driver for: say so, and how to fix it.
-		log.Printf("modules: %v", &sum.Omitted[i])
+		klog.Printf("modules: %v", &sum.Omitted[i])
 	}
-	log.Printf("modules: %d loaded (%d listed, %d for %d devices), %d failed, in %s",
+	klog.Printf("modules: %d loaded (%d listed, %d for %d devices), %d failed, in %s",
 		len(l.Loaded()), listed, len(sum.Loaded), sum.Devices, failed, time.Since(start).Round(time.Millisecond))
-	log.Debugf("modules loaded: %s", strings.Join(l.Loaded(), " "))
-	log.Debugf("coldplug: %d passes over /sys took %s", sum.Passes, sum.ScanTime.Round(time.Millisecond))
+	klog.Debugf("modules loaded: %s", strings.Join(l.Loaded(), " "))
+	klog.Debugf("coldplug: %d passes over /sys took %s", sum.Passes, sum.ScanTime.Round(time.Millisecond))
 	if len(sum.NoDevice) > 0 {
-		log.Debugf("modules that found no device: %s", strings.Join(sum.NoDevice, " "))
+		klog.Debugf("modules that found no device: %s", strings.Join(sum.NoDevice, " "))
 	}
 	return nil
 }
@@ -81,7 +81,7 @@ func modulesStep() error {
 func startHotplug(l *kmod.Loader) {
 	fd, err := openUevents()
 	if err != nil {
-		log.Printf("hotplug: %v; devices added later get no modules", err)
+		klog.Printf("hotplug: %v; devices added later get no modules", err)
 		return
 	}
 	goForever("hotplug", func() {
@@ -89,11 +89,11 @@ func startHotplug(l *kmod.Loader) {
 			mods, err := l.LoadAlias(modalias)
 			switch {
 			case errors.Is(err, unix.ENODEV): // the module found nothing to drive: normal
-				log.Debugf("hotplug %s: %v", modalias, err)
+				klog.Debugf("hotplug %s: %v", modalias, err)
 			case err != nil:
-				log.Printf("hotplug %s: %v", modalias, err)
+				klog.Printf("hotplug %s: %v", modalias, err)
 			case len(mods) > 0:
-				log.Debugf("hotplug %s: %s", modalias, strings.Join(mods, " "))
+				klog.Debugf("hotplug %s: %s", modalias, strings.Join(mods, " "))
 			}
 		})
 	})
@@ -140,7 +140,7 @@ func hostnameStep() error {
 	if err := unix.Sethostname([]byte(name)); err != nil {
 		return fmt.Errorf("set hostname %q: %w", name, err)
 	}
-	log.Debugf("hostname %s", name)
+	klog.Debugf("hostname %s", name)
 	return nil
 }
 

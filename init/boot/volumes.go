@@ -60,7 +60,7 @@ func volumesStep() error {
 	}
 	if l, err := openLoader(); err == nil {
 		if err := l.Load("overlay", ""); err != nil {
-			log.Printf("volumes: load module overlay: %v (trying without it)", err)
+			klog.Printf("volumes: load module overlay: %v (trying without it)", err)
 		}
 	}
 	var errs []error
@@ -68,7 +68,7 @@ func volumesStep() error {
 		if err := overlayReadOnly(d); err != nil {
 			// A read-only bind still refuses writes from containers
 			// that bind the volume read-only, which the build enforces.
-			log.Printf("volumes: %v: falling back to a read-only bind", err)
+			klog.Printf("volumes: %v: falling back to a read-only bind", err)
 			if err := bindReadOnly(d); err != nil {
 				errs = append(errs, err)
 			}
