@@ -7,13 +7,13 @@
 package boot
 
 import (
-	"fmt"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"slices"
 	"time"
 
+	"github.com/keel-os/keel/internal/bootlog"
 	"github.com/keel-os/keel/internal/initctl"
 	"github.com/keel-os/keel/internal/layout"
 	"golang.org/x/sys/unix"
@@ -59,72 +59,25 @@ func boot() {
 		os.Unsetenv(recordsEnv)
 		klog.openKmsg()
 	}
-	cmd := readCmdline()
-	klog.setDebug(cmd.has(paramDebug))
+	st := newState(readCmdline())
+	klog.setDebug(st.cmd.has(paramDebug))
 
 	if !stage2 {
-		moved, imaged := false, false
-		runner.run([]step{{name: "mount-early", run: earlyMountStep, essential: true}})
-		if hasRootImage() && needRootMove() {
-			runner.run([]step{{name: "root-image", essential: true, run: func() error {
-				if err := mountRootImage(newRootDir); err != nil {
-					return fmt.Errorf("%w (booting on from the initramfs, which holds only init)", err)
-				}
-				imaged = true
-				return nil
-			}}})
-		}
-		runner.run([]step{
-			{name: "root-move", essential: true, run: func() error {
-				cmd = readCmdline() // /proc was only just mounted
-				if !needRootMove() {
-					klog.Debugf("root is not the initramfs: no root move")
-					return nil
-				}
-				move := moveRoot
-				if imaged {
-					move = enterNewRoot
-				}
-				if err := move(); err != nil {
-					return err
-				}
-				moved = true
-				return nil
-			}},
-		})
-		if moved {
+		runner.run(st, stage1Steps())
+		if st.moved {
 			err := reexec(runner.records)
 			klog.Printf("ESSENTIAL: re-executing init from the new root failed: %v (continuing)", err)
 		}
 	}
 	runner.stage = 2
-	waitPrefetch := runner.background(step{name: "prefetch", run: prefetchStep})
-	runner.run([]step{
-		{name: "root-finish", run: finishRootMove, essential: true},
-		{name: "mounts", run: lateMountStep, essential: true},
-	})
+	waitPrefetch := runner.background(st, step{name: "prefetch", run: noState(prefetchStep)})
+	runner.run(st, rootSteps())
 	// The modules load beside the rest of the boot: svcd and containerd
 	// need no device, and svcd holds the onboot containers until the scan
 	// is done (initctl.DevicesFDEnv). Under TCG this overlapped the 1.2 s
 	// of loading with svcd's start.
-	devices := make(chan struct{})
-	waitModules := runner.background(step{name: "modules", run: func() error {
-		defer close(devices)
-		return modulesStep()
-	}})
-	runner.run([]step{
-		{name: "cgroups", run: cgroupStep, essential: true},
-		{name: "rlimits", run: rlimitStep},
-		{name: "resolv.conf", run: func() error { return resolvConfStep("/etc", resolvConfTarget) }},
-		{name: "clock", run: clockStep},
-		{name: "loopback", run: loopbackStep},
-		{name: "hostname", run: hostnameStep},
-		{name: "ctrl-alt-del", run: ctrlAltDelStep},
-		{name: "root-readonly", run: func() error { return readOnlyRootStep(cmd) }},
-		// After root-readonly, so the read-only binds land on the
-		// /containers mount that stays.
-		{name: "volumes", run: volumesStep},
-	})
+	waitModules := runner.background(st, step{name: "modules", run: modulesBootStep})
+	runner.run(st, systemSteps())
 
 	r := newReaper(wait4Any)
 	goForever("reaper", func() {
@@ -134,7 +87,7 @@ func boot() {
 		}
 	})
 	sup := newSupervisor(layout.Svcd, r)
-	sup.devices = devices
+	sup.devices = st.devices
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -143,25 +96,29 @@ func boot() {
 		}()
 		sup.run()
 	}()
-	runner.run([]step{{name: "svcd", run: sup.waitStarted}})
+	runner.run(st, []step{{name: "svcd", run: noState(sup.waitStarted)}})
 	waitModules()
 	waitPrefetch()
 
 	if err := writeBootLog(layout.BootLog, runner.records); err != nil {
 		klog.Printf("%v", err)
 	}
-	var total time.Duration
-	if n := len(runner.records); n > 0 {
-		last := runner.records[n-1]
-		total = time.Duration(last.StartNS + last.DurationNS)
-	}
-	klog.Printf("boot done %s after kernel start", total.Round(time.Millisecond))
+	klog.Printf("boot done %s after kernel start", bootTotal(runner.records).Round(time.Millisecond))
 
-	timeout, err := cmd.seconds(paramShutdownTimeout, defaultShutdownTimeout)
+	timeout, err := st.cmd.seconds(paramShutdownTimeout, defaultShutdownTimeout)
 	if err != nil {
 		klog.Printf("%v", err)
 	}
 	handleShutdownSignals(shutdownSigs, sup, r, timeout)
+}
+
+// bootTotal is the time from kernel start to the end of the last step.
+func bootTotal(recs []bootlog.Step) time.Duration {
+	if len(recs) == 0 {
+		return 0
+	}
+	last := recs[len(recs)-1]
+	return time.Duration(last.StartNS + last.DurationNS)
 }
 
 // handleShutdownSignals starts the shutdown on the first signal and logs

@@ -13,9 +13,14 @@ import (
 // step is one boot step. Steps run in order; a failed step is logged and
 // boot goes on, loudly when the step is essential.
 type step struct {
-	name      string
-	run       func() error
+	name string
+	// run does the step's work with the boot's state (see state for who
+	// reads and sets what).
+	run       func(*state) error
 	essential bool
+	// when, if set, is asked just before the step would run: false skips
+	// it, leaving no record.
+	when func(*state) bool
 }
 
 // sinceBoot reads CLOCK_BOOTTIME, which counts from kernel start and keeps
@@ -36,25 +41,34 @@ type stepRunner struct {
 	records []bootlog.Step
 }
 
-func (r *stepRunner) run(steps []step) {
+// run runs steps in order with st, recording each.
+func (r *stepRunner) run(st *state, steps []step) {
 	for _, s := range steps {
-		r.record(s, r.runOne(s))
+		if s.when != nil && !s.when(st) {
+			continue
+		}
+		r.record(s, r.runOne(st, s))
 	}
 }
 
 // background starts s now, beside the steps that follow, and returns a
 // function that waits for it to end and records it. Records stay in the
 // order they are taken, so only the boot's own goroutine calls wait.
-func (r *stepRunner) background(s step) (wait func()) {
+// The step shares st with those that follow, so it must touch only fields
+// nobody else sets while it runs.
+func (r *stepRunner) background(st *state, s step) (wait func()) {
+	if s.when != nil && !s.when(st) {
+		return func() {}
+	}
 	done := make(chan bootlog.Step, 1)
-	go func() { done <- r.runOne(s) }()
+	go func() { done <- r.runOne(st, s) }()
 	return func() { r.record(s, <-done) }
 }
 
-// runOne runs s and returns its record.
-func (r *stepRunner) runOne(s step) bootlog.Step {
+// runOne runs s with st and returns its record.
+func (r *stepRunner) runOne(st *state, s step) bootlog.Step {
 	start := r.clock()
-	err := runRecovered(s.run)
+	err := runRecovered(func() error { return s.run(st) })
 	rec := bootlog.Step{Name: s.name, Stage: r.stage, StartNS: int64(start), DurationNS: int64(r.clock() - start), Essential: s.essential}
 	if err != nil {
 		rec.Error = err.Error()

@@ -29,11 +29,11 @@ func TestStepRunner(t *testing.T) {
 	clock := &fakeClock{}
 	r := &stepRunner{clock: clock.read, stage: 2, log: lg}
 	var order []string
-	r.run([]step{
-		{name: "ok", run: func() error { order = append(order, "ok"); return nil }},
-		{name: "fails", run: func() error { order = append(order, "fails"); return errors.New("boom") }},
-		{name: "panics", run: func() error { order = append(order, "panics"); panic("oops") }, essential: true},
-		{name: "after", run: func() error { order = append(order, "after"); return nil }},
+	r.run(&state{}, []step{
+		{name: "ok", run: func(*state) error { order = append(order, "ok"); return nil }},
+		{name: "fails", run: func(*state) error { order = append(order, "fails"); return errors.New("boom") }},
+		{name: "panics", run: func(*state) error { order = append(order, "panics"); panic("oops") }, essential: true},
+		{name: "after", run: func(*state) error { order = append(order, "after"); return nil }},
 	})
 	if want := []string{"ok", "fails", "panics", "after"}; !reflect.DeepEqual(order, want) {
 		t.Errorf("ran %v, want %v (failures must not stop boot)", order, want)
@@ -65,7 +65,7 @@ func TestStepRunnerDebugLogsDurations(t *testing.T) {
 	lg := &logger{console: &out, debug: true}
 	clock := &fakeClock{}
 	r := &stepRunner{clock: clock.read, log: lg}
-	r.run([]step{{name: "mounts", run: func() error { return nil }}})
+	r.run(&state{}, []step{{name: "mounts", run: func(*state) error { return nil }}})
 	if got, want := out.String(), "init: step mounts: 1ms\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
@@ -118,13 +118,13 @@ func TestStepRunnerBackground(t *testing.T) {
 	r := &stepRunner{clock: clock.read, stage: 2, log: &logger{console: &out}}
 	release := make(chan struct{})
 	started := make(chan struct{})
-	wait := r.background(step{name: "modules", run: func() error {
+	wait := r.background(&state{}, step{name: "modules", run: func(*state) error {
 		close(started)
 		<-release
 		return errors.New("late")
 	}})
 	<-started
-	r.run([]step{{name: "clock", run: func() error { return nil }}})
+	r.run(&state{}, []step{{name: "clock", run: func(*state) error { return nil }}})
 	if len(r.records) != 1 || r.records[0].Name != "clock" {
 		t.Fatalf("records before wait: got %+v, want only clock: a background step must not hold up the next", r.records)
 	}
@@ -142,5 +142,68 @@ func TestStepRunnerBackground(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "init: step modules failed: late") {
 		t.Errorf("log:\n%s\nwant the background step's failure", out.String())
+	}
+}
+
+func TestStepRunnerWhen(t *testing.T) {
+	tests := []struct {
+		name        string
+		when        func(*state) bool
+		wantRecords []string
+	}{
+		{name: "no condition", when: nil, wantRecords: []string{"first", "maybe", "last"}},
+		{name: "true", when: func(*state) bool { return true }, wantRecords: []string{"first", "maybe", "last"}},
+		{name: "false", when: func(*state) bool { return false }, wantRecords: []string{"first", "last"}},
+		{name: "reads state set by an earlier step", when: func(st *state) bool { return st.imaged }, wantRecords: []string{"first", "maybe", "last"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &stepRunner{clock: (&fakeClock{}).read, log: &logger{}}
+			var ran []string
+			note := func(name string) func(*state) error {
+				return func(*state) error { ran = append(ran, name); return nil }
+			}
+			r.run(&state{}, []step{
+				{name: "first", run: func(st *state) error { ran = append(ran, "first"); st.imaged = true; return nil }},
+				{name: "maybe", run: note("maybe"), when: tt.when},
+				{name: "last", run: note("last")},
+			})
+			var names []string
+			for _, rec := range r.records {
+				names = append(names, rec.Name)
+			}
+			if !reflect.DeepEqual(names, tt.wantRecords) || !reflect.DeepEqual(ran, tt.wantRecords) {
+				t.Errorf("ran %v, recorded %v, want both %v (a skipped step leaves no record)", ran, names, tt.wantRecords)
+			}
+		})
+	}
+}
+
+func TestStepRunnerBackgroundSkipped(t *testing.T) {
+	r := &stepRunner{clock: (&lockedClock{}).read, log: &logger{}}
+	ran := false
+	wait := r.background(&state{}, step{name: "prefetch", run: func(*state) error { ran = true; return nil }, when: func(*state) bool { return false }})
+	wait()
+	if ran || len(r.records) != 0 {
+		t.Errorf("skipped background step: ran %v, records %+v, want neither", ran, r.records)
+	}
+}
+
+func TestStepsHandOnState(t *testing.T) {
+	r := &stepRunner{clock: (&lockedClock{}).read, log: &logger{}}
+	st := &state{devices: make(chan struct{})}
+	wait := r.background(st, step{name: "modules", run: func(st *state) error {
+		defer close(st.devices)
+		return nil
+	}})
+	var sawImaged bool
+	r.run(st, []step{
+		{name: "root-image", run: func(st *state) error { st.imaged = true; return nil }},
+		{name: "root-move", run: func(st *state) error { sawImaged = st.imaged; st.moved = true; return nil }},
+	})
+	<-st.devices // the background step closes it
+	wait()
+	if !sawImaged || !st.moved {
+		t.Errorf("root-move saw imaged=%v, left moved=%v, want both true: steps hand state on through st", sawImaged, st.moved)
 	}
 }
