@@ -32,24 +32,37 @@ func Run() {
 	boot()
 }
 
-// boot runs the boot steps and then supervises; it only returns on a panic.
-func boot() {
-	// Catch every signal whose Go default is to exit, before anything else.
+// signals are the channels boot listens on once catchSignals set them up.
+type signals struct {
+	shutdown <-chan os.Signal // poweroff, reboot, halt
+	child    <-chan os.Signal // SIGCHLD: time to reap
+}
+
+// catchSignals catches every signal whose Go default is to exit, logging
+// and ignoring those that mean nothing to init, and returns the rest.
+func catchSignals() signals {
 	ignored := make(chan os.Signal, 8)
 	signal.Notify(ignored, unix.SIGHUP, unix.SIGQUIT, unix.SIGPIPE, unix.SIGALRM, unix.SIGVTALRM,
 		unix.SIGPROF, unix.SIGXCPU, unix.SIGXFSZ, unix.SIGIO, unix.SIGSYS, unix.SIGSTKFLT, unix.SIGTRAP,
 		unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU)
-	shutdownSigs := make(chan os.Signal, 4)
+	shutdown := make(chan os.Signal, 4)
 	for _, s := range slices.Concat(initctl.PoweroffSignals, initctl.RebootSignals, initctl.HaltSignals) {
-		signal.Notify(shutdownSigs, s)
+		signal.Notify(shutdown, s)
 	}
-	sigchld := make(chan os.Signal, 1)
-	signal.Notify(sigchld, unix.SIGCHLD)
+	child := make(chan os.Signal, 1)
+	signal.Notify(child, unix.SIGCHLD)
 	goForever("ignored signals", func() {
 		for s := range ignored {
 			klog.Debugf("ignoring signal %v", s)
 		}
 	})
+	return signals{shutdown: shutdown, child: child}
+}
+
+// boot runs the boot steps and then supervises; it only returns on a panic.
+func boot() {
+	// Before anything else, so no signal can end PID 1.
+	sigs := catchSignals()
 
 	stage2 := os.Getenv(stageEnv) == "2"
 	runner := &stepRunner{clock: sinceBoot, stage: 1, log: klog}
@@ -82,7 +95,7 @@ func boot() {
 	r := newReaper(wait4Any)
 	goForever("reaper", func() {
 		r.reap()
-		for range sigchld {
+		for range sigs.child {
 			r.reap()
 		}
 	})
@@ -109,7 +122,7 @@ func boot() {
 	if err != nil {
 		klog.Printf("%v", err)
 	}
-	handleShutdownSignals(shutdownSigs, sup, r, timeout)
+	handleShutdownSignals(sigs.shutdown, sup, r, timeout)
 }
 
 // bootTotal is the time from kernel start to the end of the last step.

@@ -75,12 +75,14 @@ func dirEmpty(dir string) bool {
 }
 
 // earlyMountStep mounts /proc, /sys and /dev, then makes sure PID 1 has a
-// console to write to and starts logging to /dev/kmsg.
-func earlyMountStep() error {
+// console to write to and starts logging to /dev/kmsg. It sets st.cmd from
+// /proc/cmdline, which was not there before.
+func earlyMountStep(st *state) error {
 	err := mountAll(earlyMounts)
 	ensureConsole()
 	klog.openKmsg()
-	klog.setDebug(readCmdline().has(paramDebug))
+	st.cmd = readCmdline()
+	klog.setDebug(st.cmd.has(paramDebug))
 	return err
 }
 

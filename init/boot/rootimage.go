@@ -61,7 +61,7 @@ func hasRootImage() bool { return len(rootImages()) > 0 || hasRootDisk() }
 
 // mountRootImage mounts the root images, or the root on a disk, with
 // their overlay at target.
-func mountRootImage(target string) error {
+func mountRootImage(target string, cmd cmdline) error {
 	disk := hasRootDisk()
 	if l, err := openLoader(); err != nil {
 		klog.Printf("root image: no module index (%v): assuming %v are built in", err, imageModules)
@@ -84,7 +84,7 @@ func mountRootImage(target string) error {
 	var what string
 	if disk {
 		lower := filepath.Join(imageDir, "0")
-		desc, err := mountRootDisk(readCmdline(), lower)
+		desc, err := mountRootDisk(cmd, lower)
 		if err != nil {
 			return err
 		}

@@ -7,8 +7,8 @@ import "fmt"
 // comment, so what flows between steps is written down here rather than
 // hidden in closures over boot's variables.
 type state struct {
-	// cmd is the kernel command line. Stage 1 reads it before /proc is
-	// mounted and root-move reads it again after.
+	// cmd is the kernel command line: read at the start, before /proc
+	// is mounted in stage 1, and again by mount-early.
 	cmd cmdline
 	// imaged says root-image mounted the root image at newRootDir, so
 	// root-move enters it instead of copying the initramfs.
@@ -34,7 +34,7 @@ func noState(fn func() error) func(*state) error {
 // stage1Steps leave the initramfs, from the first init.
 func stage1Steps() []step {
 	return []step{
-		{name: "mount-early", run: noState(earlyMountStep), essential: true},
+		{name: "mount-early", run: earlyMountStep, essential: true},
 		{name: "root-image", run: rootImageStep, essential: true, when: wantRootImage},
 		{name: "root-move", run: rootMoveStep, essential: true},
 	}
@@ -70,9 +70,10 @@ func systemSteps() []step {
 // disk and the root is still the initramfs.
 func wantRootImage(*state) bool { return hasRootImage() && needRootMove() }
 
-// rootImageStep mounts the root image and sets st.imaged.
+// rootImageStep mounts the root image (or the disk st.cmd's root= names)
+// and sets st.imaged.
 func rootImageStep(st *state) error {
-	if err := mountRootImage(newRootDir); err != nil {
+	if err := mountRootImage(newRootDir, st.cmd); err != nil {
 		return fmt.Errorf("%w (booting on from the initramfs, which holds only init)", err)
 	}
 	st.imaged = true
@@ -80,10 +81,8 @@ func rootImageStep(st *state) error {
 }
 
 // rootMoveStep leaves the initramfs for the root image (st.imaged) or a
-// copy of itself, and sets st.moved. It reads st.cmd again, as /proc was
-// only just mounted.
+// copy of itself, and sets st.moved.
 func rootMoveStep(st *state) error {
-	st.cmd = readCmdline()
 	if !needRootMove() {
 		klog.Debugf("root is not the initramfs: no root move")
 		return nil
@@ -103,5 +102,5 @@ func rootMoveStep(st *state) error {
 // whether or not loading went well.
 func modulesBootStep(st *state) error {
 	defer close(st.devices)
-	return modulesStep()
+	return modulesStep(st.cmd)
 }

@@ -207,3 +207,22 @@ func TestStepsHandOnState(t *testing.T) {
 		t.Errorf("root-move saw imaged=%v, left moved=%v, want both true: steps hand state on through st", sawImaged, st.moved)
 	}
 }
+
+func TestBootTotal(t *testing.T) {
+	tests := []struct {
+		name string
+		recs []bootlog.Step
+		want time.Duration
+	}{
+		{name: "no steps", recs: nil, want: 0},
+		{name: "one step", recs: []bootlog.Step{{StartNS: 10, DurationNS: 5}}, want: 15},
+		// The background steps are recorded last and end last: the boot
+		// is done when the last record ends.
+		{name: "last record", recs: []bootlog.Step{{StartNS: 10, DurationNS: 5}, {StartNS: 3, DurationNS: 40}}, want: 43},
+	}
+	for _, tt := range tests {
+		if got := bootTotal(tt.recs); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -35,8 +35,9 @@ func parseModulesList(s string) []moduleRequest {
 }
 
 // modulesStep loads the modules /etc/modules asks for, then those the
-// present devices need. A module that fails is logged, never fatal.
-func modulesStep() error {
+// present devices need. A module that fails is logged, never fatal. cmd
+// says whether coldplug also loads CPU modules.
+func modulesStep(cmd cmdline) error {
 	start := time.Now()
 	l, err := openLoader()
 	if kmod.IsNotExist(err) {
@@ -57,7 +58,7 @@ func modulesStep() error {
 		}
 	}
 	listed := len(l.Loaded())
-	sum := l.Coldplug("/sys", kmod.ColdplugOptions{CPU: readCmdline()[paramColdplug] == "cpu"})
+	sum := l.Coldplug("/sys", kmod.ColdplugOptions{CPU: cmd[paramColdplug] == "cpu"})
 	for _, f := range sum.Failed {
 		klog.Printf("module %s: %v", f.Module, f.Err)
 	}
