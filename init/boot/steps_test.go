@@ -216,8 +216,8 @@ func TestBootTotal(t *testing.T) {
 	}{
 		{name: "no steps", recs: nil, want: 0},
 		{name: "one step", recs: []bootlog.Step{{StartNS: 10, DurationNS: 5}}, want: 15},
-		// The background steps are recorded last and end last: the boot
-		// is done when the last record ends.
+		// Where the last record ends, even when an earlier one ends
+		// later: the background steps are recorded last.
 		{name: "last record", recs: []bootlog.Step{{StartNS: 10, DurationNS: 5}, {StartNS: 3, DurationNS: 40}}, want: 43},
 	}
 	for _, tt := range tests {
