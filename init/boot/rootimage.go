@@ -1,0 +1,232 @@
+package boot
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keel-os/keel/internal/layout"
+	"golang.org/x/sys/unix"
+)
+
+// An initrd with a squashfs root (keel build's default) holds only /init,
+// the modules below and the system as squashfs images, one per part
+// (layout.RootParts: kernel modules, init images, each container, the
+// spec's files), or, from keel versions before that, one image of the
+// whole root (layout.RootImage). Instead of binding the initramfs for the
+// root move, init mounts every image read-only through a loop device,
+// stacks them under one overlay with a tmpfs on top (so the root stays
+// writable where the system writes, and a later part's file replaces an
+// earlier one's, as in the initramfs) and moves into that. The images stay
+// compressed in RAM; what is read from them lives in the page cache, which
+// the kernel can drop.
+
+// imageDir holds the images' mounts; it stays in the initramfs, out of
+// sight once the root has moved.
+const imageDir = "/.keel-image"
+
+// imageModules are loaded before mounting; built-in ones need nothing.
+var imageModules = []string{"loop", "squashfs", "overlay"}
+
+// rootImages returns the root images the initramfs carries, bottom layer
+// first, or nil.
+func rootImages() []string { return findRootImages(layout.RootImage, layout.RootParts) }
+
+// findRootImages returns the image single if it is a file, else the
+// *.squashfs files of dir in name order.
+func findRootImages(single, dir string) []string {
+	if st, err := os.Stat(single); err == nil && st.Mode().IsRegular() {
+		return []string{single}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents { // ReadDir sorts by name: the stacking order
+		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".squashfs") {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
+}
+
+// hasRootImage reports whether the initramfs carries a root image or is
+// the boot initramfs of a root on a disk.
+func hasRootImage() bool { return len(rootImages()) > 0 || hasRootDisk() }
+
+// mountRootImage mounts the root images, or the root on a disk, with
+// their overlay at target.
+func mountRootImage(target string, cmd cmdline) error {
+	disk := hasRootDisk()
+	if l, err := openLoader(); err != nil {
+		klog.Printf("root image: no module index (%v): assuming %v are built in", err, imageModules)
+	} else if disk {
+		loadDiskModules(l)
+	} else {
+		for _, m := range imageModules {
+			if err := l.Load(m, ""); err != nil {
+				return fmt.Errorf("load module %s: %w", m, err)
+			}
+		}
+	}
+	rw := filepath.Join(imageDir, "rw")
+	for _, d := range []string{rw, target} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	var lowers []string
+	var what string
+	if disk {
+		lower := filepath.Join(imageDir, "0")
+		desc, err := mountRootDisk(cmd, lower)
+		if err != nil {
+			return err
+		}
+		lowers, what = []string{lower}, desc
+	} else {
+		images := rootImages()
+		// overlayfs lists its lower layers topmost first.
+		lowers = make([]string, len(images))
+		for i, img := range images {
+			lower := filepath.Join(imageDir, strconv.Itoa(i))
+			if err := mountImage(img, lower); err != nil {
+				return err
+			}
+			lowers[len(images)-1-i] = lower
+		}
+		what = fmt.Sprintf("%d squashfs image(s) of %s", len(images), filepath.Dir(images[0]))
+	}
+	if err := unix.Mount("tmpfs", rw, "tmpfs", 0, "mode=0755"); err != nil {
+		return fmt.Errorf("mount the overlay's tmpfs on %s: %w", rw, err)
+	}
+	upper, work := filepath.Join(rw, "upper"), filepath.Join(rw, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), upper, work)
+	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mount the overlay root (%s) on %s: %w", opts, target, err)
+	}
+	if err := bindInit(target); err != nil {
+		return err
+	}
+	klog.Printf("root: %s read-only, under a tmpfs overlay", what)
+	return nil
+}
+
+// bindInit makes the initramfs's /init the new root's: the images leave it
+// out (the initramfs holds it already, so a copy in them cost 1.2 MB of
+// every initrd), and init re-executes itself from the new root, where the
+// kernel also finds it as /sbin/modprobe. Images of an older keel carry
+// their own, which stays.
+func bindInit(target string) error {
+	dst := filepath.Join(target, layout.Init)
+	if _, err := os.Lstat(dst); err == nil {
+		return nil
+	}
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o755)
+	if err != nil {
+		return fmt.Errorf("create %s for the initramfs's %s: %w", dst, layout.Init, err)
+	}
+	f.Close()
+	if err := unix.Mount(layout.Init, dst, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind the initramfs's %s on %s: %w", layout.Init, dst, err)
+	}
+	return nil
+}
+
+// mountImage mounts the squashfs image img read-only on dir through a
+// loop device.
+func mountImage(img, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	dev, loop, err := attachLoop(img)
+	if err != nil {
+		return err
+	}
+	// With autoclear, closing the last descriptor before the mount holds
+	// the device would detach it.
+	err = unix.Mount(dev, dir, "squashfs", unix.MS_RDONLY, "")
+	loop.Close()
+	if err != nil {
+		return fmt.Errorf("mount %s (%s) read-only on %s: %w", img, dev, dir, err)
+	}
+	return nil
+}
+
+// attachLoop binds file to a free loop device, read-only, and returns the
+// device's path and an open descriptor of it. The device detaches itself
+// once its last user is gone: keep the descriptor until it is mounted.
+func attachLoop(file string) (string, *os.File, error) {
+	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, fmt.Errorf("open /dev/loop-control (is the loop module loaded?): %w", err)
+	}
+	defer ctl.Close()
+	img, err := os.Open(file)
+	if err != nil {
+		return "", nil, fmt.Errorf("open %s: %w", file, err)
+	}
+	defer img.Close()
+	// Another process may take the free device first: try again then.
+	for try := 0; ; try++ {
+		n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
+		if err != nil {
+			return "", nil, fmt.Errorf("find a free loop device: %w", err)
+		}
+		dev := fmt.Sprintf("/dev/loop%d", n)
+		f, err := configureLoop(dev, img, file)
+		if errors.Is(err, unix.EBUSY) && try < 5 {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		return dev, f, nil
+	}
+}
+
+// configureLoop attaches img to dev with LOOP_CONFIGURE, or on kernels
+// before 5.8 with LOOP_SET_FD and LOOP_SET_STATUS64, and returns dev open.
+func configureLoop(dev string, img *os.File, name string) (*os.File, error) {
+	f, err := os.OpenFile(dev, os.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dev, err)
+	}
+	if err := setLoop(f, dev, img, name); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func setLoop(f *os.File, dev string, img *os.File, name string) error {
+	info := unix.LoopInfo64{Flags: unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_AUTOCLEAR}
+	copy(info.File_name[:len(info.File_name)-1], name)
+	cfg := unix.LoopConfig{Fd: uint32(img.Fd()), Info: info}
+	err := unix.IoctlLoopConfigure(int(f.Fd()), &cfg)
+	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOTTY) {
+		if err != nil {
+			return fmt.Errorf("attach %s to %s: %w", name, dev, err)
+		}
+		return nil
+	}
+	if err := unix.IoctlSetInt(int(f.Fd()), unix.LOOP_SET_FD, int(img.Fd())); err != nil {
+		return fmt.Errorf("attach %s to %s: %w", name, dev, err)
+	}
+	if err := unix.IoctlLoopSetStatus64(int(f.Fd()), &info); err != nil {
+		_ = unix.IoctlSetInt(int(f.Fd()), unix.LOOP_CLR_FD, 0)
+		return fmt.Errorf("set up %s: %w", dev, err)
+	}
+	return nil
+}
