@@ -1,8 +1,6 @@
 package qemutest
 
 import (
-	"context"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,19 +14,8 @@ import (
 // status) on the usual socket with the node settings (no systemd cgroups,
 // the CNI directories), and the system powers off cleanly.
 func TestCRIContainerd(t *testing.T) {
-	require(t)
-	prefix := buildImage(t, "qemu-test/testdata/cri-containerd.yml")
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	c, err := Boot(ctx, &run.QEMU{Prefix: prefix, Mem: 512})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Kill()
-	i, at, err := c.Expect(ctx, 0, regexp.MustCompile(`CRICHECK-(OK|FAIL)`))
-	if err != nil {
-		t.Fatalf("no CRI check result: %v\nlast console lines:\n%s", err, c.Tail(80))
-	}
+	ctx, c := bootSpecs(t, 6*time.Minute, run.QEMU{Mem: 512}, "qemu-test/testdata/cri-containerd.yml")
+	i, at := mustExpect(ctx, t, c, 0, `CRICHECK-(OK|FAIL)`)
 	line := c.Lines(i, i+1)[0]
 	t.Logf("at %.1fs: %s", at.Seconds(), line)
 	for _, want := range []string{"CRICHECK-OK", "runtime=containerd", "api=v1", "RuntimeReady=true", "SystemdCgroup=false", "cni=[/opt/cni/bin],/etc/cni/net.d"} {
@@ -36,7 +23,5 @@ func TestCRIContainerd(t *testing.T) {
 			t.Errorf("the CRI check said %q, want %q in it\nlast console lines:\n%s", line, want, c.Tail(80))
 		}
 	}
-	if err := c.Wait(ctx); err != nil {
-		t.Errorf("qemu did not exit cleanly after power-off: %v\nlast console lines:\n%s", err, c.Tail(40))
-	}
+	waitExit(ctx, t, c)
 }

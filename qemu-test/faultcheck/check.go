@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"syscall"
@@ -156,7 +155,7 @@ func memoryLimit(ctx context.Context, c *api.Client) (string, error) {
 	if !r.OOMKilled || !exitIs(r, 137) || r.Restarts != 1 {
 		return "", fmt.Errorf("svcctl shows hog as %s, want running, last exit 137 oom-killed, 1 restart", describe(r))
 	}
-	status, code, err := svcctl("status", "hog")
+	status, code, err := guest.Svcctl("status", "hog")
 	if err != nil || code != 0 {
 		return "", fmt.Errorf("svcctl status hog: exit %d, %v: %s", code, err, status)
 	}
@@ -218,7 +217,7 @@ const catchUpWithin = time.Minute
 
 // truthful checks svcctl list against the processes and svcd's own life.
 func truthful() error {
-	out, code, err := svcctl("--json", "list")
+	out, code, err := guest.Svcctl("--json", "list")
 	var rows []api.Container
 	if err != nil || code != 0 || json.Unmarshal([]byte(out), &rows) != nil {
 		return fmt.Errorf("svcctl --json list: exit %d, %v: %s", code, err, out)
@@ -271,20 +270,4 @@ func findArgs(args ...string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no process runs %q", args)
-}
-
-// svcctl runs the system's real svcctl and returns its output and exit
-// code.
-func svcctl(args ...string) (string, int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "/usr/bin/svcctl", args...).CombinedOutput()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return string(out), ee.ExitCode(), nil
-	}
-	if err != nil {
-		return string(out), -1, err
-	}
-	return string(out), 0, nil
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/keel-os/keel/qemu-test/guest"
 )
 
 // fillFile is where the filler writes; the checker deletes it.
@@ -26,11 +28,7 @@ func main() {
 		fmt.Println("FAULTS FAIL usage: faultcheck fail|hang|crash|hog|fill|check")
 		os.Exit(2)
 	}
-	// Catch the stop signal first: a Go program that is PID 1 of its
-	// namespace and gets SIGTERM before asking for it exits 2, which
-	// looks like a crash.
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	stop := guest.CatchStop()
 	switch os.Args[1] {
 	case "fail":
 		fmt.Println("onboot failing on purpose")

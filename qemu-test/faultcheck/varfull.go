@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keel-os/keel/qemu-test/guest"
 	"github.com/keel-os/keel/svcd/api"
 )
 
@@ -37,7 +38,7 @@ func varFull(ctx context.Context, c *api.Client) (string, error) {
 		return "", fmt.Errorf("/var still has %d bytes free after the filler stopped (%v)", free, err)
 	}
 	// svcd answers and tells the truth while /var is full.
-	if out, code, err := svcctl("list"); err != nil || code != 0 {
+	if out, code, err := guest.Svcctl("list"); err != nil || code != 0 {
 		return "", fmt.Errorf("svcctl list with /var full: exit %d, %v: %s", code, err, out)
 	}
 	if _, err := waitLog(ctx, c, "svcd", "log file of filler off, memory only"); err != nil {

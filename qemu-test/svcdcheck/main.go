@@ -7,17 +7,14 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/keel-os/keel/qemu-test/guest"
 	"github.com/keel-os/keel/svcd/api"
 )
 
@@ -26,11 +23,7 @@ func main() {
 		fmt.Println("KEEL-SVCDCHECK-FAIL usage: svcdcheck flaky|db|app|check")
 		os.Exit(2)
 	}
-	// Catch the stop signal first: as PID 1 of its namespace, a Go program
-	// that gets SIGTERM before asking for it exits 2, which looks like a
-	// crash.
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	stop := guest.CatchStop()
 	switch os.Args[1] {
 	case "flaky":
 		flaky("/crashed-once")
@@ -68,20 +61,6 @@ func flaky(marker string) {
 		os.Exit(1)
 	}
 	fmt.Println("flaky up for good")
-}
-
-func svcctl(args ...string) (string, int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "/usr/bin/svcctl", args...).CombinedOutput()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return string(out), ee.ExitCode(), nil
-	}
-	if err != nil {
-		return string(out), -1, err
-	}
-	return string(out), 0, nil
 }
 
 // Ready says whether the list shows flaky restarted and running, db
@@ -130,7 +109,7 @@ func check() int {
 	}
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		out, code, err := svcctl("--json", "list")
+		out, code, err := guest.Svcctl("--json", "list")
 		var cs []api.Container
 		if err == nil && code == 0 && json.Unmarshal([]byte(out), &cs) == nil {
 			ok, why := Ready(cs)
@@ -145,12 +124,12 @@ func check() int {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	list, _, _ := svcctl("list")
+	list, _, _ := guest.Svcctl("list")
 	fmt.Printf("KEEL-SVCDCHECK-LIST-BEGIN\n%sKEEL-SVCDCHECK-LIST-END\n", list)
-	boot, _, _ := svcctl("boot")
+	boot, _, _ := guest.Svcctl("boot")
 	fmt.Printf("KEEL-SVCDCHECK-BOOT-BEGIN\n%sKEEL-SVCDCHECK-BOOT-END\n", boot)
 
-	out, _, err := svcctl("--json", "boot")
+	out, _, err := guest.Svcctl("--json", "boot")
 	var tl []TimelineEntry
 	if err != nil || json.Unmarshal([]byte(out), &tl) != nil {
 		return fail("svcctl --json boot: %v: %s", err, out)
@@ -159,16 +138,16 @@ func check() int {
 	fmt.Printf("KEEL-SVCDCHECK-ORDER db-healthy=%d app-started=%d ok=%t\n", healthy, started, ok)
 
 	// Exit codes mean something: 0 running, 5 not running, 3 unknown.
-	_, running, _ := svcctl("status", "app")
-	_, unknown, _ := svcctl("status", "no-such-service")
+	_, running, _ := guest.Svcctl("status", "app")
+	_, unknown, _ := guest.Svcctl("status", "no-such-service")
 	fmt.Printf("KEEL-SVCDCHECK-EXITCODES status-running=%d status-unknown=%d\n", running, unknown)
 
-	dmesg, code, err := svcctl("dmesg")
+	dmesg, code, err := guest.Svcctl("dmesg")
 	lines := strings.Split(strings.TrimSpace(dmesg), "\n")
 	fmt.Printf("KEEL-SVCDCHECK-DMESG exit=%d err=%v lines=%d first=%q\n", code, err, len(lines), lines[0])
 
 	fmt.Println("KEEL-SVCDCHECK-DONE")
-	if out, code, err := svcctl("poweroff"); err != nil || code != 0 {
+	if out, code, err := guest.Svcctl("poweroff"); err != nil || code != 0 {
 		return fail("svcctl poweroff: exit %d, %v: %s", code, err, out)
 	}
 	return 0
