@@ -95,7 +95,7 @@ guest powered itself off cleanly.`,
 	qc.Flags().StringVar(&q.GuestAgent, "qemu-ga", "", "give the guest a QEMU guest agent channel (/dev/vport0p1, for the qemu-ga package) served on this host unix socket")
 	qc.Flags().StringVar(&q.Firmware, "fw", "", "UEFI firmware code file to boot with (implies --uefi; default Debian's OVMF)")
 	qc.Flags().StringArrayVar(&disks, "disk", nil, "attach a disk: file[,size=1G][,format=raw|qcow2] (created if missing; repeatable)")
-	c.AddCommand(qc, accelCmd(g, stdout, stderr), switchCmd(stderr), runGCPCmd(g, stdout, stderr))
+	c.AddCommand(qc, accelCmd(g, stdout, stderr), switchCmd(stderr), runGCPCmd(g, stdout, stderr), runAWSCmd(g, stdout, stderr))
 	return c
 }
 

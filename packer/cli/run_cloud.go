@@ -21,10 +21,14 @@ type cloudRunFlags struct {
 	timeout        time.Duration
 }
 
-func (f *cloudRunFlags) add(c *cobra.Command) {
+// add adds the flags; sshKeys says whether the provider takes public keys
+// with the instance (AWS takes a key pair's name instead).
+func (f *cloudRunFlags) add(c *cobra.Command, sshKeys bool) {
 	c.Flags().StringVar(&f.data, "data", "", "userdata for the metadata agent (metadata/: written to /run/config/userdata, JSON expanded into /run/config)")
 	c.Flags().StringVar(&f.dataFile, "data-file", "", "a file holding the userdata")
-	c.Flags().StringArrayVar(&f.sshKeys, "ssh-key", nil, "an OpenSSH public key file whose keys go to /run/config/ssh/authorized_keys (repeatable)")
+	if sshKeys {
+		c.Flags().StringArrayVar(&f.sshKeys, "ssh-key", nil, "an OpenSSH public key file whose keys go to /run/config/ssh/authorized_keys (repeatable)")
+	}
 	c.Flags().DurationVar(&f.timeout, "timeout", 0, "end the run after this long, deleting the instance unless --keep (0: run until it stops or Ctrl-C)")
 }
 
@@ -106,7 +110,63 @@ gcloud auth application-default login, or the attached service account).`,
 	c.Flags().BoolVar(&opt.Keep, "keep", false, "do not delete the instance when the run ends")
 	c.Flags().BoolVar(&opt.Keep, "skip-cleanup", false, "LinuxKit's name for --keep")
 	c.Flags().MarkHidden("skip-cleanup")
-	f.add(c)
+	f.add(c, true)
+	return c
+}
+
+func runAWSCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
+	opt := &cloudrun.AWS{}
+	var f cloudRunFlags
+	c := &cobra.Command{
+		Use:   "aws [flags] AMI",
+		Short: "Start an EC2 instance of an AMI keel push aws made, with its console here",
+		Long: `Start an EC2 instance of AMI (an AMI ID, or the name of an AMI this account
+owns: what keel push aws registered) and stream its console (GetConsoleOutput
+with the newest output, polled) to stdout until the instance stops; then, or
+on Ctrl-C, the instance is terminated and its root volume with it. --keep
+leaves it; --detach prints its ID and returns once it runs (terminate it
+with keel rm aws ID).
+
+The userdata (--data, --data-file, at most 16 KiB) goes to RunInstances and
+the instance metadata service serves it; the key pair --key-name is served
+as the instance's public key: the metadata agent reads both. The system's
+power-off stops the instance (shutdown behaviour stop) so that the last of
+its console can still be read.
+
+Credentials and region: the SDK's default chain (AWS_ACCESS_KEY_ID and
+friends, AWS_PROFILE and ~/.aws, SSO, the instance's or task's role).
+AWS_ENDPOINT_URL_EC2 points it elsewhere.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if opt.Userdata, _, err = f.read(cloudrun.AWSUserdataMax); err != nil {
+				return err
+			}
+			opt.Image, opt.Console, opt.Log = args[0], stdout, g.logTo(stderr)
+			ctx, stop := f.context(cmd.Context())
+			defer stop()
+			id, err := opt.Run(ctx)
+			if err != nil {
+				return err
+			}
+			if opt.Detach {
+				fmt.Fprintln(stdout, id)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&opt.Region, "region", "", "AWS region (default: $AWS_REGION, else the profile's)")
+	c.Flags().StringVar(&opt.Machine, "machine", "t3.micro", "instance type")
+	c.Flags().StringVar(&opt.Zone, "zone", "", "availability zone, or its letter (default: EC2's choice, or the subnet's)")
+	c.Flags().StringVar(&opt.Name, "name", "", "the instance's Name tag (default: the AMI's name and a random suffix)")
+	c.Flags().Int32Var(&opt.DiskSize, "disk-size", 0, "root volume size in GiB (default: the AMI's)")
+	c.Flags().StringVar(&opt.DiskType, "disk-type", "", "root volume type (default: gp3 when --disk-size is given, else the AMI's)")
+	c.Flags().StringVar(&opt.KeyName, "key-name", "", "EC2 key pair whose public key the system gets for SSH")
+	c.Flags().StringArrayVar(&opt.SecurityGroups, "security-group", nil, "security group ID (repeatable; default: the VPC's default group)")
+	c.Flags().StringVar(&opt.Subnet, "subnet", "", "subnet ID (default: the default VPC's)")
+	c.Flags().BoolVar(&opt.Detach, "detach", false, "print the instance's ID and return once it runs")
+	c.Flags().BoolVar(&opt.Keep, "keep", false, "do not terminate the instance when the run ends")
+	f.add(c, false)
 	return c
 }
 
@@ -120,7 +180,7 @@ func rmCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 			if len(args) == 0 {
 				return cmd.Help()
 			}
-			return fmt.Errorf("unknown provider %q: keel rm has gcp", args[0])
+			return fmt.Errorf("unknown provider %q: keel rm has aws and gcp", args[0])
 		},
 	}
 	opt := &cloudrun.GCP{}
@@ -138,6 +198,20 @@ func rmCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 	}
 	gc.Flags().StringVar(&opt.Project, "project", envOr("", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"), "Google Cloud project (default: $GOOGLE_CLOUD_PROJECT, else $CLOUDSDK_CORE_PROJECT)")
 	gc.Flags().StringVar(&opt.Zone, "zone", envOr("europe-west1-d", "CLOUDSDK_COMPUTE_ZONE"), "zone of the instance ($CLOUDSDK_COMPUTE_ZONE, else europe-west1-d)")
-	c.AddCommand(gc)
+	aopt := &cloudrun.AWS{}
+	ac := &cobra.Command{
+		Use:   "aws [flags] ID|NAME",
+		Short: "Terminate an EC2 instance (by ID, or by the Name tag keel run aws gave it) and its root volume",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := aopt.Delete(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.logTo(stderr), "terminating instance %s\n", args[0])
+			return nil
+		},
+	}
+	ac.Flags().StringVar(&aopt.Region, "region", "", "AWS region (default: $AWS_REGION, else the profile's)")
+	c.AddCommand(ac, gc)
 	return c
 }

@@ -25,8 +25,11 @@ func TestRunCloudArgs(t *testing.T) {
 		{"run gcp --project p --data x --data-file y sys", "give --data or --data-file, not both"},
 		{"run gcp --project p --data-file " + filepath.Join(dir, "none") + " sys", "--data-file: stat"},
 		{"run gcp --project p --ssh-key " + priv + " sys", "is not an OpenSSH public key (give the .pub file)"},
+		{"run aws --machine t3 sys", `instance type "t3" is not valid`},
+		{"run aws --zone 1 sys", `zone "1" is not valid`},
+		{"run aws --ssh-key k.pub sys", "unknown flag: --ssh-key"},
 		{"rm gcp vm1", "no project: give --project"},
-		{"rm aws vm1", `unknown provider "aws"`},
+		{"rm azure vm1", `unknown provider "azure"`},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := Run(context.Background(), strings.Fields(tc.args), strings.NewReader(""), &stdout, &stderr); code == 0 {
