@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -330,5 +331,26 @@ func TestNewOutput(t *testing.T) {
 		if string(fresh) != tc.fresh || lost != tc.lost {
 			t.Errorf("newOutput(%q, %q) = %q, %v, want %q, %v", tc.prev, tc.cur, fresh, lost, tc.fresh, tc.lost)
 		}
+	}
+}
+
+// TestAWSRunReal boots an AMI in a real account, only when a maintainer
+// asks for it (docs/clouds.md); the instance is terminated at the end.
+func TestAWSRunReal(t *testing.T) {
+	ami := os.Getenv("KEEL_TEST_AWS_RUN_AMI")
+	if ami == "" {
+		t.Skip("talks to AWS: set KEEL_TEST_AWS_RUN_AMI (an AMI keel push aws made; credentials and AWS_REGION as the SDK finds them) to run it")
+	}
+	var console bytes.Buffer
+	a := &AWS{Image: ami, Machine: "t3.micro", Console: &console, Userdata: []byte("keel-test")}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	id, err := a.Run(ctx)
+	t.Logf("instance %s, console:\n%s", id, console.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if console.Len() == 0 {
+		t.Errorf("got no console output")
 	}
 }
