@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
+	"github.com/keel-os/keel/packer/cloudtest"
 	"github.com/keel-os/keel/packer/push"
 )
 
@@ -47,9 +47,7 @@ func newFakeEC2(text string, chunk, window int) *fakeEC2 {
 	return &fakeEC2{state: map[string]string{}, fail: map[string][]string{}, text: text, chunk: chunk, window: window}
 }
 
-func ec2Err(code, msg string) string {
-	return fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>req-1</RequestID></Response>`, code, msg)
-}
+var ec2Err = cloudtest.EC2Error
 
 const testInstance = "i-0123456789abcdef0"
 
@@ -139,15 +137,7 @@ func (f *fakeEC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func ec2Test(t *testing.T, f *fakeEC2) *AWS {
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
-		"AWS_REGION": "eu-west-1", "AWS_PROFILE": "",
-		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
-		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL_EC2": srv.URL,
-	} {
-		t.Setenv(k, v)
-	}
+	cloudtest.AWSEnv(t, map[string]string{"EC2": srv.URL})
 	return &AWS{
 		Image: "sys", Machine: "t3.micro", PollInterval: time.Millisecond,
 		EC2Options: []func(*ec2.Options){func(o *ec2.Options) {

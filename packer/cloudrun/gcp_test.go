@@ -19,6 +19,7 @@ import (
 	compute "google.golang.org/api/compute/v1"
 	"google.golang.org/api/option"
 
+	"github.com/keel-os/keel/packer/cloudtest"
 	"github.com/keel-os/keel/packer/push"
 )
 
@@ -54,8 +55,9 @@ func newFakeGCE(text string, chunk int) *fakeGCE {
 	return &fakeGCE{instances: map[string]string{}, ops: map[string]*compute.Operation{}, opError: map[string]*compute.OperationError{}, fail: map[string][]string{}, text: text, chunk: chunk}
 }
 
+// gceErr is a queued answer: the status, a space, the body.
 func gceErr(code int, reason, msg string) string {
-	return fmt.Sprintf(`%d {"error":{"code":%d,"message":%q,"errors":[{"reason":%q,"message":%q}]}}`, code, code, msg, reason, msg)
+	return fmt.Sprint(code) + " " + cloudtest.GCEError(code, reason, msg)
 }
 
 func (f *fakeGCE) ServeHTTP(w http.ResponseWriter, r *http.Request) {
