@@ -19,7 +19,15 @@ import (
 )
 
 func runCmd(g *globals, stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	c := &cobra.Command{Use: "run", Short: "Boot a built image in QEMU, or an image keel push made in its cloud"}
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Boot a built image in QEMU, or an image keel push made in its cloud",
+		Long: `Boot a built image: keel run qemu boots a build here; keel run gcp and
+keel run aws start an instance of an image keel push made, pass it --data
+(and SSH keys) the way that cloud delivers metadata, stream its serial
+console, and delete the instance when it stops or on Ctrl-C (keel rm
+deletes one left with --detach or --keep). See docs/clouds.md.`,
+	}
 	q := &run.QEMU{}
 	var data, dataFile string
 	var publish, disks, networks []string

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -53,6 +54,15 @@ func (f *cloudRunFlags) context(ctx context.Context) (context.Context, func()) {
 	return ctx, func() { cancel(); stop() }
 }
 
+// timedOut is an error when --timeout ended the run: a script must not
+// take that for the system's own power-off. Ctrl-C is not an error.
+func (f *cloudRunFlags) timedOut(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("the run was ended by --timeout %s", f.timeout)
+	}
+	return nil
+}
+
 func (g *globals) logTo(stderr io.Writer) io.Writer {
 	if g.quiet {
 		return io.Discard
@@ -90,6 +100,9 @@ gcloud auth application-default login, or the attached service account).`,
 			defer stop()
 			name, err := opt.Run(ctx)
 			if err != nil {
+				return err
+			}
+			if err := f.timedOut(ctx); err != nil {
 				return err
 			}
 			if opt.Detach {
@@ -147,6 +160,9 @@ AWS_ENDPOINT_URL_EC2 points it elsewhere.`,
 			defer stop()
 			id, err := opt.Run(ctx)
 			if err != nil {
+				return err
+			}
+			if err := f.timedOut(ctx); err != nil {
 				return err
 			}
 			if opt.Detach {
