@@ -15,6 +15,9 @@ import (
 	"github.com/keel-os/keel/packer/cloudrun"
 )
 
+// cloudPoll replaces the providers' poll intervals when set (tests).
+var cloudPoll time.Duration
+
 // cloudRunFlags are the flags every provider's run has.
 type cloudRunFlags struct {
 	data, dataFile string
@@ -96,6 +99,7 @@ gcloud auth application-default login, or the attached service account).`,
 				return err
 			}
 			opt.Image, opt.Console, opt.Log = args[0], stdout, g.logTo(stderr)
+			opt.PollInterval = cloudPoll
 			ctx, stop := f.context(cmd.Context())
 			defer stop()
 			name, err := opt.Run(ctx)
@@ -156,6 +160,7 @@ AWS_ENDPOINT_URL_EC2 points it elsewhere.`,
 				return err
 			}
 			opt.Image, opt.Console, opt.Log = args[0], stdout, g.logTo(stderr)
+			opt.PollInterval = cloudPoll
 			ctx, stop := f.context(cmd.Context())
 			defer stop()
 			id, err := opt.Run(ctx)

@@ -3,10 +3,16 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/keel-os/keel/packer/cloudtest"
 )
 
 // TestRunCloudArgs checks keel run gcp and keel rm's command lines before
@@ -37,6 +43,51 @@ func TestRunCloudArgs(t *testing.T) {
 		}
 		if got := stderr.String(); !strings.Contains(got, tc.want) || strings.Count(got, "\n") != 1 {
 			t.Errorf("%s: got %q, want one line containing %q", tc.args, got, tc.want)
+		}
+	}
+}
+
+// TestRunAWS runs keel run aws and keel rm aws as a user does, against a
+// local EC2 reached through the SDK's standard AWS_ENDPOINT_URL_EC2: the
+// console goes to stdout, the steps to stderr, --detach prints the ID
+// alone, --data reaches RunInstances, rm terminates.
+func TestRunAWS(t *testing.T) {
+	cloudPoll = time.Millisecond
+	t.Cleanup(func() { cloudPoll = 0 })
+	for _, tc := range []struct {
+		args       string
+		stdout     string
+		wantCalled string
+		left       int
+	}{
+		{"run aws --data hello sys", "Booting Keel\npower off\n", "TerminateInstances", 0},
+		{"run aws --detach --data hello sys", cloudtest.Instance + "\n", "RunInstances", 1},
+	} {
+		f := cloudtest.NewEC2("Booting Keel\npower off\n", 5, 100)
+		srv := httptest.NewServer(f)
+		t.Cleanup(srv.Close)
+		cloudtest.AWSEnv(t, map[string]string{"EC2": srv.URL})
+		var stdout, stderr bytes.Buffer
+		if code := Run(context.Background(), strings.Fields(tc.args), strings.NewReader(""), &stdout, &stderr); code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.args, code, stderr.String())
+		}
+		if stdout.String() != tc.stdout {
+			t.Errorf("%s: got stdout %q, want %q", tc.args, stdout.String(), tc.stdout)
+		}
+		if !strings.Contains(stderr.String(), "starting t3.micro instance sys-") {
+			t.Errorf("%s: got stderr %q, want the steps", tc.args, stderr.String())
+		}
+		if ud, _ := base64.StdEncoding.DecodeString(f.Run.Get("UserData")); string(ud) != "hello" {
+			t.Errorf("%s: got userdata %q, want hello", tc.args, ud)
+		}
+		if !slices.Contains(f.Calls, tc.wantCalled) || len(f.State) != tc.left {
+			t.Errorf("%s: got calls %q, instances %v", tc.args, f.Calls, f.State)
+		}
+		if tc.left == 1 {
+			stderr.Reset()
+			if code := Run(context.Background(), []string{"rm", "aws", cloudtest.Instance}, strings.NewReader(""), &stdout, &stderr); code != 0 || len(f.State) != 0 {
+				t.Errorf("rm aws: exit %d, %s, instances %v left", code, stderr.String(), f.State)
+			}
 		}
 	}
 }
