@@ -2,7 +2,9 @@ package cloudrun
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -131,7 +133,11 @@ func (a *AWS) Run(ctx context.Context) (id string, err error) {
 	}
 	name := a.Name
 	if name == "" {
-		name = instanceName(aws.ToString(img.Name), 128)
+		base := aws.ToString(img.Name)
+		if !awsTag.MatchString(base) {
+			base = "keel"
+		}
+		name = instanceName(base, 128)
 	}
 	in := &ec2.RunInstancesInput{
 		ImageId:      img.ImageId,
@@ -141,7 +147,9 @@ func (a *AWS) Run(ctx context.Context) (id string, err error) {
 		// A system that powers off stops, so that its console can still
 		// be read; the run then terminates it.
 		InstanceInitiatedShutdownBehavior: ec2types.ShutdownBehaviorStop,
-		ClientToken:                       aws.String(push.GCPRequestID()),
+		// One token for the SDK's retries of this call: EC2 starts one
+		// instance however often the request arrives.
+		ClientToken: aws.String(clientToken()),
 		TagSpecifications: []ec2types.TagSpecification{{
 			ResourceType: ec2types.ResourceTypeInstance,
 			Tags:         []ec2types.Tag{{Key: aws.String("Name"), Value: aws.String(name)}, {Key: aws.String("made-by"), Value: aws.String("keel")}},
@@ -436,6 +444,12 @@ func (a *AWS) mapErr(err error, what, perm string) error {
 		return &push.Error{Kind: push.NotFound, Msg: fmt.Sprintf("aws: %s: %s: %s", what, ae.ErrorCode(), oneLine(ae.ErrorMessage())), Err: err}
 	}
 	return push.AWSError(err, what, perm)
+}
+
+func clientToken() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func isCode(err error, code string) bool {
