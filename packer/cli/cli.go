@@ -98,7 +98,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		}
 		return nil
 	}
-	root.AddCommand(buildCmd(g, stdin, stdout), pkgCmd(g, stdout), runCmd(g, stdin, stdout, stderr), pushCmd(g, stdout, stderr), cacheCmd(g, stdout), metadataCmd(stdout), versionCmd(stdout))
+	root.AddCommand(buildCmd(g, stdin, stdout), pkgCmd(g, stdout), runCmd(g, stdin, stdout, stderr), pushCmd(g, stdout, stderr), rmCmd(g, stdout, stderr), cacheCmd(g, stdout), metadataCmd(stdout), versionCmd(stdout))
 	return root
 }
 

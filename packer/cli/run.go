@@ -19,7 +19,15 @@ import (
 )
 
 func runCmd(g *globals, stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	c := &cobra.Command{Use: "run", Short: "Boot a built image"}
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Boot a built image in QEMU, or an image keel push made in its cloud",
+		Long: `Boot a built image: keel run qemu boots a build here; keel run gcp and
+keel run aws start an instance of an image keel push made, pass it --data
+(and SSH keys) the way that cloud delivers metadata, stream its serial
+console, and delete the instance when it stops or on Ctrl-C (keel rm
+deletes one left with --detach or --keep). See docs/clouds.md.`,
+	}
 	q := &run.QEMU{}
 	var data, dataFile string
 	var publish, disks, networks []string
@@ -95,7 +103,7 @@ guest powered itself off cleanly.`,
 	qc.Flags().StringVar(&q.GuestAgent, "qemu-ga", "", "give the guest a QEMU guest agent channel (/dev/vport0p1, for the qemu-ga package) served on this host unix socket")
 	qc.Flags().StringVar(&q.Firmware, "fw", "", "UEFI firmware code file to boot with (implies --uefi; default Debian's OVMF)")
 	qc.Flags().StringArrayVar(&disks, "disk", nil, "attach a disk: file[,size=1G][,format=raw|qcow2] (created if missing; repeatable)")
-	c.AddCommand(qc, accelCmd(g, stdout, stderr), switchCmd(stderr))
+	c.AddCommand(qc, accelCmd(g, stdout, stderr), switchCmd(stderr), runGCPCmd(g, stdout, stderr), runAWSCmd(g, stdout, stderr))
 	return c
 }
 

@@ -297,3 +297,10 @@ func (a *AWS) mapErr(err error, what, perm string) error {
 	}
 	return fmt.Errorf("aws: %s: %s: %s", what, code, msg)
 }
+
+// AWSError maps an error of an EC2 call to one line naming what to fix,
+// as Push does (an *Error where a user can fix it); perm is the IAM
+// action the call needs. keel run aws shares it.
+func AWSError(err error, what, perm string) error {
+	return (&AWS{}).mapErr(err, what, perm)
+}

@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/keel-os/keel/packer/cloudtest"
 )
 
 // fakeEC2 speaks the EC2 query API (form-encoded Action=..., XML answers)
@@ -102,9 +104,7 @@ func (f *fakeEC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func ec2Error(code, msg string) string {
-	return fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>req-1</RequestID></Response>`, code, msg)
-}
+var ec2Error = cloudtest.EC2Error
 
 // awsTestEnv starts gofakes3 (in-process, behind a recorder of how each
 // request uploads) with a bucket and the fake EC2, and points the SDK's
@@ -139,16 +139,7 @@ func awsTestEnv(t *testing.T) (*s3mem.Backend, *[]string, *fakeEC2) {
 	fe := &fakeEC2{images: map[string][2]string{}, fail: map[string][]fakeAnswer{}}
 	ec2srv := httptest.NewServer(fe)
 	t.Cleanup(ec2srv.Close)
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
-		"AWS_REGION": "eu-west-1", "AWS_PROFILE": "",
-		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
-		"AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_ENDPOINT_URL_S3":       s3srv.URL, "AWS_ENDPOINT_URL_EC2": ec2srv.URL,
-	} {
-		t.Setenv(k, v)
-	}
+	cloudtest.AWSEnv(t, map[string]string{"S3": s3srv.URL, "EC2": ec2srv.URL})
 	return backend, &uploads, fe
 }
 

@@ -21,6 +21,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/pageblob"
+
+	"github.com/keel-os/keel/packer/cloudtest"
 )
 
 func testAzure(t *testing.T, connStr string, fa *fakeARM) *Azure {
@@ -29,7 +31,7 @@ func testAzure(t *testing.T, connStr string, fa *fakeARM) *Azure {
 	fa.url = srv.URL
 	return &Azure{
 		Subscription: testSub, ResourceGroup: testRG, Location: "westeurope", Container: "images",
-		Credential: fakeToken{}, ARMOptions: armTestOptions(srv), ConnectionString: connStr,
+		Credential: cloudtest.Token{}, ARMOptions: cloudtest.ARMOptions(srv), ConnectionString: connStr,
 		BlobOptions:  &pageblob.ClientOptions{ClientOptions: policy.ClientOptions{Retry: policy.RetryOptions{MaxRetries: 1, RetryDelay: time.Millisecond}}},
 		PollInterval: time.Millisecond, Parallel: 3,
 	}
@@ -284,7 +286,7 @@ func TestAzureNoCredentials(t *testing.T) {
 	path, _ := testVHD(t, BIOS)
 	fa := newFakeARM()
 	a := testAzure(t, "UseDevelopmentStorage=true", fa)
-	a.Credential = fakeToken{err: errors.New("DefaultAzureCredential: failed to acquire a token")}
+	a.Credential = cloudtest.Token{Err: errors.New("DefaultAzureCredential: failed to acquire a token")}
 	_, err := a.Push(context.Background(), path)
 	if !IsKind(err, NoCredentials) || !strings.Contains(err.Error(), "az login") || len(fa.calls) != 0 {
 		t.Errorf("got %v after calls %q, want a no-credentials error naming az login and no calls", err, fa.calls)

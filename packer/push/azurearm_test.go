@@ -1,20 +1,14 @@
 package push
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/keel-os/keel/packer/cloudtest"
 )
 
 const (
@@ -45,9 +39,7 @@ func newFakeARM() *fakeARM {
 	return &fakeARM{images: map[string]map[string]any{}, ops: map[string]int{}, fail: map[string][]fakeAnswer{}, opErr: map[string]string{}}
 }
 
-func armErr(code, msg string) string {
-	return fmt.Sprintf(`{"error":{"code":%q,"message":%q}}`, code, msg)
-}
+var armErr = cloudtest.ARMError
 
 func (f *fakeARM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
@@ -138,27 +130,4 @@ func (f *fakeARM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(400)
 		io.WriteString(w, armErr("BadRequest", "unexpected call "+key))
 	}
-}
-
-// fakeToken is a credential that hands out a fixed token, or fails.
-type fakeToken struct{ err error }
-
-func (f fakeToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	if f.err != nil {
-		return azcore.AccessToken{}, f.err
-	}
-	return azcore.AccessToken{Token: "test-token", ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
-
-// armTestOptions point the ARM client at srv (TLS: the SDK sends tokens
-// over HTTPS only) with retries that do not wait.
-func armTestOptions(srv *httptest.Server) *arm.ClientOptions {
-	return &arm.ClientOptions{ClientOptions: policy.ClientOptions{
-		Cloud: cloud.Configuration{
-			ActiveDirectoryAuthorityHost: srv.URL,
-			Services:                     map[cloud.ServiceName]cloud.ServiceConfiguration{cloud.ResourceManager: {Endpoint: srv.URL, Audience: "https://management.test"}},
-		},
-		Transport: srv.Client(),
-		Retry:     policy.RetryOptions{MaxRetries: 2, RetryDelay: time.Millisecond, MaxRetryDelay: time.Millisecond},
-	}}
 }

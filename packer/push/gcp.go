@@ -365,3 +365,26 @@ func requestID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+// GCPError maps an error of a Compute Engine call in project to one line
+// naming what to fix, as Push does (an *Error where a user can fix it);
+// perm is the IAM permission the call needs. keel run gcp shares it.
+func GCPError(project string, err error, what, perm string) error {
+	return (&GCP{Project: project}).mapErr(err, what, perm)
+}
+
+// GCPOperationError maps the first error of a failed Compute Engine
+// operation in project, as GCPError does.
+func GCPOperationError(project string, e *compute.OperationErrorErrors, what, perm string) error {
+	return (&GCP{Project: project}).opErr(e, what, perm)
+}
+
+// GCPRetry calls f again while it fails with 429 or a 5xx, as Push's
+// calls are, the wait doubling from delay (default 1 s).
+func GCPRetry(ctx context.Context, delay time.Duration, f func() error) error {
+	return (&GCP{RetryDelay: delay}).retry(ctx, f)
+}
+
+// GCPRequestID is a fresh requestId for a Compute Engine call: retries of
+// the call carry the same one so that they are not done twice.
+func GCPRequestID() string { return requestID() }

@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keel-os/keel/packer/cloudtest"
+)
+
+// TestRunCloudArgs checks keel run gcp and keel rm's command lines before
+// any cloud is called: each error is one line saying what to give.
+func TestRunCloudArgs(t *testing.T) {
+	t.Setenv("GOOGLE_CLOUD_PROJECT", "")
+	t.Setenv("CLOUDSDK_CORE_PROJECT", "")
+	dir := t.TempDir()
+	priv := filepath.Join(dir, "id_ed25519")
+	os.WriteFile(priv, []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n"), 0o600)
+	for _, tc := range []struct{ args, want string }{
+		{"run gcp", "accepts 1 arg"},
+		{"run gcp sys", "no project: give --project"},
+		{"run gcp --project p --zone EU sys", `zone "EU" is not valid`},
+		{"run gcp --project p --name Bad_Name sys", `instance name "Bad_Name" is not valid`},
+		{"run gcp --project p --data x --data-file y sys", "give --data or --data-file, not both"},
+		{"run gcp --project p --data-file " + filepath.Join(dir, "none") + " sys", "--data-file: stat"},
+		{"run gcp --project p --ssh-key " + priv + " sys", "is not an OpenSSH public key (give the .pub file)"},
+		{"run aws --machine t3 sys", `instance type "t3" is not valid`},
+		{"run aws --zone 1 sys", `zone "1" is not valid`},
+		{"run aws --ssh-key k.pub sys", "unknown flag: --ssh-key"},
+		{"rm gcp vm1", "no project: give --project"},
+		{"rm azure vm1", `unknown provider "azure"`},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := Run(context.Background(), strings.Fields(tc.args), strings.NewReader(""), &stdout, &stderr); code == 0 {
+			t.Errorf("%s: exit 0, want an error", tc.args)
+		}
+		if got := stderr.String(); !strings.Contains(got, tc.want) || strings.Count(got, "\n") != 1 {
+			t.Errorf("%s: got %q, want one line containing %q", tc.args, got, tc.want)
+		}
+	}
+}
+
+// TestRunAWS runs keel run aws and keel rm aws as a user does, against a
+// local EC2 reached through the SDK's standard AWS_ENDPOINT_URL_EC2: the
+// console goes to stdout, the steps to stderr, --detach prints the ID
+// alone, --data reaches RunInstances, rm terminates.
+func TestRunAWS(t *testing.T) {
+	cloudPoll = time.Millisecond
+	t.Cleanup(func() { cloudPoll = 0 })
+	for _, tc := range []struct {
+		args       string
+		stdout     string
+		wantCalled string
+		left       int
+	}{
+		{"run aws --data hello sys", "Booting Keel\npower off\n", "TerminateInstances", 0},
+		{"run aws --detach --data hello sys", cloudtest.Instance + "\n", "RunInstances", 1},
+	} {
+		f := cloudtest.NewEC2("Booting Keel\npower off\n", 5, 100)
+		srv := httptest.NewServer(f)
+		t.Cleanup(srv.Close)
+		cloudtest.AWSEnv(t, map[string]string{"EC2": srv.URL})
+		var stdout, stderr bytes.Buffer
+		if code := Run(context.Background(), strings.Fields(tc.args), strings.NewReader(""), &stdout, &stderr); code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.args, code, stderr.String())
+		}
+		if stdout.String() != tc.stdout {
+			t.Errorf("%s: got stdout %q, want %q", tc.args, stdout.String(), tc.stdout)
+		}
+		if !strings.Contains(stderr.String(), "starting t3.micro instance sys-") {
+			t.Errorf("%s: got stderr %q, want the steps", tc.args, stderr.String())
+		}
+		if ud, _ := base64.StdEncoding.DecodeString(f.Run.Get("UserData")); string(ud) != "hello" {
+			t.Errorf("%s: got userdata %q, want hello", tc.args, ud)
+		}
+		if !slices.Contains(f.Calls, tc.wantCalled) || len(f.State) != tc.left {
+			t.Errorf("%s: got calls %q, instances %v", tc.args, f.Calls, f.State)
+		}
+		if tc.left == 1 {
+			stderr.Reset()
+			if code := Run(context.Background(), []string{"rm", "aws", cloudtest.Instance}, strings.NewReader(""), &stdout, &stderr); code != 0 || len(f.State) != 0 {
+				t.Errorf("rm aws: exit %d, %s, instances %v left", code, stderr.String(), f.State)
+			}
+		}
+	}
+}
