@@ -115,6 +115,15 @@ func Run(ctx context.Context, providers []Provider, env Env, lim Limits, t Timin
 			log("hostname %s", plan.Hostname)
 		}
 	}
+	if r, ok := p.(ReadyReporter); ok {
+		// The instance is configured: say so to a cloud that waits for it.
+		// A failure is logged, not returned: the system itself is fine.
+		if err := reportReady(ctx, r, t); err != nil {
+			log("%s: reporting ready: %v", p.Name(), err)
+		} else {
+			log("%s: reported ready", p.Name())
+		}
+	}
 	log("provider %s: probe %s, total %s; wrote %d entries to %s",
 		p.Name(), probed.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), len(plan.Config), env.ConfigDir)
 	return nil

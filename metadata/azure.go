@@ -10,7 +10,10 @@ import (
 // compute.azEnvironment identify Azure.
 type Azure struct {
 	Base string // default http://169.254.169.254
-	F    *Fetcher
+	// WireServer is the fabric endpoint ReportReady talks to (default
+	// DefaultWireServer).
+	WireServer string
+	F          *Fetcher
 }
 
 var azureHeader = map[string]string{"Metadata": "true"}
