@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -59,6 +61,8 @@ func svcctl(args ...string) (string, error) {
 }
 
 func main() {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	wants, err := ParseWants(os.Getenv("CHECK_WANT"))
 	if err != nil {
 		fmt.Println("KEEL-CHECK-FAIL", err)
@@ -99,6 +103,10 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	// Stay up until svcd stops us, so the list above stays true.
-	select {}
+	// Stay up until svcd stops us, so the list above stays true. Waiting on
+	// the stop signal (not on an empty select, which the Go runtime ends as
+	// a deadlock once nothing else runs) also makes the stop quick: as PID
+	// 1 of its namespace, the check would otherwise ignore SIGTERM and wait
+	// for svcd's SIGKILL.
+	<-stop
 }
