@@ -64,7 +64,7 @@ func smallKernel(t *testing.T) string {
 
 func TestFromDirLayout(t *testing.T) {
 	root := smallKernel(t)
-	img, version, err := fromDir(root, "amd64")
+	img, version, err := fromDir(root, "amd64", nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestFromDirLayout(t *testing.T) {
 		}
 	}
 
-	again, _, err := fromDir(root, "amd64")
+	again, _, err := fromDir(root, "amd64", nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestFromDirErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		_, _, err := fromDir(root, "amd64")
+		_, _, err := fromDir(root, "amd64", nil, "")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, tc.want)
 		}
@@ -145,7 +145,7 @@ func TestFromDebReal(t *testing.T) {
 	}
 	realDeb, realVersion := testkernel.Deb(t)
 	realRoot, _ := testkernel.Unpacked(t)
-	img, version, err := FromDeb(realDeb, "amd64")
+	img, version, err := FromDeb(realDeb, "amd64", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
