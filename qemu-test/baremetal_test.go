@@ -23,14 +23,15 @@ func TestBareMetal(t *testing.T) {
 	require(t)
 	res, _ := buildWith(t, build.Options{Format: "iso-efi"},
 		"examples/bare-metal.yml", "qemu-test/testdata/bare-metal-check.yml", "qemu-test/testdata/net-check.yml")
-	nvme := t.TempDir() + "/nvme.img"
-	if err := (run.Disk{Path: nvme, Size: "64M", Format: "raw"}).Ensure(t.Context()); err != nil {
+	// keel run qemu --machine q35 --networking user,model=e1000e
+	// --disk nvme.img,size=64M,if=nvme ISO
+	q := run.QEMU{Image: res.Output, Mem: 1536, Machine: "q35",
+		Networks: []run.Network{{Kind: "user", Model: "e1000e"}},
+		Disks:    []run.Disk{{Path: t.TempDir() + "/nvme.img", Size: "64M", Format: "raw", If: "nvme"}}}
+	if err := q.Disks[0].Ensure(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	ctx, c := bootGuest(t, 8*time.Minute, run.QEMU{Image: res.Output, Mem: 1536, Networks: []run.Network{{Kind: "none"}}},
-		"-machine", "q35",
-		"-netdev", "user,id=bm0", "-device", "e1000e,netdev=bm0",
-		"-drive", "if=none,id=nvme0,file="+nvme+",format=raw", "-device", "nvme,drive=nvme0,serial=keel-bare-metal")
+	ctx, c := bootGuest(t, 8*time.Minute, q)
 	expectMatch(ctx, t, c, "dhcpcd's lease on the e1000e link", `dhcpcd: eth0: leased 10\.0\.2\.15/24 from 10\.0\.2\.2 `)
 	end, _ := mustExpect(ctx, t, c, 0, `BMCHECK-END`)
 	got := reportLines(c, end, "BMCHECK ")
