@@ -335,6 +335,9 @@ func plan(s *spec.Spec, cache archCache) (*layout, error) {
 	l := &layout{kernel: kf, ucode: ucode, cmdline: s.Kernel.Cmdline, fl: newFlattener(), initAt: -1}
 	known := baseDirNames()
 	mods := specModules(s)
+	if err := kernelModuleDefault(&mods, s.Kernel.Modules, kimg, s.Kernel.Image); err != nil {
+		return nil, err
+	}
 	l.parts = append(l.parts, part{
 		What:    "kernel modules",
 		archive: true,

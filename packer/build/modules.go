@@ -10,7 +10,11 @@ import (
 	"sort"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/keel-os/keel/internal/kmod"
+	"github.com/keel-os/keel/packer/image"
+	"github.com/keel-os/keel/packer/kernel"
 	"github.com/keel-os/keel/packer/spec"
 )
 
@@ -77,6 +81,28 @@ func specModules(s *spec.Spec) moduleChoice {
 		}
 	}
 	return c
+}
+
+// kernelModuleDefault applies the kernel image's recommendation
+// (kernel.ModulesLabel) to c when the spec makes no choice of its own
+// (m is nil): a kernel for physical machines keeps every module. A spec
+// that lists modules gets the default set and its list whatever the
+// kernel recommends, so one who knows the hardware can stay lean.
+func kernelModuleDefault(c *moduleChoice, m *spec.Modules, kimg v1.Image, ref string) error {
+	if m != nil {
+		return nil
+	}
+	v, ok, err := image.Label(kimg, kernel.ModulesLabel)
+	switch {
+	case err != nil:
+		return fmt.Errorf("kernel: reading the labels of %s: %w", ref, err)
+	case !ok || v == "":
+	case v == kernel.ModulesAll:
+		c.all = true
+	default:
+		return fmt.Errorf("kernel: the image %s recommends modules %q through its label %s; keel knows only %q: set kernel.modules in the spec to choose", ref, v, kernel.ModulesLabel, kernel.ModulesAll)
+	}
+	return nil
 }
 
 // key names the choice in a segment's cache key.

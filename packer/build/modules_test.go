@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/keel-os/keel/packer/kernel"
 	"github.com/keel-os/keel/packer/spec"
 )
 
@@ -244,6 +245,48 @@ func TestSpecModules(t *testing.T) {
 			sort.Strings(want)
 			if got := moduleFiles(readTarFiles(t, rc)); !reflect.DeepEqual(got, want) {
 				t.Errorf("got %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// A kernel image may recommend keeping every module (the generic kernel
+// for physical machines does, through kernel.ModulesLabel); the spec's own
+// choice wins over it, and a value keel does not know is refused.
+func TestKernelModuleDefault(t *testing.T) {
+	tests := []struct {
+		name    string
+		label   string // "" for no label
+		spec    *spec.Modules
+		wantAll bool
+		wantErr string
+	}{
+		{"no label, no choice", "", nil, false, ""},
+		{"label all, no choice", kernel.ModulesAll, nil, true, ""},
+		{"label all, the spec lists modules", kernel.ModulesAll, &spec.Modules{Names: []string{"ixgbe"}}, false, ""},
+		{"label all, the spec says all", kernel.ModulesAll, &spec.Modules{All: true}, true, ""},
+		{"unknown label", "some", nil, false, `recommends modules "some"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := v1.Config{}
+			if tt.label != "" {
+				cfg.Labels = map[string]string{kernel.ModulesLabel: tt.label}
+			}
+			kimg := treeImage(t, map[string]string{"/kernel": "KERNEL"}, cfg)
+			c := newModuleChoice(tt.spec)
+			err := kernelModuleDefault(&c, tt.spec, kimg, "k")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, want an error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.all != tt.wantAll {
+				t.Errorf("got all=%v, want %v", c.all, tt.wantAll)
 			}
 		})
 	}

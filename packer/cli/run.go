@@ -98,11 +98,12 @@ guest powered itself off cleanly.`,
 	qc.Flags().StringVar(&q.SecureBootVars, "secure-boot-vars", "", "OVMF variable store (4M) with your PK, KEK and db enrolled, for --secure-boot")
 	qc.Flags().StringVar(&q.StateDir, "state", "", "directory for the UEFI variables, the ESP made for a UKI, and with --detach the console log and pid (default: temporary; PREFIX-state with --detach)")
 	qc.Flags().BoolVar(&q.Detach, "detach", false, "run in the background: console in STATE/console.log, pid in STATE/qemu.pid")
-	qc.Flags().StringArrayVar(&networks, "networking", nil, "a NIC (repeatable, in guest order; default user): user, none, tap,IFNAME, bridge,BRIDGE, socket,listen=HOST:PORT or socket,connect=HOST:PORT (a link between two VMs), segment,NAME (a switch shared by every VM naming NAME); add ,mac=ADDR to choose its address")
+	qc.Flags().StringArrayVar(&networks, "networking", nil, "a NIC (repeatable, in guest order; default user): user, none, tap,IFNAME, bridge,BRIDGE, socket,listen=HOST:PORT or socket,connect=HOST:PORT (a link between two VMs), segment,NAME (a switch shared by every VM naming NAME); add ,mac=ADDR to choose its address and ,model=NIC for QEMU's NIC model (default virtio-net-pci; e1000e as on physical machines)")
 	qc.Flags().StringArrayVar(&q.Devices, "device", nil, "pass a -device to QEMU (repeatable), e.g. e1000e,netdev=net0")
 	qc.Flags().StringVar(&q.GuestAgent, "qemu-ga", "", "give the guest a QEMU guest agent channel (/dev/vport0p1, for the qemu-ga package) served on this host unix socket")
 	qc.Flags().StringVar(&q.Firmware, "fw", "", "UEFI firmware code file to boot with (implies --uefi; default Debian's OVMF)")
-	qc.Flags().StringArrayVar(&disks, "disk", nil, "attach a disk: file[,size=1G][,format=raw|qcow2] (created if missing; repeatable)")
+	qc.Flags().StringArrayVar(&disks, "disk", nil, "attach a disk: file[,size=1G][,format=raw|qcow2][,if=virtio|nvme|ahci] (created if missing; repeatable)")
+	qc.Flags().StringVar(&q.Machine, "machine", "", "amd64 board: pc (default) or q35 (PCIe and AHCI, as physical machines)")
 	c.AddCommand(qc, accelCmd(g, stdout, stderr), switchCmd(stderr), runGCPCmd(g, stdout, stderr), runAWSCmd(g, stdout, stderr))
 	return c
 }

@@ -1,7 +1,8 @@
 // Package kernel turns a Debian linux-image package into a kernel image in
 // LinuxKit's layout: /kernel (the bzImage), /kernel.tar (lib/modules/<ver>
 // with its dependency index), and, when the package has them, /System.map
-// and /config.
+// and /config. A kernel for physical machines may carry firmware in
+// kernel.tar too (lib/firmware), and recommend keeping every module.
 package kernel
 
 import (
@@ -22,6 +23,25 @@ import (
 // readers need not open kernel.tar to learn it.
 const VersionLabel = "org.keel.kernel.version"
 
+// ModulesLabel is the image config label through which a kernel image
+// recommends a module choice to specs that make none: ModulesAll keeps
+// every module (keel build's default set is for virtual machines and
+// clouds; a physical machine's NICs and controllers are anyone's guess).
+const ModulesLabel = "org.keel.kernel.modules"
+
+// ModulesAll is ModulesLabel's value that keeps every module.
+const ModulesAll = "all"
+
+// Options are what a kernel image carries beyond the kernel package.
+type Options struct {
+	// Firmware are .deb files whose lib/firmware (or usr/lib/firmware)
+	// files join kernel.tar under lib/firmware; their other files are
+	// left out.
+	Firmware []string
+	// Modules, when not empty, is written as ModulesLabel.
+	Modules string
+}
+
 // Paths of the kernel image's files.
 const (
 	KernelPath    = "/kernel"
@@ -33,25 +53,56 @@ const (
 // FromDeb unpacks a Debian linux-image .deb (files only, with dpkg-deb) and
 // returns the kernel image for arch (the package's architecture) and the
 // kernel version.
-func FromDeb(debPath, arch string) (v1.Image, string, error) {
+func FromDeb(debPath, arch string, opt Options) (v1.Image, string, error) {
 	tmp, err := os.MkdirTemp("", "keel-kernel-")
 	if err != nil {
 		return nil, "", err
 	}
 	defer os.RemoveAll(tmp)
-	if out, err := exec.Command("dpkg-deb", "-x", debPath, tmp).CombinedOutput(); err != nil {
-		return nil, "", fmt.Errorf("unpacking kernel package %s with dpkg-deb: %w: %s", debPath, err, strings.TrimSpace(string(out)))
+	root := filepath.Join(tmp, "kernel")
+	if err := unpackDeb(debPath, root); err != nil {
+		return nil, "", err
 	}
-	img, version, err := fromDir(tmp, arch)
+	var fwDirs []string
+	for i, deb := range opt.Firmware {
+		dir := filepath.Join(tmp, "firmware", fmt.Sprint(i))
+		if err := unpackDeb(deb, dir); err != nil {
+			return nil, "", err
+		}
+		found := false
+		for _, sub := range []string{"lib/firmware", "usr/lib/firmware"} {
+			p := filepath.Join(dir, sub)
+			if st, err := os.Stat(p); err == nil && st.IsDir() {
+				fwDirs, found = append(fwDirs, p), true
+			}
+		}
+		if !found {
+			return nil, "", fmt.Errorf("firmware package %s has no lib/firmware: list only firmware packages under debian: of a kernel package", filepath.Base(deb))
+		}
+	}
+	img, version, err := fromDir(root, arch, fwDirs, opt.Modules)
 	if err != nil {
 		return nil, "", fmt.Errorf("kernel package %s: %w", filepath.Base(debPath), err)
 	}
 	return img, version, nil
 }
 
-// fromDir builds the image from an unpacked kernel package rooted at root.
-// It writes the module index into root's modules directory.
-func fromDir(root, arch string) (v1.Image, string, error) {
+func unpackDeb(deb, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if out, err := exec.Command("dpkg-deb", "-x", deb, dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("unpacking %s with dpkg-deb: %w: %s", deb, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// fromDir builds the image from an unpacked kernel package rooted at root,
+// with the firmware directories' files under lib/firmware in kernel.tar
+// (a later directory's file replaces an earlier one's) and choice, when
+// set, as ModulesLabel. It writes the module index into root's modules
+// directory.
+func fromDir(root, arch string, firmware []string, choice string) (v1.Image, string, error) {
 	vmlinuz, version, err := findKernel(root)
 	if err != nil {
 		return nil, "", err
@@ -67,6 +118,11 @@ func fromDir(root, arch string) (v1.Image, string, error) {
 	modTree := image.NewTree()
 	if err := modTree.AddDirTree("/lib/modules/"+version, modules); err != nil {
 		return nil, "", fmt.Errorf("collecting kernel modules: %w", err)
+	}
+	for _, dir := range firmware {
+		if err := modTree.AddDirTree("/lib/firmware", dir); err != nil {
+			return nil, "", fmt.Errorf("collecting firmware: %w", err)
+		}
 	}
 	tarPath := filepath.Join(root, "kernel.tar")
 	if err := writeTarFile(modTree, tarPath); err != nil {
@@ -90,7 +146,11 @@ func fromDir(root, arch string) (v1.Image, string, error) {
 			}
 		}
 	}
-	img, err := image.NewImageArch(tree, v1.Config{Labels: map[string]string{VersionLabel: version}}, arch)
+	labels := map[string]string{VersionLabel: version}
+	if choice != "" {
+		labels[ModulesLabel] = choice
+	}
+	img, err := image.NewImageArch(tree, v1.Config{Labels: labels}, arch)
 	if err != nil {
 		return nil, "", fmt.Errorf("building the kernel image: %w", err)
 	}

@@ -64,7 +64,7 @@ func smallKernel(t *testing.T) string {
 
 func TestFromDirLayout(t *testing.T) {
 	root := smallKernel(t)
-	img, version, err := fromDir(root, "amd64")
+	img, version, err := fromDir(root, "amd64", nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestFromDirLayout(t *testing.T) {
 		}
 	}
 
-	again, _, err := fromDir(root, "amd64")
+	again, _, err := fromDir(root, "amd64", nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestFromDirErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		_, _, err := fromDir(root, "amd64")
+		_, _, err := fromDir(root, "amd64", nil, "")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, tc.want)
 		}
@@ -145,7 +145,7 @@ func TestFromDebReal(t *testing.T) {
 	}
 	realDeb, realVersion := testkernel.Deb(t)
 	realRoot, _ := testkernel.Unpacked(t)
-	img, version, err := FromDeb(realDeb, "amd64")
+	img, version, err := FromDeb(realDeb, "amd64", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,5 +170,62 @@ func TestFromDebReal(t *testing.T) {
 	dep := mods["lib/modules/"+realVersion+"/modules.dep"]
 	if !bytes.Contains(dep, []byte("kernel/drivers/net/virtio_net.ko:")) {
 		t.Errorf("modules.dep (%d bytes) has no virtio_net line", len(dep))
+	}
+}
+
+// A kernel for physical machines carries firmware in kernel.tar (a later
+// package's file replaces an earlier one's) and recommends its module
+// choice through ModulesLabel; without them, neither appears.
+func TestFromDirFirmwareAndModules(t *testing.T) {
+	fw1, fw2 := t.TempDir(), t.TempDir()
+	for dir, files := range map[string]map[string]string{
+		fw1: {"isci/isci_firmware.bin": "one", "shared.fw": "old"},
+		fw2: {"shared.fw": "new"},
+	} {
+		for name, content := range files {
+			p := filepath.Join(dir, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tests := []struct {
+		name      string
+		firmware  []string
+		choice    string
+		wantFiles map[string]string // in kernel.tar
+		wantLabel string            // "" for none
+	}{
+		{"cloud-like", nil, "", nil, ""},
+		{"bare metal", []string{fw1, fw2}, ModulesAll,
+			map[string]string{"lib/firmware/isci/isci_firmware.bin": "one", "lib/firmware/shared.fw": "new"}, ModulesAll},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img, _, err := fromDir(smallKernel(t), "amd64", tt.firmware, tt.choice)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, ok, _ := image.Label(img, ModulesLabel)
+			if v != tt.wantLabel || ok != (tt.wantLabel != "") {
+				t.Errorf("label %s = %q (present %v), want %q", ModulesLabel, v, ok, tt.wantLabel)
+			}
+			mods := testutil.TarFiles(t, bytes.NewReader(imageFiles(t, img)["kernel.tar"]))
+			for name, want := range tt.wantFiles {
+				if got, ok := mods[name]; !ok || string(got) != want {
+					t.Errorf("kernel.tar %s = %q (present %v), want %q", name, got, ok, want)
+				}
+			}
+			if tt.wantFiles == nil {
+				for name := range mods {
+					if strings.HasPrefix(name, "lib/firmware") {
+						t.Errorf("kernel.tar has %s, want no firmware", name)
+					}
+				}
+			}
+		})
 	}
 }

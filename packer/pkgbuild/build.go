@@ -292,12 +292,21 @@ func (p *Package) build(ctx context.Context, opt Options, progress io.Writer) (v
 			return nil, nil, err
 		}
 		fmt.Fprintf(progress, "  kernel from %s\n", filepath.Base(deb))
-		img, version, err := kernel.FromDeb(deb, p.arch())
+		// In a kernel package, debian: lists firmware packages.
+		kopt := kernel.Options{Modules: p.Spec.Kernel.Modules}
+		for _, info := range p.debs {
+			fw, err := fetchDeb(ctx, opt.DebCache, info, progress)
+			if err != nil {
+				return nil, nil, err
+			}
+			kopt.Firmware = append(kopt.Firmware, fw)
+		}
+		img, version, err := kernel.FromDeb(deb, p.arch(), kopt)
 		if err != nil {
 			return nil, nil, err
 		}
 		fmt.Fprintf(progress, "  kernel version %s\n", version)
-		addDebs(bom, []debInfo{p.kernelDeb})
+		addDebs(bom, append([]debInfo{p.kernelDeb}, p.debs...))
 		doc, err := encodeSBOM(bom)
 		return img, doc, err
 	}

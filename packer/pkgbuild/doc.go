@@ -43,7 +43,9 @@
 //	env: [...]
 //	workdir: /
 //	kernel:                  # the package is a kernel image (see packer/kernel);
-//	  debian: linux-image-cloud-{arch}  # excludes every key but image and org
+//	  debian: linux-image-cloud-{arch}  # excludes every key but image, org and debian
+//	  modules: all           # optional: the image recommends keeping every module
+//	                         # (debian: then lists firmware packages for kernel.tar)
 //
 // Options.Arch picks the architecture (amd64 by default, arm64, or ArchAll
 // for an image index of both): Go binaries get GOARCH, cgo ones Debian's

@@ -45,13 +45,16 @@ const lockHeader = `# The exact Debian packages this package is built from, writ
 // kernel: entries of build.yml, the kernel's with {arch} replaced (so an
 // amd64 lock written before {arch} existed stays valid).
 func (p *Package) lockInput() string {
-	kern := p.Spec.Kernel
-	if kern != nil {
-		kern = &Kernel{Debian: kern.Package(p.arch())}
+	// Only what names Debian packages: the kernel's other fields (modules)
+	// change no version, and adding one must not move every lock.
+	type lockKernel struct{ Debian string }
+	var kern *lockKernel
+	if p.Spec.Kernel != nil {
+		kern = &lockKernel{Debian: p.Spec.Kernel.Package(p.arch())}
 	}
 	b, _ := json.Marshal(struct {
 		Debian []DebianPackage
-		Kernel *Kernel
+		Kernel *lockKernel
 	}{p.Spec.Debian, kern})
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])

@@ -73,3 +73,31 @@ func TestReadLockRejectsGarbage(t *testing.T) {
 		t.Errorf("got %v, want an error naming line 2", err)
 	}
 }
+
+// Every committed lock file of pkgs/ matches its build.yml: a change to
+// how the lock input is computed (a new build.yml field, say) would
+// otherwise re-resolve every lock, moving packages to apt's current
+// versions without anyone asking.
+func TestRepoLocksMatchBuildYML(t *testing.T) {
+	locks, err := filepath.Glob("../../pkgs/*/debian*.lock")
+	if err != nil || len(locks) == 0 {
+		t.Fatalf("no lock files under pkgs/: %v", err)
+	}
+	for _, lock := range locks {
+		p, err := Load(filepath.Dir(lock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Arch = "amd64"
+		if arch, ok := strings.CutSuffix(strings.TrimPrefix(filepath.Base(lock), "debian."), ".lock"); ok && arch != "lock" && arch != "" {
+			p.Arch = arch
+		}
+		_, _, in, err := readLock(lock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.lockInput(); got != in {
+			t.Errorf("%s: build.yml's lock input is %s, the lock's %s", lock, got, in)
+		}
+	}
+}

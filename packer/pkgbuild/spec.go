@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/keel-os/keel/packer/image"
+	"github.com/keel-os/keel/packer/kernel"
 )
 
 // FileName is the package description inside a package directory.
@@ -112,6 +113,11 @@ type Kernel struct {
 	// architecture built for (linux-image-cloud-{arch}), so one build.yml
 	// serves every architecture.
 	Debian string `yaml:"debian"`
+	// Modules is the module choice the kernel image recommends to a spec
+	// that makes none: "" for keel build's default set, "all" for every
+	// module (a kernel for physical machines, whose drivers no default
+	// set can guess). It becomes the image's kernel.ModulesLabel.
+	Modules string `yaml:"modules"`
 }
 
 // ArchPlaceholder is replaced by the target architecture in Kernel.Debian.
@@ -168,7 +174,7 @@ var buildYMLShape = &shape{keys: map[string]*shape{
 	"files": {list: &shape{keys: map[string]*shape{
 		"source": nil, "contents": nil, "directory": nil, "symlink": nil, "link": nil, "concat": nil, "remove": nil, "path": nil, "mode": nil,
 	}}},
-	"kernel": {keys: map[string]*shape{"debian": nil}},
+	"kernel": {keys: map[string]*shape{"debian": nil, "modules": nil}},
 	"debian": {list: &shape{keys: map[string]*shape{"name": nil, "dependencies": nil}}},
 }}
 
@@ -270,8 +276,12 @@ func (s *Spec) validate() error {
 		if strings.ContainsAny(strings.ReplaceAll(s.Kernel.Debian, ArchPlaceholder, ""), " =/:{}") {
 			return fmt.Errorf("kernel: %q is not a Debian package name (it may hold {arch})", s.Kernel.Debian)
 		}
-		if len(s.Go)+len(s.Files)+len(s.Debian) != 0 || s.Config != nil || len(s.Entrypoint)+len(s.Cmd)+len(s.Env) != 0 || s.Workdir != "" || s.From != "" {
-			return errors.New("a kernel package holds only the kernel: remove from, go, files, debian, config, entrypoint, cmd, env and workdir")
+		if m := s.Kernel.Modules; m != "" && m != kernel.ModulesAll {
+			return fmt.Errorf("kernel: modules: %q is not %q (or leave it out for keel build's default set)", m, kernel.ModulesAll)
+		}
+		// debian: is allowed: its packages' firmware joins the modules.
+		if len(s.Go)+len(s.Files) != 0 || s.Config != nil || len(s.Entrypoint)+len(s.Cmd)+len(s.Env) != 0 || s.Workdir != "" || s.From != "" {
+			return errors.New("a kernel package holds only the kernel and its firmware (debian:): remove from, go, files, config, entrypoint, cmd, env and workdir")
 		}
 	}
 	if err := checkFrom(s.From); err != nil {

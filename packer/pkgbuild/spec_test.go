@@ -33,6 +33,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad mode", "image: x\nfiles:\n  - path: /a\n    contents: x\n    mode: \"0999\"\n", "octal"},
 		{"root path", "image: x\nfiles:\n  - path: /\n    directory: true\n", "below /"},
 		{"kernel with more", "image: k\nkernel:\n  debian: linux-image-cloud-amd64\nfiles:\n  - path: /a\n    contents: x\n", "only the kernel"},
+		{"kernel modules not all", "image: k\nkernel:\n  debian: linux-image-{arch}\n  modules: most\n", `modules: "most" is not "all"`},
 		{"not a mapping", "- a\n", "want a mapping"},
 		{"empty", "", "empty file"},
 		{"duplicate key", "image: x\nimage: y\n", "already defined"},

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -54,14 +55,19 @@ func (p Publish) hostfwd() string {
 	return fmt.Sprintf("hostfwd=%s::%d-:%d", p.Proto, p.Host, p.Guest)
 }
 
-// Disk is a disk image attached to the guest as a virtio block device.
+// Disk is a disk image attached to the guest: a virtio block device, or
+// an NVMe or AHCI (SATA) disk as physical machines have.
 type Disk struct {
 	Path   string
 	Size   string // for a disk that does not exist yet, e.g. "1G"; default 1G
 	Format string // raw (default) or anything qemu-img knows
+	If     string // virtio ("" too), nvme or ahci
 }
 
-// ParseDisk reads "file[,size=S][,format=F]".
+// DiskInterfaces are the accepted values of Disk.If.
+var DiskInterfaces = []string{"virtio", "nvme", "ahci"}
+
+// ParseDisk reads "file[,size=S][,format=F][,if=virtio|nvme|ahci]".
 func ParseDisk(s string) (Disk, error) {
 	parts := strings.Split(s, ",")
 	d := Disk{Path: parts[0]}
@@ -75,8 +81,15 @@ func ParseDisk(s string) (Disk, error) {
 			d.Size = v
 		case "format":
 			d.Format = v
+		case "if":
+			if !slices.Contains(DiskInterfaces, v) {
+				return d, fmt.Errorf("--disk %q: if=%q: want one of %s", s, v, strings.Join(DiskInterfaces, ", "))
+			}
+			if v != "virtio" {
+				d.If = v
+			}
 		default:
-			return d, fmt.Errorf("--disk %q: unknown option %q (known: size, format)", s, k)
+			return d, fmt.Errorf("--disk %q: unknown option %q (known: size, format, if)", s, k)
 		}
 	}
 	if d.Format == "" {
@@ -160,6 +173,18 @@ func (d Disk) Ensure(ctx context.Context) error {
 	return f.Close()
 }
 
-func (d Disk) args() []string {
+// args attaches the disk; i is its place among the --disk ones, which
+// names its drive and controller.
+func (d Disk) args(i int) []string {
+	id := "disk" + strconv.Itoa(i)
+	drive := "if=none,id=" + id + ",file=" + d.Path + ",format=" + d.Format
+	switch d.If {
+	case "nvme":
+		return []string{"-drive", drive, "-device", "nvme,drive=" + id + ",serial=keel" + strconv.Itoa(i)}
+	case "ahci":
+		// A controller of its own: the pc board has none, and q35's
+		// built-in one holds the CD-ROM.
+		return []string{"-device", "ahci,id=ahci" + strconv.Itoa(i), "-drive", drive, "-device", "ide-hd,drive=" + id + ",bus=ahci" + strconv.Itoa(i) + ".0"}
+	}
 	return []string{"-drive", "file=" + d.Path + ",if=virtio,format=" + d.Format}
 }

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"fmt"
 	"net"
@@ -22,12 +23,15 @@ import (
 //	segment,NAME              a port of the switch of segment NAME, shared by
 //	                          every VM that names it (package segment)
 //
-// Every kind but none takes ",mac=52:54:00:..." for its NIC's address.
+// Every kind but none takes ",mac=52:54:00:..." for its NIC's address and
+// ",model=NAME" for QEMU's device model of the NIC (default virtio-net-pci;
+// e1000e, e1000, rtl8139 ... are what physical machines have).
 // Guests see the NICs in order (eth0, eth1, ...).
 type Network struct {
 	Kind   string // user, none, tap, bridge, socket, segment
 	Target string // tap: the interface; bridge: the bridge; socket: listen=... or connect=...; segment: its name
 	MAC    string
+	Model  string // QEMU's -device name of the NIC; "" is virtio-net-pci
 }
 
 // ParseNetwork reads one --networking value.
@@ -43,12 +47,19 @@ func ParseNetwork(s string) (Network, error) {
 			n.MAC = m
 			continue
 		}
+		if m, ok := strings.CutPrefix(p, "model="); ok {
+			if !validModel(m) {
+				return n, fmt.Errorf("--networking %q: %q is not a QEMU NIC model (e.g. e1000e, virtio-net-pci; `qemu-system-x86_64 -device help` lists them)", s, m)
+			}
+			n.Model = m
+			continue
+		}
 		opts = append(opts, p)
 	}
-	usage := fmt.Errorf("--networking %q: want user, none, tap,IFNAME, bridge,BRIDGE, socket,listen=HOST:PORT, socket,connect=HOST:PORT or segment,NAME (each but none may add ,mac=ADDR)", s)
+	usage := fmt.Errorf("--networking %q: want user, none, tap,IFNAME, bridge,BRIDGE, socket,listen=HOST:PORT, socket,connect=HOST:PORT or segment,NAME (each but none may add ,mac=ADDR and ,model=NIC)", s)
 	switch n.Kind {
 	case "user", "none":
-		if len(opts) != 0 || (n.Kind == "none" && n.MAC != "") {
+		if len(opts) != 0 || (n.Kind == "none" && (n.MAC != "" || n.Model != "")) {
 			return n, usage
 		}
 	case "tap", "bridge":
@@ -89,6 +100,20 @@ func ParseNetwork(s string) (Network, error) {
 		return n, usage
 	}
 	return n, nil
+}
+
+// validModel accepts QEMU device names (letters, digits, '-', '_', '.'),
+// which keeps option separators out of the -device string.
+func validModel(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // validIfName is the kernel's rule for interface names (and keeps commas
@@ -151,7 +176,7 @@ func netArgs(nets []Network, publish []Publish, seed, segmentSeed string, socket
 		default:
 			return nil, fmt.Errorf("unknown network kind %q", n.Kind)
 		}
-		dev := "virtio-net-pci,netdev=" + id
+		dev := cmp.Or(n.Model, "virtio-net-pci") + ",netdev=" + id
 		mac := n.MAC
 		if mac == "" && n.Kind == "segment" {
 			mac = derivedMAC(segmentSeed+"\x00"+n.Kind+","+n.Target, i)

@@ -34,6 +34,11 @@ func TestParseNetwork(t *testing.T) {
 		{"vde", Network{}, true},
 		{"segment,lab", Network{Kind: "segment", Target: "lab"}, false},
 		{"segment,k8s.1,mac=52:54:00:00:00:03", Network{Kind: "segment", Target: "k8s.1", MAC: "52:54:00:00:00:03"}, false},
+		{"user,model=e1000e", Network{Kind: "user", Model: "e1000e"}, false},
+		{"tap,tap0,model=e1000,mac=52:54:00:00:00:04", Network{Kind: "tap", Target: "tap0", Model: "e1000", MAC: "52:54:00:00:00:04"}, false},
+		{"user,model=e1000e,x=y", Network{}, true},
+		{"user,model=", Network{}, true},
+		{"none,model=e1000e", Network{}, true},
 		{"segment", Network{}, true},
 		{"segment,a,b", Network{}, true},
 		{"segment,../x", Network{}, true},
@@ -74,6 +79,7 @@ func TestNetArgs(t *testing.T) {
 			"-netdev user,id=net0,hostfwd=tcp::2222-:22 -device virtio-net-pci,netdev=net0 -netdev stream,id=net1,server=off,addr.type=unix,addr.path=/run/s/lab.sock -device virtio-net-pci,netdev=net1,mac=52:54:00:00:00:02", ""},
 		{"segment socket with a comma", []Network{{Kind: "segment", Target: "odd", MAC: "52:54:00:00:00:02"}}, nil,
 			"-netdev stream,id=net0,server=off,addr.type=unix,addr.path=/run/a,,b/odd.sock -device virtio-net-pci,netdev=net0,mac=52:54:00:00:00:02", ""},
+		{"e1000e", []Network{{Kind: "user", Model: "e1000e"}}, nil, "-netdev user,id=net0 -device e1000e,netdev=net0", ""},
 		{"segment without a switch", []Network{{Kind: "segment", Target: "gone"}}, nil, "", "no switch socket"},
 	} {
 		sockets := map[string]string{"lab": "/run/s/lab.sock", "odd": "/run/a,b/odd.sock"}

@@ -68,6 +68,10 @@ type QEMU struct {
 	// background). Nil serves it from this process for as long as the
 	// process runs.
 	StartSwitch func(dir, name string) error
+	// Machine is QEMU's board for an amd64 guest: "" or "pc" (i440FX, the
+	// default), "q35" (PCIe, an AHCI controller: a physical machine's
+	// layout), or a versioned name of either.
+	Machine string
 	// Devices are passed to QEMU as -device arguments, after Keel's own.
 	Devices []string
 	// GuestAgent, when set, is the host's unix socket of the QEMU guest
@@ -183,6 +187,12 @@ func (q *QEMU) Args() ([]string, error) {
 		cpus = DefaultCPUs()
 	}
 	args := append(slices.Clone(m.args), "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus), "-no-reboot")
+	if q.Machine != "" {
+		if err := checkMachine(q.Machine, arch, q.SecureBoot); err != nil {
+			return nil, err
+		}
+		args = append(args, "-machine", q.Machine)
+	}
 	if q.ExtraCmdline != "" && art.kind != kindKernel {
 		return nil, fmt.Errorf("--cmdline works with kernel+initrd builds only: %s carries its command line inside; rebuild it with the spec's kernel cmdline changed", art.path)
 	}
@@ -225,8 +235,8 @@ func (q *QEMU) Args() ([]string, error) {
 	for _, d := range q.Devices {
 		args = append(args, "-device", d)
 	}
-	for _, d := range q.Disks {
-		args = append(args, d.args()...)
+	for i, d := range q.Disks {
+		args = append(args, d.args(i)...)
 	}
 	boot, err := q.bootArgs(art, arch, m)
 	if err != nil {
@@ -291,9 +301,20 @@ func (q *QEMU) bootArgs(art artifact, arch string, m machine) ([]string, error) 
 		// every -device, in command line order); init mounts the
 		// device the last root= names.
 		rootDisk = []string{"-drive", "file=" + art.root + ",if=virtio,format=raw,readonly=on"}
-		cmdline += " root=" + virtioDisk(len(q.Disks))
+		cmdline += " root=" + virtioDisk(q.virtioDisks())
 	}
 	return append([]string{"-kernel", kernel, "-initrd", initrd, "-append", cmdline}, rootDisk...), nil
+}
+
+// virtioDisks counts the --disk disks attached through virtio.
+func (q *QEMU) virtioDisks() int {
+	n := 0
+	for _, d := range q.Disks {
+		if d.If == "" {
+			n++
+		}
+	}
+	return n
 }
 
 // virtioDisk is the Linux name of the i-th virtio disk (0: /dev/vda,
@@ -391,4 +412,24 @@ func guestAgentArgs(socket string) []string {
 		"-chardev", "socket,id=qga0,path=" + path + ",server=on,wait=off",
 		"-device", "virtserialport,bus=qga-serial.0,chardev=qga0,name=org.qemu.guest_agent.0",
 	}
+}
+
+// checkMachine refuses a board keel cannot promise to boot: only amd64's
+// pc and q35 (and their versioned names), and q35 under Secure Boot, which
+// needs its SMM emulation.
+func checkMachine(name, arch string, secureBoot bool) error {
+	if arch != "amd64" && arch != "" {
+		return fmt.Errorf("--machine %q: only amd64 guests choose their board (arm64 runs on virt)", name)
+	}
+	base := name
+	if i := strings.Index(name, "-"); i >= 0 {
+		base = name[:i]
+	}
+	if base != "pc" && base != "q35" || strings.ContainsAny(name, ", =") {
+		return fmt.Errorf("--machine %q: want pc or q35 (or a versioned name such as pc-q35-7.2)", name)
+	}
+	if secureBoot && base != "q35" && !strings.HasPrefix(name, "pc-q35") {
+		return fmt.Errorf("--machine %q: --secure-boot needs q35", name)
+	}
+	return nil
 }

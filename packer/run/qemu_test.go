@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -70,6 +71,10 @@ func TestParseDiskAndEnsure(t *testing.T) {
 		{"d.img", Disk{Path: "d.img", Format: "raw"}, false},
 		{"d.qcow2,size=2G", Disk{Path: "d.qcow2", Size: "2G", Format: "qcow2"}, false},
 		{"d.img,format=raw,size=64M", Disk{Path: "d.img", Size: "64M", Format: "raw"}, false},
+		{"d.img,if=nvme", Disk{Path: "d.img", Format: "raw", If: "nvme"}, false},
+		{"d.img,if=ahci,size=1G", Disk{Path: "d.img", Size: "1G", Format: "raw", If: "ahci"}, false},
+		{"d.img,if=virtio", Disk{Path: "d.img", Format: "raw"}, false},
+		{"d.img,if=scsi", Disk{}, true},
 		{"d.img,size=lots", Disk{}, true},
 		{"d.img,colour=red", Disk{}, true},
 		{",size=1G", Disk{}, true},
@@ -201,6 +206,58 @@ func TestVirtioDisk(t *testing.T) {
 	for i, want := range map[int]string{0: "/dev/vda", 1: "/dev/vdb", 25: "/dev/vdz", 26: "/dev/vdaa", 27: "/dev/vdab", 52: "/dev/vdba"} {
 		if got := virtioDisk(i); got != want {
 			t.Errorf("virtioDisk(%d): got %s, want %s", i, got, want)
+		}
+	}
+}
+
+// The hardware of a physical machine: a q35 board, NVMe and AHCI disks,
+// an e1000e NIC; a kernel+squashfs root stays the first virtio disk.
+func TestArgsPhysicalMachine(t *testing.T) {
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "m")
+	for _, s := range []string{"-kernel", "-initrd.img", "-squashfs.img"} {
+		if err := os.WriteFile(prefix+s, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := &QEMU{Prefix: prefix, KVM: "off", Machine: "q35",
+		Networks: []Network{{Kind: "user", Model: "e1000e"}},
+		Disks:    []Disk{{Path: "n.img", Format: "raw", If: "nvme"}, {Path: "a.img", Format: "raw", If: "ahci"}, {Path: "v.img", Format: "raw"}}}
+	args, err := q.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(args, " ")
+	for _, want := range []string{
+		"-machine q35",
+		"-device e1000e,netdev=net0",
+		"-drive if=none,id=disk0,file=n.img,format=raw -device nvme,drive=disk0,serial=keel0",
+		"-device ahci,id=ahci1 -drive if=none,id=disk1,file=a.img,format=raw -device ide-hd,drive=disk1,bus=ahci1.0",
+		"-drive file=v.img,if=virtio,format=raw",
+		"root=/dev/vdb",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("args %q lack %q", got, want)
+		}
+	}
+	for _, tc := range []struct {
+		machine string
+		secure  bool
+		arch    string
+		err     string
+	}{
+		{"virt", false, "", "want pc or q35"},
+		{"q35,smm=on", false, "", "want pc or q35"},
+		{"pc", true, "", "needs q35"},
+		{"q35", false, "arm64", "only amd64"},
+	} {
+		if err := checkMachine(tc.machine, tc.arch, tc.secure); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("checkMachine(%q, %q, %v): got %v, want an error containing %q", tc.machine, tc.arch, tc.secure, err, tc.err)
+		}
+	}
+	for _, ok := range []string{"pc", "q35", "pc-q35-7.2", "pc-i440fx-7.2"} {
+		if err := checkMachine(ok, "amd64", false); err != nil {
+			t.Errorf("checkMachine(%q): %v", ok, err)
 		}
 	}
 }
