@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net/url"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/task"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/keel-os/keel/packer/progress"
 )
@@ -200,3 +203,30 @@ type recTask struct{ r *recorder }
 
 func (t recTask) Add(n int64) { t.r.uploaded += n }
 func (recTask) Done(error)    {}
+
+// TestVCenterMapErr covers the refusals vcsim does not make: a fault
+// naming the missing privilege (as a task's error), a file transfer's bare
+// HTTP status, a full datastore.
+func TestVCenterMapErr(t *testing.T) {
+	v := &VCenter{}
+	taskErr := func(f types.BaseMethodFault) error {
+		return task.Error{LocalizedMethodFault: &types.LocalizedMethodFault{Fault: f, LocalizedMessage: "refused"}}
+	}
+	for _, tc := range []struct {
+		err  error
+		kind ErrKind
+		want string
+	}{
+		{taskErr(&types.NoPermission{PrivilegeId: "Datastore.FileManagement"}), Denied, "needs the privilege Datastore.FileManagement"},
+		{taskErr(&types.NoPermission{}), Denied, "needs the privilege Datastore.FileManagement and Datastore.AllocateSpace"},
+		{errors.New("403 Forbidden"), Denied, "needs the privilege Datastore.FileManagement and Datastore.AllocateSpace"},
+		{errors.New("401 Unauthorized"), NoCredentials, "credentials were refused"},
+		{taskErr(&types.NoDiskSpace{}), Quota, "the datastore is full"},
+		{taskErr(&types.FileNotFound{}), NotFound, "check --datastore and --folder"},
+	} {
+		got := v.mapErr(tc.err, "upload x", "Datastore.FileManagement and Datastore.AllocateSpace")
+		if !IsKind(got, tc.kind) || !strings.Contains(got.Error(), tc.want) {
+			t.Errorf("%v: got %v, want %s containing %q", tc.err, got, tc.kind, tc.want)
+		}
+	}
+}
