@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/fault"
@@ -86,7 +87,12 @@ func (v *VCenter) Push(ctx context.Context, file string) (*Result, error) {
 	if err != nil {
 		return nil, v.mapErr(err, "log in to "+u.Host, "")
 	}
-	defer c.Logout(context.WithoutCancel(ctx))
+	defer func() {
+		// Free the session even when ctx has run out, but not forever.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		c.Logout(lctx)
+	}()
 	f := find.NewFinder(c.Client, false)
 	dc, err := f.DatacenterOrDefault(ctx, v.Datacenter)
 	if err != nil {
