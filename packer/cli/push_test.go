@@ -34,6 +34,16 @@ func TestPrintPush(t *testing.T) {
 	if _, ok := got["reused"]; ok {
 		t.Errorf("--json: got reused in a fresh push, want it left out")
 	}
+
+	// vcenter reads no boot mode: no empty parentheses.
+	text.Reset()
+	iso := &push.Result{Provider: "vcenter", Name: "sys.iso", ID: "[ds] keel/sys.iso", Digest: "sha256:ab", Object: "https://vc/folder/keel/sys.iso", Reused: true}
+	if err := printPush(&text, iso, false); err != nil {
+		t.Fatal(err)
+	}
+	if want := "already there: vcenter image sys.iso\nid:     [ds] keel/sys.iso\ndigest: sha256:ab\nobject: https://vc/folder/keel/sys.iso\n"; text.String() != want {
+		t.Errorf("got %q, want %q", text.String(), want)
+	}
 }
 
 // TestPushArgs checks the command line before any cloud is called: the
