@@ -36,7 +36,8 @@ certificate is checked against the system's trust store unless --insecure.`,
 			})
 		},
 	}
-	c.Flags().StringVar(&opt.URL, "url", envOr("", "GOVC_URL", "VCURL"), "SDK URL, https://[USER@]HOST/sdk (default: $GOVC_URL, else $VCURL)")
+	// Not envOr: the help would print a default holding the password.
+	c.Flags().StringVar(&opt.URL, "url", "", "SDK URL, https://[USER@]HOST/sdk (default: $GOVC_URL, else $VCURL)")
 	c.Flags().StringVar(&opt.Datacenter, "datacenter", envOr("", "GOVC_DATACENTER", "VCDATACENTER"), "datacenter (default: $GOVC_DATACENTER, else the only one)")
 	c.Flags().StringVar(&opt.Datastore, "datastore", envOr("", "GOVC_DATASTORE", "VCDATASTORE"), "datastore to upload to (default: $GOVC_DATASTORE, else the only one)")
 	c.Flags().StringVar(&opt.Host, "hostname", envOr("", "VCHOST"), "ESXi host to send the bytes through (default: vCenter itself)")

@@ -53,3 +53,17 @@ func TestPushVCenter(t *testing.T) {
 		}
 	}
 }
+
+// TestPushVCenterHelpHidesPassword: a password in GOVC_URL must not show
+// as a flag default in the help.
+func TestPushVCenterHelpHidesPassword(t *testing.T) {
+	t.Setenv("GOVC_URL", "https://keel:s3cret@vc.example/sdk")
+	t.Setenv("VCURL", "https://keel:s3cret@vc.example/sdk")
+	var stdout, stderr bytes.Buffer
+	if code := Run(context.Background(), []string{"push", "vcenter", "--help"}, strings.NewReader(""), &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if out := stdout.String() + stderr.String(); !strings.Contains(out, "--url") || strings.Contains(out, "s3cret") {
+		t.Errorf("got help %q, want --url described without the password", out)
+	}
+}

@@ -33,8 +33,9 @@ import (
 // transfer. The digest file is written only after the image, so an
 // interrupted upload is never taken for a finished one.
 type VCenter struct {
-	// URL of the SDK: https://[USER[:PASSWORD]@]HOST[/sdk]. The user and
-	// password not in it come from GOVC_USERNAME and GOVC_PASSWORD.
+	// URL of the SDK: https://[USER[:PASSWORD]@]HOST[/sdk]; default:
+	// GOVC_URL, else VCURL (LinuxKit's). The user and password not in it
+	// come from GOVC_USERNAME and GOVC_PASSWORD.
 	URL string
 	// Datacenter; default: the only one.
 	Datacenter string
@@ -148,12 +149,15 @@ func (v *VCenter) Push(ctx context.Context, file string) (*Result, error) {
 	return res, nil
 }
 
-// url is the SDK URL with the credentials: the flag's or GOVC_URL, the
+// url is the SDK URL with the credentials: the flag's, GOVC_URL or VCURL, the
 // user and password in it or else GOVC_USERNAME and GOVC_PASSWORD.
 func (v *VCenter) url() (*url.URL, error) {
 	raw := v.URL
 	if raw == "" {
 		raw = os.Getenv("GOVC_URL")
+	}
+	if raw == "" {
+		raw = os.Getenv("VCURL")
 	}
 	if raw == "" {
 		return nil, &Error{Kind: NoCredentials, Msg: "vcenter: no URL: give --url https://HOST/sdk or set GOVC_URL"}
