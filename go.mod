@@ -27,6 +27,7 @@ require (
 	github.com/johannesboyne/gofakes3 v1.2.0
 	github.com/spdx/tools-golang v0.5.7
 	github.com/vbauerster/mpb/v8 v8.16.2
+	github.com/vmware/govmomi v0.55.0
 	google.golang.org/api v0.316.0
 )
 

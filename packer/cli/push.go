@@ -20,7 +20,8 @@ func pushCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 		Long: `Upload a built image to a cloud and register it there as a bootable image:
 keel push gcp NAME.img.tar.gz (-format gcp), keel push aws NAME.raw (-format aws),
 keel push azure NAME.vhd (-format vhd), keel push openstack NAME.qcow2 (-format
-qcow2-bios or qcow2-efi; raw-bios and raw-efi too).
+qcow2-bios or qcow2-efi; raw-bios and raw-efi too), keel push vcenter NAME.iso
+(-format iso-bios or iso-efi, into a datastore folder).
 Credentials come from each cloud's standard chain (environment, profile or
 login, the workload's own identity), never from flags. The result (image
 name, ID and the sha256 of what was uploaded) goes to stdout, as JSON with
@@ -32,10 +33,10 @@ name, ID and the sha256 of what was uploaded) goes to stdout, as JSON with
 			if len(args) == 0 {
 				return cmd.Help()
 			}
-			return fmt.Errorf("unknown provider %q: keel push has aws, azure, gcp and openstack (others are not done yet: see docs/clouds.md)", args[0])
+			return fmt.Errorf("unknown provider %q: keel push has aws, azure, gcp, openstack and vcenter (others are not done yet: see docs/clouds.md)", args[0])
 		},
 	}
-	c.AddCommand(pushAWSCmd(g, stdout, stderr), pushAzureCmd(g, stdout, stderr), pushGCPCmd(g, stdout, stderr), pushOpenStackCmd(g, stdout, stderr))
+	c.AddCommand(pushAWSCmd(g, stdout, stderr), pushAzureCmd(g, stdout, stderr), pushGCPCmd(g, stdout, stderr), pushOpenStackCmd(g, stdout, stderr), pushVCenterCmd(g, stdout, stderr))
 	return c
 }
 
@@ -71,7 +72,11 @@ func printPush(w io.Writer, res *push.Result, asJSON bool) error {
 	if res.Reused {
 		verb = "already there"
 	}
-	_, err := fmt.Fprintf(w, "%s: %s image %s (%s)\nid:     %s\ndigest: %s\nobject: %s\n", verb, res.Provider, res.Name, res.BootMode, res.ID, res.Digest, res.Object)
+	mode := ""
+	if res.BootMode != "" {
+		mode = " (" + res.BootMode + ")"
+	}
+	_, err := fmt.Fprintf(w, "%s: %s image %s%s\nid:     %s\ndigest: %s\nobject: %s\n", verb, res.Provider, res.Name, mode, res.ID, res.Digest, res.Object)
 	return err
 }
 

@@ -34,6 +34,16 @@ func TestPrintPush(t *testing.T) {
 	if _, ok := got["reused"]; ok {
 		t.Errorf("--json: got reused in a fresh push, want it left out")
 	}
+
+	// vcenter reads no boot mode: no empty parentheses.
+	text.Reset()
+	iso := &push.Result{Provider: "vcenter", Name: "sys.iso", ID: "[ds] keel/sys.iso", Digest: "sha256:ab", Object: "https://vc/folder/keel/sys.iso", Reused: true}
+	if err := printPush(&text, iso, false); err != nil {
+		t.Fatal(err)
+	}
+	if want := "already there: vcenter image sys.iso\nid:     [ds] keel/sys.iso\ndigest: sha256:ab\nobject: https://vc/folder/keel/sys.iso\n"; text.String() != want {
+		t.Errorf("got %q, want %q", text.String(), want)
+	}
 }
 
 // TestPushArgs checks the command line before any cloud is called: the
@@ -44,6 +54,9 @@ func TestPushArgs(t *testing.T) {
 	t.Setenv("AZURE_SUBSCRIPTION_ID", "")
 	t.Setenv("AZURE_DEFAULTS_LOCATION", "")
 	t.Setenv("AZURE_STORAGE_CONNECTION_STRING", "")
+	for _, v := range []string{"GOVC_URL", "VCURL", "GOVC_USERNAME", "GOVC_PASSWORD", "GOVC_DATACENTER", "VCDATACENTER", "GOVC_DATASTORE", "VCDATASTORE", "VCHOST"} {
+		t.Setenv(v, "")
+	}
 	for _, tc := range []struct{ args, want string }{
 		{"push gcp", "accepts 1 arg"},
 		{"push gcp --bucket b x.img.tar.gz", "no project: give --project"},
@@ -58,7 +71,11 @@ func TestPushArgs(t *testing.T) {
 		{"push azure --subscription s --resource-group rg --location l --storage-account Acct x.vhd", `storage account name "Acct" is not valid`},
 		{"push openstack --arch sparc x.qcow2", `--arch "sparc": give x86_64 or aarch64`},
 		{"push openstack --visibility everyone x.qcow2", `--visibility "everyone"`},
-		{"push scaleway x.raw", `unknown provider "scaleway": keel push has aws, azure, gcp and openstack`},
+		{"push vcenter x.iso", "no URL: give --url"},
+		{"push vcenter --url https://vc.example/sdk x.iso", "set GOVC_USERNAME and GOVC_PASSWORD"},
+		{"push vcenter --url https://u:pw@vc.example/sdk --folder ../up x.iso", `--folder "../up" is not valid`},
+		{"push vcenter --url https://u:pw@vc.example/sdk --name a/b x.iso", `file name "a/b" is not valid`},
+		{"push scaleway x.raw", `unknown provider "scaleway": keel push has aws, azure, gcp, openstack and vcenter`},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := Run(context.Background(), strings.Fields(tc.args), strings.NewReader(""), &stdout, &stderr); code == 0 {

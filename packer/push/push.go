@@ -25,20 +25,22 @@ import (
 // Result is what a push made, printed by `keel push` (as JSON with
 // --json).
 type Result struct {
-	// Provider is aws, azure, gcp or openstack.
+	// Provider is aws, azure, gcp, openstack or vcenter.
 	Provider string `json:"provider"`
 	// Name is the image's name in the cloud.
 	Name string `json:"name"`
 	// ID is what the cloud calls the image by: an AMI ID on AWS, the
 	// image's selfLink on GCP, its resource ID on Azure, its UUID in
-	// Glance.
+	// Glance, its datastore path ([DATASTORE] FOLDER/NAME) on vSphere.
 	ID string `json:"id"`
 	// Digest is the sha256 of the file that was uploaded.
 	Digest string `json:"digest"`
 	// Object is where the upload is: s3://BUCKET/KEY, gs://BUCKET/NAME,
-	// the page blob's URL, or the Glance image's file URL.
+	// the page blob's URL, the Glance image's file URL, or the datastore
+	// file's URL.
 	Object string `json:"object"`
-	// BootMode is uefi or bios, as read from the image's partition table.
+	// BootMode is uefi or bios, as read from the image's partition table;
+	// empty for vcenter, which uploads a file without registering it.
 	BootMode string `json:"bootMode"`
 	// Reused is set when an image of that name and digest was already
 	// there and nothing was uploaded.
