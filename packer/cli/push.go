@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keel-os/keel/packer/progress"
 	"github.com/keel-os/keel/packer/push"
 )
 
@@ -49,6 +50,20 @@ type pushFlags struct {
 func (p *pushFlags) add(c *cobra.Command) {
 	c.Flags().BoolVar(&p.json, "json", false, "print the result as JSON: provider, name, id, digest, object, bootMode, reused")
 	c.Flags().DurationVar(&p.timeout, "timeout", 30*time.Minute, "give up after this long (upload, import and registration together)")
+}
+
+// runE is every push subcommand's handler: set wires the progress
+// reporter and log into the provider's options, then file (the one
+// argument) is pushed.
+func (p *pushFlags) runE(g *globals, stdout, stderr io.Writer, set func(progress.Reporter, io.Writer), do func(ctx context.Context, file string) (*push.Result, error)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		rep, log, done := g.reporter(stderr)
+		defer done()
+		set(rep, log)
+		return p.run(cmd.Context(), stdout, func(ctx context.Context) (*push.Result, error) {
+			return do(ctx, args[0])
+		})
+	}
 }
 
 // run calls push with the timeout and prints its result.
@@ -109,14 +124,7 @@ Credentials: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS,
 gcloud auth application-default login, or the attached service account).
 STORAGE_EMULATOR_HOST points the upload at an emulator.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, log, done := g.reporter(stderr)
-			defer done()
-			opt.Progress, opt.Log = rep, log
-			return pf.run(cmd.Context(), stdout, func(ctx context.Context) (*push.Result, error) {
-				return opt.Push(ctx, args[0])
-			})
-		},
+		RunE: pf.runE(g, stdout, stderr, func(r progress.Reporter, log io.Writer) { opt.Progress, opt.Log = r, log }, opt.Push),
 	}
 	c.Flags().StringVar(&opt.Project, "project", envOr("", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"), "Google Cloud project (default: $GOOGLE_CLOUD_PROJECT, else $CLOUDSDK_CORE_PROJECT)")
 	c.Flags().StringVar(&opt.Bucket, "bucket", "", "Cloud Storage bucket to upload to (required)")
@@ -152,14 +160,7 @@ Credentials and region: the SDK's default chain (AWS_ACCESS_KEY_ID and
 friends, AWS_PROFILE and ~/.aws, SSO, the instance's or task's role).
 AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_EC2 point it elsewhere.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, log, done := g.reporter(stderr)
-			defer done()
-			opt.Progress, opt.Log = rep, log
-			return pf.run(cmd.Context(), stdout, func(ctx context.Context) (*push.Result, error) {
-				return opt.Push(ctx, args[0])
-			})
-		},
+		RunE: pf.runE(g, stdout, stderr, func(r progress.Reporter, log io.Writer) { opt.Progress, opt.Log = r, log }, opt.Push),
 	}
 	c.Flags().StringVar(&opt.Region, "region", "", "AWS region (default: $AWS_REGION, else the profile's)")
 	c.Flags().StringVar(&opt.Bucket, "bucket", "", "S3 bucket to upload to, in that region (required)")

@@ -1,11 +1,11 @@
 package cli
 
 import (
-	"context"
 	"io"
 
 	"github.com/spf13/cobra"
 
+	"github.com/keel-os/keel/packer/progress"
 	"github.com/keel-os/keel/packer/push"
 )
 
@@ -31,14 +31,7 @@ secret, certificate or federated token in the environment; workload or
 managed identity; az login). AZURE_STORAGE_CONNECTION_STRING, when set, is
 used for the upload (an account key, or an emulator such as Azurite).`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, log, done := g.reporter(stderr)
-			defer done()
-			opt.Progress, opt.Log = rep, log
-			return pf.run(cmd.Context(), stdout, func(ctx context.Context) (*push.Result, error) {
-				return opt.Push(ctx, args[0])
-			})
-		},
+		RunE: pf.runE(g, stdout, stderr, func(r progress.Reporter, log io.Writer) { opt.Progress, opt.Log = r, log }, opt.Push),
 	}
 	c.Flags().StringVar(&opt.Subscription, "subscription", envOr("", "AZURE_SUBSCRIPTION_ID"), "Azure subscription ID (default: $AZURE_SUBSCRIPTION_ID)")
 	c.Flags().StringVar(&opt.ResourceGroup, "resource-group", "", "resource group the image is made in (required)")

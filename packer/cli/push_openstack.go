@@ -1,11 +1,11 @@
 package cli
 
 import (
-	"context"
 	"io"
 
 	"github.com/spf13/cobra"
 
+	"github.com/keel-os/keel/packer/progress"
 	"github.com/keel-os/keel/packer/push"
 )
 
@@ -29,14 +29,7 @@ Credentials: OS_CLOUD naming a cloud in clouds.yaml (./, ~/.config/openstack/,
 /etc/openstack/ or OS_CLIENT_CONFIG_FILE), else an openrc file's OS_*
 variables (a password or an application credential).`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, log, done := g.reporter(stderr)
-			defer done()
-			opt.Progress, opt.Log = rep, log
-			return pf.run(cmd.Context(), stdout, func(ctx context.Context) (*push.Result, error) {
-				return opt.Push(ctx, args[0])
-			})
-		},
+		RunE: pf.runE(g, stdout, stderr, func(r progress.Reporter, log io.Writer) { opt.Progress, opt.Log = r, log }, opt.Push),
 	}
 	c.Flags().StringVar(&opt.Region, "region", "", "region (default: $OS_REGION_NAME, else the cloud's in clouds.yaml)")
 	c.Flags().StringVar(&opt.Name, "name", "", "name of the image (default: the file's name without its extension)")

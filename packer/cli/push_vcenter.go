@@ -1,11 +1,11 @@
 package cli
 
 import (
-	"context"
 	"io"
 
 	"github.com/spf13/cobra"
 
+	"github.com/keel-os/keel/packer/progress"
 	"github.com/keel-os/keel/packer/push"
 )
 
@@ -27,14 +27,7 @@ Credentials: the URL's USER:PASSWORD@ (--url or GOVC_URL), else
 GOVC_USERNAME and GOVC_PASSWORD; never a password flag. The server's TLS
 certificate is checked against the system's trust store unless --insecure.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, log, done := g.reporter(stderr)
-			defer done()
-			opt.Progress, opt.Log = rep, log
-			return pf.run(cmd.Context(), stdout, func(ctx context.Context) (*push.Result, error) {
-				return opt.Push(ctx, args[0])
-			})
-		},
+		RunE: pf.runE(g, stdout, stderr, func(r progress.Reporter, log io.Writer) { opt.Progress, opt.Log = r, log }, opt.Push),
 	}
 	// Not envOr: the help would print a default holding the password.
 	c.Flags().StringVar(&opt.URL, "url", "", "SDK URL, https://[USER@]HOST/sdk (default: $GOVC_URL, else $VCURL)")
