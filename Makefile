@@ -12,7 +12,7 @@ RUNC_TAGS   := seccomp netgo osusergo urfave_cli_no_docs
 MULTICALL   := svcctl containerd containerd-shim-runc-v2
 EXAMPLE     ?= examples/minimal.yml
 IMAGES      := build/images
-TEST_TIMEOUT ?= 35m
+TEST_TIMEOUT ?= 55m
 
 .PHONY: all deps binaries keel image run test unit vet fuzz bench bench-build repro soak clean FORCE
 
