@@ -106,9 +106,9 @@ BENCH_DIR := $(CURDIR)/build/bench
 BENCH_CPUS := 1
 bench: deps binaries keel image
 	@mkdir -p $(BENCH_DIR)
-	@accel=$$(bin/keel run accel $(IMAGES)/minimal) || exit 1; \
-	echo "== bare-kernel floor ($(BENCH_RUNS) boots, accelerator $$accel, $(BENCH_CPUS) CPUs)"; \
-	if [ -x $(FLOOR) ]; then ACCEL=$$accel QEMU_ARGS="-m 512 -cpu max -smp $(BENCH_CPUS)" $(FLOOR) $(IMAGES)/minimal-kernel $(BENCH_RUNS) | tee $(BENCH_DIR)/floor.txt; else echo "no $(FLOOR): floor not measured" | tee $(BENCH_DIR)/floor.txt; fi
+	@accel=$$(bin/keel run accel $(IMAGES)/minimal) && cpu=$$(bin/keel run accel -q --cpu $(IMAGES)/minimal) || exit 1; \
+	echo "== bare-kernel floor ($(BENCH_RUNS) boots, accelerator $$accel, -cpu $$cpu, $(BENCH_CPUS) CPUs)"; \
+	if [ -x $(FLOOR) ]; then ACCEL=$$accel QEMU_ARGS="-m 512 -cpu $$cpu -smp $(BENCH_CPUS)" $(FLOOR) $(IMAGES)/minimal-kernel $(BENCH_RUNS) | tee $(BENCH_DIR)/floor.txt; else echo "no $(FLOOR): floor not measured" | tee $(BENCH_DIR)/floor.txt; fi
 	@echo "== builds of a LinuxKit-shaped spec"
 	$(GO) test -run '^$$' -bench BuildLinuxKitShaped -benchtime 1x -timeout 30m ./packer/build > $(BENCH_DIR)/build.txt; \
 		s=$$?; cat $(BENCH_DIR)/build.txt; exit $$s

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,5 +97,35 @@ func TestOnbootRuntimeHookFailure(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), prepare.HookName) {
 		t.Errorf("output:\n%s\nwant runc's report of the hook's error", out.String())
+	}
+}
+
+// TestOnbootOverLeftover: a container of the same id that runc still
+// knows (left by an svcd that died between create and delete) is deleted
+// before the run, which would otherwise fail with "container with id
+// exists"; without one, no delete runs at all.
+func TestOnbootOverLeftover(t *testing.T) {
+	env := newHostEnv(t, "svcd-left-")
+	dir := filepath.Join(env.tmp, "onboot", "000-left")
+	k := bundle.Keel{Version: bundle.Version, Name: "left", Phase: bundle.PhaseOnboot}
+	makeBundle(t, dir, k, "echo ran")
+	runc := filepath.Join(env.build, "runc")
+	root := filepath.Join(env.tmp, "runc")
+	// No pipes: the created container's init keeps its stdio open.
+	if err := exec.Command(runc, "--root", root, "create", "--bundle", dir, "left").Run(); err != nil {
+		t.Fatalf("making the leftover container: %v", err)
+	}
+	t.Cleanup(func() { exec.Command(runc, "--root", root, "delete", "--force", "left").Run() })
+	var out syncBuffer
+	r := &runner.Runc{Runc: runc, Root: root, ID: "left", Bundle: dir, Stdout: &out, Stderr: &out, Timeout: time.Minute}
+	code, err := r.Run(context.Background(), nil)
+	if err != nil || code != 0 {
+		t.Fatalf("run over a leftover container: code %d, %v; output:\n%s", code, err, out.String())
+	}
+	if got, want := out.String(), "ran\n"; got != want {
+		t.Errorf("output: got %q, want %q", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(root, "left")); !os.IsNotExist(err) {
+		t.Errorf("runc state of the container after the run: got %v, want none", err)
 	}
 }

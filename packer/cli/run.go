@@ -179,6 +179,7 @@ func (g *globals) decider(stderr io.Writer) *run.Decider {
 // bench hands it to the boot-floor tool) and for people wondering.
 func accelCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 	q := &run.QEMU{}
+	var printCPU bool
 	c := &cobra.Command{
 		Use:   "accel [PREFIX|FILE]",
 		Short: "Print the accelerator boots use on this host: kvm or tcg (the reason on stderr)",
@@ -186,7 +187,8 @@ func accelCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 kvm or tcg, and why on stderr. With KVM mode auto, KVM is used only where a
 probe has seen a guest kernel run under it on this host; the first call may
 run that probe (a few seconds; the verdict is cached). The probe boots the
-given build's kernel, else the host's own (/boot).`,
+given build's kernel, else the host's own (/boot). --cpu prints the -cpu model
+the boots use instead, so a bare-kernel floor can be measured with the same one.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -200,10 +202,15 @@ given build's kernel, else the host's own (/boot).`,
 			if !g.quiet {
 				fmt.Fprintf(stderr, "keel: %s\n", a)
 			}
+			if printCPU {
+				fmt.Fprintln(stdout, a.CPU)
+				return nil
+			}
 			fmt.Fprintln(stdout, a.Name())
 			return nil
 		},
 	}
+	c.Flags().BoolVar(&printCPU, "cpu", false, "print QEMU's -cpu model for the accelerator instead of its name")
 	c.Flags().StringVar(&q.KVM, "kvm", "", kvmHelp)
 	c.Flags().StringVar(&q.Arch, "arch", "", "guest architecture (default: the build's, else this host's)")
 	return c

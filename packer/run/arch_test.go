@@ -34,7 +34,7 @@ func TestArchArgs(t *testing.T) {
 		{name: "arm64 asked for", kernel: "arm64", arch: "arm64", wantBin: "qemu-system-aarch64",
 			want: []string{"virt"}, appendWant: "console=ttyS0 console=ttyAMA0"},
 		{name: "amd64 kernel", kernel: "amd64", wantBin: "qemu-system-x86_64",
-			want: []string{"pvpanic"}, notWant: []string{"virt"}, appendWant: "console=ttyS0"},
+			want: []string{"pvpanic", "max,-erms,-fsrm"}, notWant: []string{"virt", "max"}, appendWant: "console=ttyS0"},
 		{name: "unknown kernel defaults to amd64", kernel: "", wantBin: "qemu-system-x86_64", appendWant: "console=ttyS0"},
 		{name: "unknown kernel, arm64 asked for", kernel: "", arch: "arm64", wantBin: "qemu-system-aarch64", want: []string{"virt"}},
 		{name: "mismatch", kernel: "amd64", arch: "arm64", err: "is an amd64 kernel"},

@@ -39,7 +39,7 @@ const ProbeTimeoutEnv = "KEEL_KVM_PROBE_TIMEOUT"
 type Accel struct {
 	KVM bool
 	// CPU is QEMU's -cpu model: the one the probe proved under KVM,
-	// "max" under TCG.
+	// the architecture's tcgCPU under TCG.
 	CPU string
 	// Reason says why, in a few words ("no /dev/kvm", "KVM ran a guest
 	// kernel in 1.2s", "KVM present but unusable: ...").
@@ -63,7 +63,20 @@ func (a Accel) Args() []string {
 	if a.KVM {
 		return []string{"-accel", "kvm", "-cpu", a.CPU}
 	}
-	return []string{"-accel", "tcg", "-cpu", "max"}
+	cpu := a.CPU
+	if cpu == "" {
+		cpu = "max"
+	}
+	return []string{"-accel", "tcg", "-cpu", cpu}
+}
+
+// tcgCPU is the -cpu model arch emulates with; "max" for an architecture
+// Run does not know (machineFor refuses it later, with the reason).
+func tcgCPU(arch string) string {
+	if m, err := machineFor(arch); err == nil && m.tcgCPU != "" {
+		return m.tcgCPU
+	}
+	return "max"
 }
 
 // KVMMode settles the mode: the flag when given, else $KEEL_KVM, else
@@ -152,7 +165,7 @@ var errNoKernel = errors.New("no kernel to probe KVM with")
 // Decide returns the accelerator for r. It fails only for mode "on" when
 // KVM cannot run this guest, saying why; "auto" falls back to TCG.
 func (d *Decider) Decide(ctx context.Context, r Request) (Accel, error) {
-	tcg := func(why string) Accel { return Accel{CPU: "max", Reason: why} }
+	tcg := func(why string) Accel { return Accel{CPU: tcgCPU(r.Arch), Reason: why} }
 	switch {
 	case r.Mode == "off":
 		return tcg("KVM off"), nil
