@@ -153,7 +153,9 @@ func TestAzureRunBody(t *testing.T) {
 						LinuxConfiguration                         struct {
 							DisablePasswordAuthentication bool
 							ProvisionVMAgent              *bool
-							SSH                           struct{ PublicKeys []struct{ Path, KeyData string } }
+							SSH                           struct {
+								PublicKeys []struct{ Path, KeyData string }
+							}
 						}
 					}
 					NetworkProfile     struct{ NetworkInterfaces []struct{ ID string } }
