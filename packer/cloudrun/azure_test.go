@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -259,6 +260,11 @@ func TestAzureRunErrors(t *testing.T) {
 			wantErr:   push.Denied, wantMsg: "needs Microsoft.Network/publicIPAddresses/write on resource group rg",
 		},
 		{
+			name: "public addresses used up", fail: map[string][]cloudtest.Answer{"PUT " + ipPath: {{Code: 400, Body: cloudtest.ARMError("PublicIPCountLimitReached", "Cannot create more than 10 public IP addresses for this subscription in this region.")}}},
+			wantCalls: slices.Concat(pre, put("PUT", vnetPath, 1), []string{"PUT " + ipPath}, put("DELETE", vnetPath, 2)),
+			wantErr:   push.Quota, wantMsg: "Usage + quotas",
+		},
+		{
 			name: "quota ends the VM's operation, all is deleted", opFail: 4,
 			wantCalls: slices.Concat(pre, put("PUT", vnetPath, 1), put("PUT", ipPath, 2), put("PUT", nicPath, 3),
 				[]string{"PUT " + vmPath, "GET operations/4", "GET operations/4"}, removed(5, true)),
@@ -446,5 +452,26 @@ func TestAzureRunConsoleRefresh(t *testing.T) {
 	want := slices.Concat(created(), []string{iv, diag, "GET blob", iv, "GET blob", iv, diag, "GET blob"})
 	if !slices.Equal(f.Calls, want) {
 		t.Errorf("got calls\n%q,\nwant\n%q", f.Calls, want)
+	}
+}
+
+// TestAzureRunReal runs a VM in a real subscription when asked: at most
+// fifteen minutes, then everything it made is deleted.
+func TestAzureRunReal(t *testing.T) {
+	img, rg := os.Getenv("KEEL_TEST_AZURE_RUN_IMAGE"), os.Getenv("KEEL_TEST_AZURE_RESOURCE_GROUP")
+	if img == "" || rg == "" {
+		t.Skip("talks to Azure: set KEEL_TEST_AZURE_RUN_IMAGE (a managed image keel push azure made), KEEL_TEST_AZURE_RESOURCE_GROUP (its group) and AZURE_SUBSCRIPTION_ID, with credentials DefaultAzureCredential finds, to run it")
+	}
+	var console bytes.Buffer
+	a := &Azure{Subscription: os.Getenv("AZURE_SUBSCRIPTION_ID"), ResourceGroup: rg, Image: img, Size: "Standard_B1s", Console: &console, Log: os.Stderr, Userdata: []byte("keel-test")}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	name, err := a.Run(ctx)
+	t.Logf("VM %s, serial log:\n%s", name, console.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if console.Len() == 0 {
+		t.Errorf("got no serial log")
 	}
 }

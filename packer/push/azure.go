@@ -340,7 +340,7 @@ func ARMError(err error, a ARMScope, what, perm string) error {
 		// ARM's message names the action that was refused, which may be
 		// another than perm (a linked check on the storage account).
 		return &Error{Kind: Denied, Msg: fmt.Sprintf("azure: %s: permission denied: the identity needs %s on resource group %s (in the built-in role Contributor, or a custom role; docs/clouds.md lists them) (%s: %s)", what, perm, a.ResourceGroup, code, msg), Err: err}
-	case strings.Contains(low, "quota") || code == "OperationNotAllowed" && strings.Contains(low, "limit"):
+	case strings.Contains(low, "quota") || code == "OperationNotAllowed" && strings.Contains(low, "limit") || strings.HasSuffix(code, "LimitReached"):
 		return &Error{Kind: Quota, Msg: fmt.Sprintf("azure: %s: quota exceeded in subscription %s (%s: %s): raise it under Subscriptions > Usage + quotas (or Quotas for vCPUs) or delete what is unused", what, a.Subscription, code, msg), Err: err}
 	case re.StatusCode == 409 || code == "Conflict":
 		return &Error{Kind: Conflict, Msg: fmt.Sprintf("azure: %s: conflict (%s: %s): %s", what, code, msg, a.ConflictFix), Err: err}
