@@ -274,25 +274,25 @@ func (a *Azure) resolveImage(ctx context.Context, c *azClients, p *azParts) erro
 // free refuses a name whose VM, interface or address is there already:
 // a PUT would change that resource instead of making a new one.
 func (a *Azure) free(ctx context.Context, c *azClients, p *azParts) error {
-	taken := func(kind, n string, err error) error {
+	taken := func(kind, n, perm string, err error) error {
 		if isNotFound(err) {
 			return nil
 		}
 		if err != nil {
-			return a.mapErr(err, "read "+kind+" "+n, "Microsoft.Compute/virtualMachines/read and Microsoft.Network/*/read")
+			return a.mapErr(err, "read "+kind+" "+n, perm)
 		}
 		return &push.Error{Kind: push.Conflict, Msg: fmt.Sprintf("azure: %s %s already exists in resource group %s: give another --name, or delete it with keel rm azure %s", kind, n, a.ResourceGroup, p.name)}
 	}
 	_, err := c.vms.Get(ctx, a.ResourceGroup, p.name, nil)
-	if err := taken("VM", p.name, err); err != nil {
+	if err := taken("VM", p.name, "Microsoft.Compute/virtualMachines/read", err); err != nil {
 		return err
 	}
 	_, err = c.nics.Get(ctx, a.ResourceGroup, p.nicName, nil)
-	if err := taken("network interface", p.nicName, err); err != nil {
+	if err := taken("network interface", p.nicName, "Microsoft.Network/networkInterfaces/read", err); err != nil {
 		return err
 	}
 	_, err = c.ips.Get(ctx, a.ResourceGroup, p.ipName, nil)
-	return taken("public IP address", p.ipName, err)
+	return taken("public IP address", p.ipName, "Microsoft.Network/publicIPAddresses/read", err)
 }
 
 func (a *Azure) tags(name string) map[string]*string {

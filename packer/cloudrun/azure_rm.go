@@ -170,12 +170,14 @@ func (a *Azure) Delete(ctx context.Context, name string) error {
 		return err
 	}
 	p := newParts(name, a.vnet())
-	ours := func(kind, n string, tags map[string]*string, err error) (bool, error) {
+	// ours says whether a resource is there and carries this run's tag;
+	// one that is there without it is left, saying so.
+	ours := func(kind, n, perm string, tags map[string]*string, err error) (bool, error) {
 		if isNotFound(err) {
 			return false, nil
 		}
 		if err != nil {
-			return false, a.mapErr(err, "read "+kind+" "+n, "Microsoft.Compute/*/read and Microsoft.Network/*/read")
+			return false, a.mapErr(err, "read "+kind+" "+n, perm)
 		}
 		if deref(tags[RunTag]) != name {
 			a.logf("leaving %s %s: it has no tag %s=%s, keel run did not make it for this VM\n", kind, n, RunTag, name)
@@ -184,25 +186,28 @@ func (a *Azure) Delete(ctx context.Context, name string) error {
 		return true, nil
 	}
 	vm, err := c.vms.Get(ctx, a.ResourceGroup, name, nil)
-	if p.vm, err = ours("VM", name, vm.Tags, err); err != nil {
-		return err
-	}
-	if !p.vm && err == nil && vm.ID != nil {
+	switch {
+	case isNotFound(err):
+	case err != nil:
+		return a.mapErr(err, "read VM "+name, "Microsoft.Compute/virtualMachines/read")
+	case deref(vm.Tags[RunTag]) != name:
 		return &push.Error{Kind: push.Conflict, Msg: fmt.Sprintf("azure: VM %s in resource group %s was not made by keel run azure (no tag %s=%s): delete it with az vm delete", name, a.ResourceGroup, RunTag, name)}
-	}
-	if p.vm && vm.Properties != nil && vm.Properties.StorageProfile != nil && vm.Properties.StorageProfile.OSDisk != nil && vm.Properties.StorageProfile.OSDisk.Name != nil {
-		p.diskName = *vm.Properties.StorageProfile.OSDisk.Name
+	default:
+		p.vm = true
+		if sp := vm.Properties; sp != nil && sp.StorageProfile != nil && sp.StorageProfile.OSDisk != nil && sp.StorageProfile.OSDisk.Name != nil {
+			p.diskName = *sp.StorageProfile.OSDisk.Name
+		}
 	}
 	nic, err := c.nics.Get(ctx, a.ResourceGroup, p.nicName, nil)
-	if p.nic, err = ours("network interface", p.nicName, nic.Tags, err); err != nil {
+	if p.nic, err = ours("network interface", p.nicName, "Microsoft.Network/networkInterfaces/read", nic.Tags, err); err != nil {
 		return err
 	}
 	ip, err := c.ips.Get(ctx, a.ResourceGroup, p.ipName, nil)
-	if p.ip, err = ours("public IP address", p.ipName, ip.Tags, err); err != nil {
+	if p.ip, err = ours("public IP address", p.ipName, "Microsoft.Network/publicIPAddresses/read", ip.Tags, err); err != nil {
 		return err
 	}
 	disk, err := c.disks.Get(ctx, a.ResourceGroup, p.diskName, nil)
-	if p.disk, err = ours("disk", p.diskName, disk.Tags, err); err != nil {
+	if p.disk, err = ours("disk", p.diskName, "Microsoft.Compute/disks/read", disk.Tags, err); err != nil {
 		return err
 	}
 	vn, err := c.vnets.Get(ctx, a.ResourceGroup, p.vnetName, nil)

@@ -475,3 +475,42 @@ func TestAzureRunReal(t *testing.T) {
 		t.Errorf("got no serial log")
 	}
 }
+
+// cancelWriter ends the run at the first console output, as Ctrl-C does.
+type cancelWriter struct{ cancel func() }
+
+func (w cancelWriter) Write(b []byte) (int, error) { w.cancel(); return len(b), nil }
+
+// TestAzureRunCancel: Ctrl-C while the log streams ends the run without
+// an error and still deletes everything it made, in order.
+func TestAzureRunCancel(t *testing.T) {
+	f := cloudtest.NewARM()
+	f.SerialLog, f.Step = strings.Repeat("boot output\n", 100), 12
+	a := armTest(t, f)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.Console = cancelWriter{cancel}
+	if _, err := a.Run(ctx); err != nil {
+		t.Fatalf("got %v, want no error on cancel", err)
+	}
+	want := slices.Concat(created(), []string{"GET " + vmPath + "/instanceView", "POST " + vmPath + "/retrieveBootDiagnosticsData", "GET blob"}, removed(6, true))
+	if !slices.Equal(f.Calls, want) {
+		t.Errorf("got calls\n%q,\nwant\n%q", f.Calls, want)
+	}
+}
+
+// TestAzureDeleteDiskOfVM: rm deletes the OS disk the VM names.
+func TestAzureDeleteDiskOfVM(t *testing.T) {
+	f := cloudtest.NewARM()
+	a := armTest(t, f)
+	tags := map[string]any{RunTag: "vm1"}
+	f.Put(vmPath, map[string]any{"tags": tags, "properties": map[string]any{"storageProfile": map[string]any{"osDisk": map[string]any{"name": "other-disk"}}}})
+	f.Put("Microsoft.Compute/disks/other-disk", map[string]any{"tags": tags})
+	f.Calls = nil
+	if err := a.Delete(context.Background(), "vm1"); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(f.Calls, "DELETE Microsoft.Compute/disks/other-disk") || len(f.Resources) != 1 {
+		t.Errorf("got calls %q and %v left, want the VM's disk deleted", f.Calls, keys(f.Resources))
+	}
+}
