@@ -29,9 +29,9 @@ import (
 // text of userData at 64 KiB.
 const AzureUserdataMax = 48 << 10
 
-// RunTag is the tag on everything keel run azure creates, its value the
+// AzureRunTag is the tag on everything keel run azure creates, its value the
 // VM's name: keel rm azure deletes only what carries it.
-const RunTag = "keel-run"
+const AzureRunTag = "keel-run"
 
 // Azure runs a virtual machine of a managed image (what keel push azure
 // made) in a resource group: a public IP address and a network interface
@@ -296,7 +296,7 @@ func (a *Azure) free(ctx context.Context, c *azClients, p *azParts) error {
 }
 
 func (a *Azure) tags(name string) map[string]*string {
-	return map[string]*string{RunTag: to.Ptr(name), "made-by": to.Ptr("keel")}
+	return map[string]*string{AzureRunTag: to.Ptr(name), "made-by": to.Ptr("keel")}
 }
 
 // network finds or makes the subnet, then makes the address and the

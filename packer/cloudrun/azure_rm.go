@@ -179,8 +179,8 @@ func (a *Azure) Delete(ctx context.Context, name string) error {
 		if err != nil {
 			return false, a.mapErr(err, "read "+kind+" "+n, perm)
 		}
-		if deref(tags[RunTag]) != name {
-			a.logf("leaving %s %s: it has no tag %s=%s, keel run did not make it for this VM\n", kind, n, RunTag, name)
+		if deref(tags[AzureRunTag]) != name {
+			a.logf("leaving %s %s: it has no tag %s=%s, keel run did not make it for this VM\n", kind, n, AzureRunTag, name)
 			return false, nil
 		}
 		return true, nil
@@ -190,8 +190,8 @@ func (a *Azure) Delete(ctx context.Context, name string) error {
 	case isNotFound(err):
 	case err != nil:
 		return a.mapErr(err, "read VM "+name, "Microsoft.Compute/virtualMachines/read")
-	case deref(vm.Tags[RunTag]) != name:
-		return &push.Error{Kind: push.Conflict, Msg: fmt.Sprintf("azure: VM %s in resource group %s was not made by keel run azure (no tag %s=%s): delete it with az vm delete", name, a.ResourceGroup, RunTag, name)}
+	case deref(vm.Tags[AzureRunTag]) != name:
+		return &push.Error{Kind: push.Conflict, Msg: fmt.Sprintf("azure: VM %s in resource group %s was not made by keel run azure (no tag %s=%s): delete it with az vm delete", name, a.ResourceGroup, AzureRunTag, name)}
 	default:
 		p.vm = true
 		if sp := vm.Properties; sp != nil && sp.StorageProfile != nil && sp.StorageProfile.OSDisk != nil && sp.StorageProfile.OSDisk.Name != nil {
@@ -211,7 +211,7 @@ func (a *Azure) Delete(ctx context.Context, name string) error {
 		return err
 	}
 	vn, err := c.vnets.Get(ctx, a.ResourceGroup, p.vnetName, nil)
-	if isNotFound(err) || err == nil && deref(vn.Tags[RunTag]) != name {
+	if isNotFound(err) || err == nil && deref(vn.Tags[AzureRunTag]) != name {
 		err = nil // a network another run made, or the user's: not this one's to delete
 	} else if err == nil {
 		p.vnet = true

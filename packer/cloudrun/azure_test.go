@@ -174,7 +174,7 @@ func TestAzureRunBody(t *testing.T) {
 			}
 			for _, c := range []struct{ got, want any }{
 				{v.Location, "westeurope"},
-				{v.Tags[RunTag], "vm1"},
+				{v.Tags[AzureRunTag], "vm1"},
 				{p.HardwareProfile.VMSize, "Standard_B1s"},
 				{p.StorageProfile.ImageReference.ID, f.ID(imgPath)},
 				{p.StorageProfile.OSDisk.Name, "vm1-osdisk"},
@@ -200,8 +200,8 @@ func TestAzureRunBody(t *testing.T) {
 			}
 			for _, r := range []string{nicPath, ipPath, diskPath, vnetPath} {
 				tags, _ := f.Resources[strings.ToLower(r)]["tags"].(map[string]any)
-				if tags[RunTag] != "vm1" {
-					t.Errorf("%s: got tags %v, want %s=vm1", r, tags, RunTag)
+				if tags[AzureRunTag] != "vm1" {
+					t.Errorf("%s: got tags %v, want %s=vm1", r, tags, AzureRunTag)
 				}
 			}
 			nic, _ := json.Marshal(f.Resources[strings.ToLower(nicPath)])
@@ -335,7 +335,7 @@ func TestAzureRunReusesNetwork(t *testing.T) {
 // did not make.
 func TestAzureDelete(t *testing.T) {
 	tagged := func() map[string]any {
-		return map[string]any{"location": "westeurope", "tags": map[string]any{RunTag: "vm1"}}
+		return map[string]any{"location": "westeurope", "tags": map[string]any{AzureRunTag: "vm1"}}
 	}
 	tests := []struct {
 		name      string
@@ -503,7 +503,7 @@ func TestAzureRunCancel(t *testing.T) {
 func TestAzureDeleteDiskOfVM(t *testing.T) {
 	f := cloudtest.NewARM()
 	a := armTest(t, f)
-	tags := map[string]any{RunTag: "vm1"}
+	tags := map[string]any{AzureRunTag: "vm1"}
 	f.Put(vmPath, map[string]any{"tags": tags, "properties": map[string]any{"storageProfile": map[string]any{"osDisk": map[string]any{"name": "other-disk"}}}})
 	f.Put("Microsoft.Compute/disks/other-disk", map[string]any{"tags": tags})
 	f.Calls = nil
