@@ -22,11 +22,12 @@ func runCmd(g *globals, stdin io.Reader, stdout, stderr io.Writer) *cobra.Comman
 	c := &cobra.Command{
 		Use:   "run",
 		Short: "Boot a built image in QEMU, or an image keel push made in its cloud",
-		Long: `Boot a built image: keel run qemu boots a build here; keel run gcp and
-keel run aws start an instance of an image keel push made, pass it --data
-(and SSH keys) the way that cloud delivers metadata, stream its serial
-console, and delete the instance when it stops or on Ctrl-C (keel rm
-deletes one left with --detach or --keep). See docs/clouds.md.`,
+		Long: `Boot a built image: keel run qemu boots a build here; keel run gcp,
+keel run aws and keel run azure start an instance of an image keel push
+made, pass it --data (and SSH keys) the way that cloud delivers metadata,
+stream its serial console, and delete the instance (and what was made with
+it) when it stops or on Ctrl-C (keel rm deletes one left with --detach or
+--keep). See docs/clouds.md.`,
 	}
 	q := &run.QEMU{}
 	var data, dataFile string
@@ -104,7 +105,7 @@ guest powered itself off cleanly.`,
 	qc.Flags().StringVar(&q.Firmware, "fw", "", "UEFI firmware code file to boot with (implies --uefi; default Debian's OVMF)")
 	qc.Flags().StringArrayVar(&disks, "disk", nil, "attach a disk: file[,size=1G][,format=raw|qcow2][,if=virtio|nvme|ahci] (created if missing; repeatable)")
 	qc.Flags().StringVar(&q.Machine, "machine", "", "amd64 board: pc (default) or q35 (PCIe and AHCI, as physical machines)")
-	c.AddCommand(qc, accelCmd(g, stdout, stderr), switchCmd(stderr), runGCPCmd(g, stdout, stderr), runAWSCmd(g, stdout, stderr))
+	c.AddCommand(qc, accelCmd(g, stdout, stderr), switchCmd(stderr), runGCPCmd(g, stdout, stderr), runAWSCmd(g, stdout, stderr), runAzureCmd(g, stdout, stderr))
 	return c
 }
 

@@ -201,7 +201,7 @@ func rmCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 			if len(args) == 0 {
 				return cmd.Help()
 			}
-			return fmt.Errorf("unknown provider %q: keel rm has aws and gcp", args[0])
+			return fmt.Errorf("unknown provider %q: keel rm has aws, azure and gcp", args[0])
 		},
 	}
 	opt := &cloudrun.GCP{}
@@ -233,6 +233,6 @@ func rmCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	ac.Flags().StringVar(&aopt.Region, "region", "", "AWS region (default: $AWS_REGION, else the profile's)")
-	c.AddCommand(ac, gc)
+	c.AddCommand(ac, rmAzureCmd(g, stderr), gc)
 	return c
 }

@@ -12,14 +12,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keel-os/keel/packer/cloudrun"
 	"github.com/keel-os/keel/packer/cloudtest"
 )
 
 // TestRunCloudArgs checks keel run gcp and keel rm's command lines before
 // any cloud is called: each error is one line saying what to give.
 func TestRunCloudArgs(t *testing.T) {
-	t.Setenv("GOOGLE_CLOUD_PROJECT", "")
-	t.Setenv("CLOUDSDK_CORE_PROJECT", "")
+	for _, v := range []string{"GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "AZURE_SUBSCRIPTION_ID", "AZURE_DEFAULTS_GROUP", "AZURE_DEFAULTS_LOCATION"} {
+		t.Setenv(v, "")
+	}
 	dir := t.TempDir()
 	priv := filepath.Join(dir, "id_ed25519")
 	os.WriteFile(priv, []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n"), 0o600)
@@ -35,7 +37,12 @@ func TestRunCloudArgs(t *testing.T) {
 		{"run aws --zone 1 sys", `zone "1" is not valid`},
 		{"run aws --ssh-key k.pub sys", "unknown flag: --ssh-key"},
 		{"rm gcp vm1", "no project: give --project"},
-		{"rm azure vm1", `unknown provider "azure"`},
+		{"rm openstack vm1", `unknown provider "openstack"`},
+		{"run azure --subscription s sys", "no resource group: give --resource-group"},
+		{"run azure --subscription s --resource-group rg --name bad_name sys", `VM name "bad_name" is not valid`},
+		{"run azure --subscription s --resource-group rg --size x.y sys", `VM size "x.y" is not valid`},
+		{"run azure --subscription s --resource-group rg --data-file " + filepath.Join(dir, "none") + " sys", "--data-file: stat"},
+		{"rm azure --subscription s vm1", "no resource group: give --resource-group"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := Run(context.Background(), strings.Fields(tc.args), strings.NewReader(""), &stdout, &stderr); code == 0 {
@@ -88,6 +95,48 @@ func TestRunAWS(t *testing.T) {
 			if code := Run(context.Background(), []string{"rm", "aws", cloudtest.Instance}, strings.NewReader(""), &stdout, &stderr); code != 0 || len(f.State) != 0 {
 				t.Errorf("rm aws: exit %d, %s, instances %v left", code, stderr.String(), f.State)
 			}
+		}
+	}
+}
+
+// TestRunAzure runs keel run azure and keel rm azure as a user does,
+// against a local ARM: the serial log goes to stdout, the steps to
+// stderr, --detach prints the name alone and rm deletes what run made.
+func TestRunAzure(t *testing.T) {
+	cloudPoll = time.Millisecond
+	f := cloudtest.NewARM()
+	f.SerialLog = "Booting Keel\npower off\n"
+	srv := httptest.NewTLSServer(f)
+	t.Cleanup(srv.Close)
+	f.Put("Microsoft.Compute/images/sys", map[string]any{"location": "westeurope"})
+	azureTest = func(a *cloudrun.Azure) {
+		a.Credential, a.ARMOptions, a.HTTPClient = cloudtest.Token{}, cloudtest.ARMOptions(srv), srv.Client()
+	}
+	t.Cleanup(func() { cloudPoll, azureTest = 0, nil })
+	scope := "--subscription " + cloudtest.Sub + " --resource-group " + cloudtest.RG
+	for _, tc := range []struct {
+		args   string
+		stdout string
+		left   int // resources left besides the image
+	}{
+		{"run azure " + scope + " --data hello --name vm1 sys", "Booting Keel\npower off\n", 0},
+		{"run azure " + scope + " --detach --name vm2 sys", "vm2\n", 5},
+		{"rm azure " + scope + " vm2", "", 0},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := Run(context.Background(), strings.Fields(tc.args), strings.NewReader(""), &stdout, &stderr); code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.args, code, stderr.String())
+		}
+		if stdout.String() != tc.stdout {
+			t.Errorf("%s: got stdout %q, want %q", tc.args, stdout.String(), tc.stdout)
+		}
+		if !strings.Contains(stderr.String(), "deleting VM vm") {
+			if tc.left == 0 {
+				t.Errorf("%s: got stderr %q, want the deletion among the steps", tc.args, stderr.String())
+			}
+		}
+		if got := len(f.Resources) - 1; got != tc.left {
+			t.Errorf("%s: got %d resources left, want %d", tc.args, got, tc.left)
 		}
 	}
 }

@@ -16,8 +16,8 @@ import (
 )
 
 // MaxUserdata bounds the userdata a run passes: GCP takes 256 KiB per
-// metadata value, EC2 16 KiB before base64, Azure 64 KiB of customData.
-// Each provider checks its own limit; this is the largest.
+// metadata value, EC2 16 KiB before base64, Azure 64 KiB of base64
+// userData. Each provider checks its own limit; this is the largest.
 const MaxUserdata = 256 << 10
 
 // Userdata reads --data or --data-file: the one or the other, bounded.

@@ -260,7 +260,11 @@ func (a *Azure) logf(format string, args ...any) {
 	}
 }
 
-func (a *Azure) noCredentials(err error) error {
+func (a *Azure) noCredentials(err error) error { return AzureNoCredentials(err) }
+
+// AzureNoCredentials is the one line for a DefaultAzureCredential that
+// found no identity or got no token.
+func AzureNoCredentials(err error) error {
 	return &Error{Kind: NoCredentials, Msg: "azure: no credentials: run `az login`, set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, or AZURE_FEDERATED_TOKEN_FILE), or run with a managed identity", Err: err}
 }
 
@@ -278,9 +282,13 @@ func (a *Azure) getImage(ctx context.Context, c *armcompute.ImagesClient, name s
 	return &got.Image, nil
 }
 
-// pollARM waits for a long-running ARM operation, looking every interval
-// (the SDK's own wait loop looks at most once a second).
 func pollARM[T any](ctx context.Context, p *runtime.Poller[T], interval time.Duration) (T, error) {
+	return PollARM(ctx, p, interval)
+}
+
+// PollARM waits for a long-running ARM operation, looking every interval
+// (the SDK's own wait loop looks at most once a second).
+func PollARM[T any](ctx context.Context, p *runtime.Poller[T], interval time.Duration) (T, error) {
 	for !p.Done() {
 		if _, err := p.Poll(ctx); err != nil {
 			var zero T
@@ -301,11 +309,25 @@ func pollARM[T any](ctx context.Context, p *runtime.Poller[T], interval time.Dur
 
 // mapARMErr turns an ARM error into one line naming what to fix.
 func (a *Azure) mapARMErr(err error, what, perm string) error {
+	return ARMError(err, ARMScope{Subscription: a.Subscription, ResourceGroup: a.ResourceGroup, Location: a.Location,
+		ConflictFix: "the name is taken or the image is in use; give --replace or another --name"}, what, perm)
+}
+
+// ARMScope is where an ARM call was made, for the lines that name what
+// to fix, and what fixes a conflict there.
+type ARMScope struct {
+	Subscription, ResourceGroup, Location string
+	ConflictFix                           string
+}
+
+// ARMError turns an ARM error into one line naming what to fix: perm is
+// the action the call needs (e.g. Microsoft.Compute/images/write).
+func ARMError(err error, a ARMScope, what, perm string) error {
 	var re *azcore.ResponseError
 	if !errors.As(err, &re) {
 		var af *azidentity.AuthenticationFailedError
 		if errors.As(err, &af) {
-			return a.noCredentials(err)
+			return AzureNoCredentials(err)
 		}
 		return fmt.Errorf("azure: %s: %w", what, err)
 	}
@@ -318,16 +340,20 @@ func (a *Azure) mapARMErr(err error, what, perm string) error {
 		// ARM's message names the action that was refused, which may be
 		// another than perm (a linked check on the storage account).
 		return &Error{Kind: Denied, Msg: fmt.Sprintf("azure: %s: permission denied: the identity needs %s on resource group %s (in the built-in role Contributor, or a custom role; docs/clouds.md lists them) (%s: %s)", what, perm, a.ResourceGroup, code, msg), Err: err}
-	case strings.Contains(low, "quota") || code == "OperationNotAllowed" && strings.Contains(low, "limit"):
-		return &Error{Kind: Quota, Msg: fmt.Sprintf("azure: %s: quota exceeded in subscription %s (%s: %s): raise it under Subscriptions > Usage + quotas or delete unused images", what, a.Subscription, code, msg), Err: err}
+	case strings.Contains(low, "quota") || code == "OperationNotAllowed" && strings.Contains(low, "limit") || strings.HasSuffix(code, "LimitReached"):
+		return &Error{Kind: Quota, Msg: fmt.Sprintf("azure: %s: quota exceeded in subscription %s (%s: %s): raise it under Subscriptions > Usage + quotas (or Quotas for vCPUs) or delete what is unused", what, a.Subscription, code, msg), Err: err}
 	case re.StatusCode == 409 || code == "Conflict":
-		return &Error{Kind: Conflict, Msg: fmt.Sprintf("azure: %s: conflict (%s: %s): the name is taken or the image is in use; give --replace or another --name", what, code, msg), Err: err}
+		return &Error{Kind: Conflict, Msg: fmt.Sprintf("azure: %s: conflict (%s: %s): %s", what, code, msg, a.ConflictFix), Err: err}
 	case code == "ResourceGroupNotFound":
 		return &Error{Kind: NotFound, Msg: fmt.Sprintf("azure: %s: resource group %s does not exist: create it (az group create --name %s --location %s) or give another --resource-group", what, a.ResourceGroup, a.ResourceGroup, a.Location), Err: err}
 	case code == "SubscriptionNotFound" || code == "InvalidSubscriptionId":
 		return &Error{Kind: NotFound, Msg: fmt.Sprintf("azure: %s: subscription %s not found: check --subscription or AZURE_SUBSCRIPTION_ID (az account list)", what, a.Subscription), Err: err}
 	case code == "MissingSubscriptionRegistration":
-		return &Error{Kind: Denied, Msg: fmt.Sprintf("azure: %s: the subscription is not registered for Microsoft.Compute: run az provider register --namespace Microsoft.Compute", what), Err: err}
+		ns := "Microsoft.Compute"
+		if strings.Contains(perm, "Microsoft.Network/") {
+			ns = "Microsoft.Network"
+		}
+		return &Error{Kind: Denied, Msg: fmt.Sprintf("azure: %s: the subscription is not registered for %s: run az provider register --namespace %s", what, ns, ns), Err: err}
 	}
 	return fmt.Errorf("azure: %s: HTTP %d %s: %s", what, re.StatusCode, code, msg)
 }
