@@ -441,7 +441,7 @@ func containerPart(fl *flattener, cache archCache, e *spec.Image, phase kbundle.
 		}
 		return bundle.ParseIDs(files["/etc/passwd"]), bundle.ParseIDs(files["/etc/group"]), nil
 	}
-	oci, keel, err := bundle.Config(e, label, cfg, phase, bundle.WithContainerIDs(ids), bundle.WithIDSource(imageIDs))
+	oci, keel, err := bundle.Config(e, label, cfg, phase, bundle.WithContainerIDs(ids), bundle.WithIDSource(imageIDs), bundle.WithArch(cache.arch))
 	if err != nil {
 		return part{}, nil, fmt.Errorf("%s: %w", where, err)
 	}

@@ -33,6 +33,14 @@ type options struct {
 	users, groups map[string]uint32
 	containers    map[string]uint32
 	idSource      func() (users, groups map[string]uint32, err error)
+	arch          string
+}
+
+// WithArch names the system's architecture (GOARCH spelling): the default
+// seccomp profile then lists that architecture and its 32-bit one, not the
+// packer's (see seccompArches).
+func WithArch(arch string) Option {
+	return func(o *options) { o.arch = arch }
 }
 
 // WithIDs gives the user and group names of the image (from its

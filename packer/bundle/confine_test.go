@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	kbundle "github.com/keel-os/keel/internal/bundle"
 )
 
@@ -46,6 +48,36 @@ func TestConfinement(t *testing.T) {
 			}
 			if got := s.Linux.Seccomp != nil; got != tc.wantSeccomp {
 				t.Errorf("seccomp profile present = %v, want %v", got, tc.wantSeccomp)
+			}
+		})
+	}
+}
+
+func TestSeccompArches(t *testing.T) {
+	for _, tc := range []struct {
+		arch string
+		want []specs.Arch
+	}{
+		{"amd64", []specs.Arch{specs.ArchX86_64, specs.ArchX86}},
+		{"arm64", []specs.Arch{specs.ArchAARCH64, specs.ArchARM}},
+		// Unknown: containerd's list for the packer's own architecture,
+		// never with x32.
+		{"", nil},
+	} {
+		t.Run(tc.arch, func(t *testing.T) {
+			s, _, err := Config(entry(t, "services", ""), nil, baseCfg, kbundle.PhaseService, WithArch(tc.arch))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := s.Linux.Seccomp.Architectures
+			if slices.Contains(got, specs.ArchX32) {
+				t.Errorf("architectures = %v, want no x32", got)
+			}
+			if tc.want != nil && !slices.Equal(got, tc.want) {
+				t.Errorf("architectures = %v, want %v", got, tc.want)
+			}
+			if len(got) == 0 {
+				t.Errorf("no architectures: the filter would hold only the kernel's native one")
 			}
 		})
 	}
