@@ -148,16 +148,19 @@ func TestSquashfsCompLevels(t *testing.T) {
 	for _, tc := range []struct {
 		c       Compression
 		archive bool
+		size    int64
 		want    string
 	}{
-		{Zstd, false, "-comp zstd -Xcompression-level 6"},
-		{Zstd, true, "-comp zstd -Xcompression-level 19 -b " + archiveBlock},
-		{LZ4, true, "-comp lz4"},
-		{Gzip, false, "-comp gzip -Xcompression-level 6"},
-		{None, false, "-comp gzip -Xcompression-level 6"},
+		{Zstd, false, 1 << 20, "-comp zstd -Xcompression-level 6"},
+		{Zstd, false, largeArchive + 1, "-comp zstd -Xcompression-level 6"},
+		{Zstd, true, largeArchive, "-comp zstd -Xcompression-level 19 -b " + archiveBlock},
+		{Zstd, true, largeArchive + 1, "-comp zstd -Xcompression-level 15 -b " + archiveBlock},
+		{LZ4, true, largeArchive + 1, "-comp lz4"},
+		{Gzip, false, 0, "-comp gzip -Xcompression-level 6"},
+		{None, false, 0, "-comp gzip -Xcompression-level 6"},
 	} {
-		if got := strings.Join(squashfsComp(tc.c, tc.archive), " "); got != tc.want {
-			t.Errorf("squashfsComp(%s, %v) = %q, want %q", tc.c, tc.archive, got, tc.want)
+		if got := strings.Join(squashfsComp(tc.c, tc.archive, tc.size), " "); got != tc.want {
+			t.Errorf("squashfsComp(%s, %v, %d) = %q, want %q", tc.c, tc.archive, tc.size, got, tc.want)
 		}
 	}
 }
