@@ -16,13 +16,16 @@ import (
 // records to its output, the service's log); bpftrace must
 // compile a one-liner, attach its kprobe and print from it; open-vm-tools
 // must start, find no VMware hypervisor (QEMU is none, so that is all it
-// can show) and exit 0, which its restart policy leaves alone. bpftrace's
+// can show) and exit 0, which its restart policy leaves alone. tss: tcsd
+// must open the TPM 1.2 that swtpm emulates (a TPM TIS device, /dev/tpm0)
+// and tpm_version must read the chip's version through it. bpftrace's
 // LLVM and clang make the image large, so the guest gets more memory than
 // the default.
 func TestLinuxKitTools(t *testing.T) {
 	require(t)
 	prefix := buildImage(t, "examples/minimal.yml", "qemu-test/testdata/pkgs-tools-check.yml")
-	ctx, c := bootGuest(t, 8*time.Minute, run.QEMU{Prefix: prefix, Mem: 1536})
+	tpm := &run.TPM{Dir: t.TempDir()}
+	ctx, c := bootGuest(t, 8*time.Minute, run.QEMU{Prefix: prefix, Mem: 1536, TPM: tpm})
 	expectSteps(ctx, t, c, []step{
 		{"runaudit loaded the rules", regexp.MustCompile(`auditd: runaudit: loaded /etc/audit/audit.rules`)},
 		{"auditd registered with the kernel", regexp.MustCompile(`auditd: Init complete, auditd \S+ listening for events`)},
@@ -34,6 +37,10 @@ func TestLinuxKitTools(t *testing.T) {
 		{"bpftrace exited 0", regexp.MustCompile(`svcd: service bpftrace exited 0`)},
 		{"open-vm-tools saw no VMware", regexp.MustCompile(`open-vm-tools: keel-vmtoolsd: not a VMware virtual machine \(the firmware says "QEMU"\)`)},
 		{"open-vm-tools exited 0", regexp.MustCompile(`svcd: service open-vm-tools exited 0`)},
+		// swtpm's TPM 1.2 is libtpms, which reports IBM as its vendor.
+		{"tpm_version read the TPM through tcsd", regexp.MustCompile(`tpm-version:\s+TPM 1\.2 Version Info:`)},
+		{"the TPM named its vendor", regexp.MustCompile(`tpm-version:\s+TPM Vendor ID:\s+IBM`)},
+		{"tpm_version exited 0", regexp.MustCompile(`svcd: service tpm-version exited 0`)},
 		{"the check finished", regexp.MustCompile(`PKGCHECK-END`)},
 	})
 	for _, l := range c.Lines(0, -1) {
