@@ -201,3 +201,65 @@ func TestPullRefusesBadAttestation(t *testing.T) {
 		}
 	}
 }
+
+// TestPushSBOMAttestation: a package pushed with its SBOM carries it as
+// BuildKit's attestation, which a pull into another cache reads back; the
+// same push gives the same index.
+func TestPushSBOMAttestation(t *testing.T) {
+	reg := newRegistry(t)
+	src := newPuller(t).Cache
+	img := randomImage(t)
+	if err := src.Put("keel/app:0123abcd", img); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := src.Get("keel/app:0123abcd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := digest(t, stored)
+	raw, _ := stored.RawManifest()
+	mt, _ := stored.MediaType()
+	b := sbom.New("keel/app", "0123abcd")
+	b.AddDeb("libkeeltest1", "4.2-1", "amd64", strings.Repeat("ab", 32))
+	doc, err := b.Document(sbom.FixedTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := sbom.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.PutReferrer(v1.Descriptor{MediaType: mt, Digest: d, Size: int64(len(raw))}, sbom.MediaType, body); err != nil {
+		t.Fatal(err)
+	}
+	p := &Pusher{Cache: src, Keychain: newPuller(t).Keychain}
+	first, err := p.Push(context.Background(), "keel/app:0123abcd", reg.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.SBOM {
+		t.Errorf("Push says no SBOM was attached, want it attached")
+	}
+	again, err := p.Push(context.Background(), "keel/app:0123abcd", reg.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.IndexDigest != first.IndexDigest {
+		t.Errorf("two pushes of one package: index %s then %s, want the same", first.IndexDigest, again.IndexDigest)
+	}
+	got, ok, err := pulledSBOM(t, first.Index)
+	if err != nil || !ok {
+		t.Fatalf("pulling %s: SBOM stored %v, err %v; want it read back", first.Index, ok, err)
+	}
+	pulled, err := sbom.Parse(bytes.NewReader(got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, pk := range pulled.Packages {
+		found = found || (pk.PackageName == "libkeeltest1" && pk.PackageVersion == "4.2-1")
+	}
+	if !found {
+		t.Errorf("the pulled SBOM lacks the pushed package's Debian package:\n%s", got)
+	}
+}
