@@ -80,6 +80,10 @@ func checkCadvisor(ctx context.Context, t *testing.T, c *Console, port int) {
 		missing, err := cadvisorMissing(ctx, url, want)
 		if err == nil && len(missing) == 0 {
 			t.Logf("cadvisor (from the host): %v have CPU and memory samples", want)
+			metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+			if err := cadvisorMetrics(ctx, metrics, `container_cpu_usage_seconds_total{`, `id="/tcsd"`); err != nil {
+				t.Errorf("cadvisor's %s: %v", metrics, err)
+			}
 			return
 		}
 		last = fmt.Sprintf("missing %v, error %v", missing, err)
@@ -135,4 +139,31 @@ func cadvisorMissing(ctx context.Context, url string, want []string) ([]string, 
 		}
 	}
 	return missing, nil
+}
+
+// cadvisorMetrics checks that the Prometheus page answers 200 with a
+// sample line of metric for the label.
+func cadvisorMetrics(ctx context.Context, url, metric, label string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %s: %.300s", resp.Status, body)
+	}
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, metric) && strings.Contains(l, label) {
+			return nil
+		}
+	}
+	return fmt.Errorf("no %s...%s sample in %d bytes", metric, label, len(body))
 }

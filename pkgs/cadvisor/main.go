@@ -178,7 +178,10 @@ func newMux(m manager.Manager, included container.MetricSet) *http.ServeMux {
 	opts := info.RequestOptions{IdType: info.TypeName, Count: 1, Recursive: true}
 	reg.MustRegister(metrics.NewPrometheusCollector(m, nil, included, clock.RealClock{}, opts))
 	reg.MustRegister(metrics.NewPrometheusMachineCollector(m, included))
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// As cAdvisor's: a sample the collectors give twice (block devices
+	// whose names it cannot resolve share the empty name) is left out
+	// rather than failing the whole scrape.
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	return mux
 }
 
