@@ -42,8 +42,13 @@ image: deps keel
 run: image
 	bin/keel run qemu $(IMAGES)/minimal
 
+# Modules of their own under pkgs/ (a dependency tree Keel's go.mod does
+# not carry): ./... of the main module leaves them out.
+PKG_MODULES := pkgs/cadvisor
+
 vet:
 	$(GO) vet ./...
+	for m in $(PKG_MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 
 # Unit tests, root-only host tests (real runc and containerd) and the QEMU
@@ -60,6 +65,7 @@ test: deps binaries keel vet
 	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 $(GO) test -race -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 $(GO) test -timeout $(TEST_TIMEOUT) \
 		$$($(GO) list ./... | grep -Ev '^github.com/keel-os/keel/(svcd|init|metadata)(/|$$)')
+	for m in $(PKG_MODULES); do (cd $$m && $(GO) test ./...) || exit 1; done
 
 # arm64 built on this machine and booted under QEMU's emulation: the
 # minimal example with the supervision checks, as kernel+initrd and as a

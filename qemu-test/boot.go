@@ -48,6 +48,11 @@ func Boot(ctx context.Context, q *run.QEMU) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
+	if q.TPM != nil {
+		if err := q.TPM.Start(ctx); err != nil {
+			return nil, err
+		}
+	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdin = q.Stdin // what a person would type on the serial console
 	pr, pw := io.Pipe()
@@ -55,11 +60,17 @@ func Boot(ctx context.Context, q *run.QEMU) (*Console, error) {
 	c := &Console{cmd: cmd, accel: acc, grew: make(chan struct{}, 1), done: make(chan struct{})}
 	c.start = time.Now()
 	if err := cmd.Start(); err != nil {
+		if q.TPM != nil {
+			q.TPM.Stop()
+		}
 		return nil, fmt.Errorf("starting qemu: %w", err)
 	}
 	go c.read(pr)
 	go func() {
 		err := cmd.Wait()
+		if q.TPM != nil {
+			q.TPM.Stop()
+		}
 		pw.Close()
 		c.mu.Lock()
 		c.err = err

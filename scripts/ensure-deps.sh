@@ -31,6 +31,8 @@ have_cmd openssl || need+=(openssl)
 # into ~/.cache/keel-test on first use).
 have_cmd node || need+=(nodejs)
 have_cmd npm || need+=(npm)
+# keel run qemu --tpm (the tss package test): a software TPM.
+have_cmd swtpm || need+=(swtpm)
 have_cmd mksquashfs || need+=(squashfs-tools)       # keel build --rootfs squashfs (unsquashfs in its tests)
 # Disk package tests compare with the real tools (mke2fs, mkswap, swaplabel).
 # The SSH tests use OpenSSH's own client programs against the guest.

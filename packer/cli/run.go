@@ -30,7 +30,8 @@ it) when it stops or on Ctrl-C (keel rm deletes one left with --detach or
 --keep). See docs/clouds.md.`,
 	}
 	q := &run.QEMU{}
-	var data, dataFile string
+	var data, dataFile, tpmDir string
+	var tpm2 bool
 	var publish, disks, networks []string
 	qc := &cobra.Command{
 		Use:   "qemu PREFIX|FILE",
@@ -71,6 +72,11 @@ guest powered itself off cleanly.`,
 				}
 				q.Disks = append(q.Disks, d)
 			}
+			if tpmDir != "" {
+				q.TPM = &run.TPM{Dir: tpmDir, Version2: tpm2}
+			} else if tpm2 {
+				return fmt.Errorf("--tpm2 needs --tpm DIR (the TPM's state directory)")
+			}
 			extra, cleanup, err := metadataArgs(data, dataFile)
 			if err != nil {
 				return err
@@ -102,6 +108,8 @@ guest powered itself off cleanly.`,
 	qc.Flags().StringArrayVar(&networks, "networking", nil, "a NIC (repeatable, in guest order; default user): user, none, tap,IFNAME, bridge,BRIDGE, socket,listen=HOST:PORT or socket,connect=HOST:PORT (a link between two VMs), segment,NAME (a switch shared by every VM naming NAME); add ,mac=ADDR to choose its address and ,model=NIC for QEMU's NIC model (default virtio-net-pci; e1000e as on physical machines)")
 	qc.Flags().StringArrayVar(&q.Devices, "device", nil, "pass a -device to QEMU (repeatable), e.g. e1000e,netdev=net0")
 	qc.Flags().StringVar(&q.GuestAgent, "qemu-ga", "", "give the guest a QEMU guest agent channel (/dev/vport0p1, for the qemu-ga package) served on this host unix socket")
+	qc.Flags().StringVar(&tpmDir, "tpm", "", "give the guest a TPM 1.2 (/dev/tpm0, for the tss package): swtpm (Debian's swtpm) started with its state in this directory, made if missing and kept for the next boot")
+	qc.Flags().BoolVar(&tpm2, "tpm2", false, "with --tpm: a TPM 2.0 instead of 1.2")
 	qc.Flags().StringVar(&q.Firmware, "fw", "", "UEFI firmware code file to boot with (implies --uefi; default Debian's OVMF)")
 	qc.Flags().StringArrayVar(&disks, "disk", nil, "attach a disk: file[,size=1G][,format=raw|qcow2][,if=virtio|nvme|ahci] (created if missing; repeatable)")
 	qc.Flags().StringVar(&q.Machine, "machine", "", "amd64 board: pc (default) or q35 (PCIe and AHCI, as physical machines)")

@@ -96,6 +96,12 @@ func (p *Puller) Pull(ctx context.Context, ref string) error {
 	if err != nil {
 		return fmt.Errorf("pulling %s: %w", r.Name(), err)
 	}
+	// The image's digest in the registry, which its attestations name
+	// (the one stored differs when its config gets a platform below).
+	orig, err := img.Digest()
+	if err != nil {
+		return fmt.Errorf("pulling %s: %w", r.Name(), err)
+	}
 	if want := archOr(p.Arch); cf.Architecture != "" && cf.Architecture != want {
 		return fmt.Errorf("image %s has no %s/%s variant (it is %s/%s): use an image built for %s", r.Name(), OS, want, cf.OS, cf.Architecture, want)
 	} else if cf.Architecture == "" {
@@ -124,6 +130,9 @@ func (p *Puller) Pull(ctx context.Context, ref string) error {
 	task.Done(err)
 	if err != nil {
 		return fmt.Errorf("pulling %s: %w", r.Name(), err)
+	}
+	if err := p.pullSBOM(ctx, r, orig, img); err != nil {
+		return fmt.Errorf("pulling %s: reading its SBOM attestation: %w", r.Name(), explain(err))
 	}
 	rep.Step(progress.Step{Kind: progress.Pull, Name: r.Name(), Size: fetched.Load()})
 	return nil

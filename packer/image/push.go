@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,7 +14,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/keel-os/keel/packer/sbom"
 )
 
 // Pusher uploads cached images to a registry.
@@ -36,6 +40,8 @@ type Pushed struct {
 	Image, Index string // references
 	ImageDigest  v1.Hash
 	IndexDigest  v1.Hash
+	// SBOM is whether the index carries the image's SBOM attestation.
+	SBOM bool
 }
 
 // Push uploads the cached image ref to registry reg (host[:port], optionally
@@ -82,23 +88,81 @@ func (p *Pusher) Push(ctx context.Context, ref, reg string) (*Pushed, error) {
 	if err := remote.Write(archRef, img, ropts...); err != nil {
 		return nil, fmt.Errorf("pushing %s: %w", archRef, explain(err))
 	}
-	idx := mutate.IndexMediaType(mutate.AppendManifests(empty.Index, mutate.IndexAddendum{
-		Add:        img,
-		Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: OS, Architecture: Architecture}},
-	}), types.OCIImageIndex)
-	if err := remote.WriteIndex(indexRef, idx, ropts...); err != nil {
-		return nil, fmt.Errorf("pushing %s: %w", indexRef, explain(err))
-	}
 	imgDigest, err := img.Digest()
 	if err != nil {
 		return nil, err
+	}
+	entries := []mutate.IndexAddendum{{
+		Add:        img,
+		Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: OS, Architecture: Architecture}},
+	}}
+	doc, hasSBOM, err := p.Cache.Referrer(imgDigest, sbom.MediaType)
+	if err != nil {
+		return nil, err
+	}
+	if hasSBOM {
+		att, err := sbomAttestation(archRef.String(), imgDigest, doc)
+		if err != nil {
+			return nil, fmt.Errorf("pushing %s: its SBOM: %w", indexRef, err)
+		}
+		entries = append(entries, att)
+	}
+	idx := mutate.IndexMediaType(mutate.AppendManifests(empty.Index, entries...), types.OCIImageIndex)
+	if err := remote.WriteIndex(indexRef, idx, ropts...); err != nil {
+		return nil, fmt.Errorf("pushing %s: %w", indexRef, explain(err))
 	}
 	idxDigest, err := idx.Digest()
 	if err != nil {
 		return nil, err
 	}
 	if p.Log != nil {
-		fmt.Fprintf(p.Log, "pushed %s (%s) and %s (%s)\n", archRef, imgDigest, indexRef, idxDigest)
+		with := ""
+		if hasSBOM {
+			with = " with its SBOM attestation"
+		}
+		fmt.Fprintf(p.Log, "pushed %s (%s) and %s (%s)%s\n", archRef, imgDigest, indexRef, idxDigest, with)
 	}
-	return &Pushed{Image: archRef.String(), Index: indexRef.String(), ImageDigest: imgDigest, IndexDigest: idxDigest}, nil
+	return &Pushed{Image: archRef.String(), Index: indexRef.String(), ImageDigest: imgDigest, IndexDigest: idxDigest, SBOM: hasSBOM}, nil
+}
+
+// sbomAttestation is the SPDX document doc of the image (named subject,
+// of digest d) as BuildKit attaches SBOMs: an in-toto statement in the
+// one layer of an attestation manifest, listed in the image index as
+// platform unknown/unknown with the annotations that name it and its
+// image. Docker, BuildKit's tools and keel's pull read it. Nothing in it
+// depends on the time, so a push of the same package gives the same index.
+func sbomAttestation(subject string, d v1.Hash, doc []byte) (mutate.IndexAddendum, error) {
+	st, err := json.Marshal(struct {
+		Type          string          `json:"_type"`
+		PredicateType string          `json:"predicateType"`
+		Subject       []intotoSubject `json:"subject"`
+		Predicate     json.RawMessage `json:"predicate"`
+	}{
+		Type:          "https://in-toto.io/Statement/v0.1",
+		PredicateType: spdxPredicate,
+		Subject:       []intotoSubject{{Name: subject, Digest: map[string]string{d.Algorithm: d.Hex}}},
+		Predicate:     json.RawMessage(doc),
+	})
+	if err != nil {
+		return mutate.IndexAddendum{}, err
+	}
+	att, err := mutate.Append(empty.Image, mutate.Addendum{
+		Layer:       static.NewLayer(st, "application/vnd.in-toto+json"),
+		Annotations: map[string]string{predicateAnnotation: spdxPredicate},
+	})
+	if err != nil {
+		return mutate.IndexAddendum{}, err
+	}
+	return mutate.IndexAddendum{
+		Add: mutate.MediaType(att, types.OCIManifestSchema1),
+		Descriptor: v1.Descriptor{
+			Platform:    &v1.Platform{OS: "unknown", Architecture: "unknown"},
+			Annotations: map[string]string{refTypeAnnotation: refTypeAttestation, refDigestAnnotation: d.String()},
+		},
+	}, nil
+}
+
+type intotoSubject struct {
+	Name   string            `json:"name"`
+	Digest map[string]string `json:"digest"`
 }

@@ -79,6 +79,9 @@ type QEMU struct {
 	// which the guest sees as /dev/vport0p1 (the qemu-ga package's
 	// default). QEMU listens on the socket; a client talks QMP-style JSON.
 	GuestAgent string
+	// TPM, when set, is a software TPM (swtpm) that Run starts and
+	// attaches as a TPM TIS device (/dev/tpm0 in the guest).
+	TPM *TPM
 	// Firmware replaces the UEFI firmware code (OVMF_CODE) and turns UEFI
 	// on, as LinuxKit's -fw.
 	Firmware string
@@ -232,6 +235,9 @@ func (q *QEMU) Args() ([]string, error) {
 	}
 	args = append(args, nics...)
 	args = append(args, guestAgentArgs(q.GuestAgent)...)
+	if q.TPM != nil {
+		args = append(args, q.TPM.qemuArgs()...)
+	}
 	for _, d := range q.Devices {
 		args = append(args, "-device", d)
 	}
@@ -367,6 +373,14 @@ func (q *QEMU) Run(ctx context.Context) error {
 	bin, err := q.Program()
 	if err != nil {
 		return err
+	}
+	if q.TPM != nil {
+		if err := q.TPM.Start(ctx); err != nil {
+			return err
+		}
+		if !q.Detach {
+			defer q.TPM.Stop()
+		}
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = q.Stdin, q.Stdout, q.Stdout

@@ -3,10 +3,12 @@ package run
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestArgs(t *testing.T) {
@@ -260,4 +262,67 @@ func TestArgsPhysicalMachine(t *testing.T) {
 			t.Errorf("checkMachine(%q): %v", ok, err)
 		}
 	}
+}
+
+func TestTPMArgs(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		tpm      TPM
+		wantQEMU []string
+		want2    bool
+	}{
+		{TPM{Dir: dir}, []string{
+			"-chardev", "socket,id=chrtpm,path=" + dir + "/swtpm.sock",
+			"-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
+			"-device", "tpm-tis,tpmdev=tpm0",
+		}, false},
+		{TPM{Dir: dir + "/a,b", Version2: true}, []string{
+			"-chardev", "socket,id=chrtpm,path=" + dir + "/a,,b/swtpm.sock",
+			"-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
+			"-device", "tpm-tis,tpmdev=tpm0",
+		}, true},
+	}
+	for _, tt := range tests {
+		if got := tt.tpm.qemuArgs(); !slices.Equal(got, tt.wantQEMU) {
+			t.Errorf("qemuArgs of %+v = %q, want %q", tt.tpm, got, tt.wantQEMU)
+		}
+		a := tt.tpm.args()
+		if got := slices.Contains(a, "--tpm2"); got != tt.want2 {
+			t.Errorf("swtpm args %q: --tpm2 present %v, want %v", a, got, tt.want2)
+		}
+		if i := slices.Index(a, "--ctrl"); i < 0 || a[i+1] != "type=unixio,path="+escapeOpt(tt.tpm.socket()) {
+			t.Errorf("swtpm args %q: --ctrl is not the socket QEMU connects to", a)
+		}
+	}
+}
+
+// TestTPMStart runs the real swtpm: its control socket must appear, a
+// second start on the same state must be refused while it runs, and Stop
+// must end it.
+func TestTPMStart(t *testing.T) {
+	if _, err := exec.LookPath("swtpm"); err != nil {
+		t.Skip("swtpm not installed (Debian's swtpm; scripts/ensure-deps.sh)")
+	}
+	tpm := &TPM{Dir: filepath.Join(t.TempDir(), "tpm")}
+	if err := tpm.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	pid, ok := tpm.running()
+	if !ok {
+		t.Fatal("swtpm not running after Start")
+	}
+	if _, err := os.Stat(tpm.socket()); err != nil {
+		t.Errorf("control socket: %v", err)
+	}
+	if err := (&TPM{Dir: tpm.Dir}).Start(t.Context()); err == nil || !strings.Contains(err.Error(), "already serves") {
+		t.Errorf("second Start on a served state: got %v, want an 'already serves' error", err)
+	}
+	tpm.Stop()
+	for i := 0; i < 100; i++ {
+		if _, ok := tpm.running(); !ok {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Errorf("swtpm (pid %d) still runs after Stop", pid)
 }

@@ -326,3 +326,79 @@ func Parse(r io.Reader) (*Document, error) {
 	}
 	return d, nil
 }
+
+// IncludeAttested adds the elements of a document Keel did not make (an
+// SBOM attestation a registry serves with an image) under this
+// document's root. Its identifiers are only unique within it, so each is
+// renamed to a hash of scope (the image's digest) and the old name: two
+// images' documents cannot clash, and the same image gives the same
+// names. What it DESCRIBES becomes CONTAINED by the root. License
+// references to its own LicenseRef- texts, which are not carried over, are
+// replaced by NOASSERTION; references to other documents are dropped.
+func (b *Builder) IncludeAttested(d *Document, scope string) {
+	rename := map[common.ElementID]common.ElementID{}
+	newID := func(old common.ElementID) common.ElementID {
+		if n, ok := rename[old]; ok {
+			return n
+		}
+		n := id("Attested", scope, string(old))
+		rename[old] = n
+		return n
+	}
+	license := func(s string) string {
+		if strings.Contains(s, "LicenseRef-") || strings.Contains(s, "DocumentRef-") {
+			return "NOASSERTION"
+		}
+		return s
+	}
+	for _, p := range d.Packages {
+		if p == nil || p.PackageSPDXIdentifier == "" {
+			continue
+		}
+		c := *p
+		c.PackageSPDXIdentifier = newID(p.PackageSPDXIdentifier)
+		c.PackageLicenseConcluded = license(c.PackageLicenseConcluded)
+		c.PackageLicenseDeclared = license(c.PackageLicenseDeclared)
+		c.PackageLicenseInfoFromFiles = nil
+		c.Files = nil
+		c.Annotations = nil
+		b.packages[c.PackageSPDXIdentifier] = &c
+	}
+	for _, f := range d.Files {
+		if f == nil || f.FileSPDXIdentifier == "" {
+			continue
+		}
+		c := *f
+		c.FileSPDXIdentifier = newID(f.FileSPDXIdentifier)
+		c.LicenseConcluded = license(c.LicenseConcluded)
+		c.LicenseInfoInFiles = nil
+		c.Snippets = nil
+		c.Annotations = nil
+		b.files[c.FileSPDXIdentifier] = &c
+	}
+	known := func(e common.ElementID) bool {
+		_, ok := b.packages[e]
+		if !ok {
+			_, ok = b.files[e]
+		}
+		return ok
+	}
+	for _, r := range d.Relationships {
+		if r == nil || r.RefA.DocumentRefID != "" || r.RefB.DocumentRefID != "" {
+			continue
+		}
+		a, bID := r.RefA.ElementRefID, r.RefB.ElementRefID
+		if a == "DOCUMENT" && r.Relationship == "DESCRIBES" {
+			if n := newID(bID); known(n) {
+				b.relate(string(b.root.PackageSPDXIdentifier), "CONTAINS", string(n))
+			}
+			continue
+		}
+		na, nb := newID(a), newID(bID)
+		// A relationship with an element the document does not hold
+		// (or NONE/NOASSERTION) would not resolve in the merged one.
+		if known(na) && known(nb) {
+			b.relate(string(na), r.Relationship, string(nb))
+		}
+	}
+}

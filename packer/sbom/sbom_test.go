@@ -262,3 +262,64 @@ func TestParseRefuses(t *testing.T) {
 		})
 	}
 }
+
+// scanned is a document of another tool: two of them use the same
+// identifiers for different packages, as scanners do.
+func scanned(t *testing.T, pkg string) *Document {
+	t.Helper()
+	raw := `{"spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
+  "name": "scan", "documentNamespace": "https://example.com/x",
+  "creationInfo": {"created": "2025-01-02T03:04:05Z", "creators": ["Tool: other"]},
+  "packages": [
+    {"SPDXID": "SPDXRef-Root", "name": "root", "downloadLocation": "NOASSERTION"},
+    {"SPDXID": "SPDXRef-P", "name": "` + pkg + `", "downloadLocation": "NOASSERTION", "licenseConcluded": "MIT AND LicenseRef-x"}],
+  "relationships": [
+    {"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-Root"},
+    {"spdxElementId": "SPDXRef-Root", "relationshipType": "CONTAINS", "relatedSpdxElement": "SPDXRef-P"},
+    {"spdxElementId": "SPDXRef-P", "relationshipType": "DEPENDS_ON", "relatedSpdxElement": "SPDXRef-Gone"}]}`
+	d, err := Parse(strings.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestIncludeAttested: scanners' documents that reuse identifiers are both
+// kept whole under their scopes; the result is valid SPDX and the same
+// bytes for the same inputs.
+func TestIncludeAttested(t *testing.T) {
+	build := func() []byte {
+		b := New("registry.example/app:1", "sha256:aa")
+		b.IncludeAttested(scanned(t, "musl"), "sha256:aa#0")
+		b.IncludeAttested(scanned(t, "zlib"), "sha256:aa#1")
+		return encode(t, b, FixedTime)
+	}
+	raw := build()
+	if again := build(); !bytes.Equal(raw, again) {
+		t.Errorf("the same documents gave different bytes")
+	}
+	d := checkRequired(t, raw)
+	names := map[string]bool{}
+	for _, p := range d["packages"].([]any) {
+		pm := p.(map[string]any)
+		names[pm["name"].(string)] = true
+		if lc, _ := pm["licenseConcluded"].(string); strings.Contains(lc, "LicenseRef-") {
+			t.Errorf("package %v keeps a license reference to a text not carried over: %q", pm["name"], lc)
+		}
+	}
+	for _, n := range []string{"musl", "zlib", "registry.example/app:1"} {
+		if !names[n] {
+			t.Errorf("package %s missing; got %v", n, names)
+		}
+	}
+	if strings.Contains(string(raw), "DEPENDS_ON") || strings.Contains(string(raw), "SPDXRef-P\"") {
+		t.Errorf("a dangling relationship or an original identifier survived:\n%s", raw)
+	}
+	doc, err := Parse(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spdxlib.ValidateDocument(doc); err != nil {
+		t.Errorf("merged document does not validate: %v", err)
+	}
+}
