@@ -13,8 +13,8 @@ import (
 
 // TestLinuxKitPackages boots examples/minimal.yml with
 // testdata/pkgs-check.yml: one system carrying the rngd, sysfs, binfmt,
-// losetup, dummy, acpid, extend, trim-after-delete, dm-crypt and qemu-ga
-// packages as LinuxKit's examples use them, each checked by what the kernel
+// losetup, dummy, acpid, extend, trim-after-delete, dm-crypt, qemu-ga and
+// firmware packages as LinuxKit's examples use them, each checked by what the kernel
 // reports after it ran, and the disks by what they hold after the boot. Under TCG the guest CPU
 // is QEMU's "max", which has RDRAND and RDSEED. The machine is powered
 // off by pressing its ACPI power button from QEMU's monitor: nothing else
@@ -138,6 +138,11 @@ func TestLinuxKitPackages(t *testing.T) {
 	// 63 MiB is 129024 sectors.
 	if v := got["vdb1-sectors"]; v != "129024" {
 		t.Errorf("extend: the kernel sees vdb1 with %s sectors, want 129024 (63 MiB)", v)
+	}
+	// firmware: Debian's firmware-linux-free under the root's /lib/firmware
+	// (25 files; isci's is 232 bytes).
+	if got["firmware-isci"] != "232" || got["firmware-files"] != "25" {
+		t.Errorf("firmware: /lib/firmware/isci/isci_firmware.bin is %q bytes and /lib/firmware holds %q files, want 232 and 25", got["firmware-isci"], got["firmware-files"])
 	}
 	checkCryptDisk(t, cryptDisk)
 	checkGrownDisk(t, extDisk)
