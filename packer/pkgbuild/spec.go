@@ -54,6 +54,11 @@ type GoBinary struct {
 	Output  string   `yaml:"output"`
 	Cgo     bool     `yaml:"cgo"`
 	Tags    []string `yaml:"tags"`
+	// X sets string variables at link time (go build -ldflags -X), by
+	// "importpath.name": the version stamps a project's own build script
+	// would set. Left out of the tag's JSON when empty, so the tags of
+	// packages without it stay as they were.
+	X map[string]string `yaml:"x" json:",omitempty"`
 }
 
 // File is one plain file, directory, symlink or hard link in the image.
@@ -169,7 +174,7 @@ var buildYMLShape = &shape{keys: map[string]*shape{
 	"image": nil, "org": nil, "from": nil, "config": nil, "arches": nil,
 	"entrypoint": nil, "cmd": nil, "env": nil, "workdir": nil,
 	"go": {list: &shape{keys: map[string]*shape{
-		"package": nil, "output": nil, "cgo": nil, "tags": nil,
+		"package": nil, "output": nil, "cgo": nil, "tags": nil, "x": nil,
 	}}},
 	"files": {list: &shape{keys: map[string]*shape{
 		"source": nil, "contents": nil, "directory": nil, "symlink": nil, "link": nil, "concat": nil, "remove": nil, "path": nil, "mode": nil,
@@ -301,6 +306,9 @@ func (s *Spec) validate() error {
 		}
 		if !strings.HasPrefix(g.Output, "/") {
 			return fmt.Errorf("go[%d] (%s): 'output' must be an absolute path in the image, got %q", i, g.Package, g.Output)
+		}
+		if err := checkX(g.X); err != nil {
+			return fmt.Errorf("go[%d] (%s): x: %w", i, g.Package, err)
 		}
 	}
 	for i, f := range s.Files {
