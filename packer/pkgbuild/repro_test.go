@@ -44,6 +44,11 @@ func TestReproducible(t *testing.T) {
 		}
 		names = nil
 		for _, e := range entries {
+			// kubernetes-images carries Kubernetes' images: building it
+			// compiles Kubernetes, which is make repro-kubernetes's work.
+			if e.Name() == "kubernetes-images" {
+				continue
+			}
 			if _, err := os.Stat(filepath.Join(pkgsDir, e.Name(), FileName)); err == nil {
 				names = append(names, e.Name())
 			}
