@@ -14,7 +14,7 @@ EXAMPLE     ?= examples/minimal.yml
 IMAGES      := build/images
 TEST_TIMEOUT ?= 55m
 
-.PHONY: all deps binaries keel image run test unit vet fuzz bench bench-build repro repro-kubernetes soak clean FORCE
+.PHONY: all deps binaries keel image run test unit vet fuzz bench bench-build repro repro-kubernetes test-kubernetes soak clean FORCE
 
 all: binaries keel
 
@@ -69,6 +69,14 @@ test: deps binaries keel vet
 test-arm64: deps keel
 	bin/keel pkg build --arch arm64 pkgs/kernel >/dev/null
 	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 KEEL_ARM64=1 $(GO) test -run 'TestARM64' -v -timeout 40m ./qemu-test
+
+# Kubernetes' images reaching a booted node's containerd without a registry
+# (qemu-test's TestKubernetesImages, 2 GiB). Not part of make test: the
+# first run compiles Kubernetes, etcd and CoreDNS (half an hour of a shared
+# two-core machine; see docs/kubernetes.md).
+test-kubernetes: deps binaries keel
+	bin/keel pkg build pkgs/kubernetes-images >/dev/null
+	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 KEEL_KUBERNETES=1 $(GO) test -run 'TestKubernetesImages' -v -timeout 60m ./qemu-test
 
 # Boot times per architecture next to each one's bare-kernel floor (a
 # kernel whose PID 1 only prints and powers off), BENCH_RUNS boots each.
