@@ -14,7 +14,7 @@ EXAMPLE     ?= examples/minimal.yml
 IMAGES      := build/images
 TEST_TIMEOUT ?= 55m
 
-.PHONY: all deps binaries keel image run test unit vet fuzz bench bench-build repro soak clean FORCE
+.PHONY: all deps binaries keel image run test unit vet fuzz bench bench-build repro repro-kubernetes test-kubernetes soak clean FORCE
 
 all: binaries keel
 
@@ -76,6 +76,14 @@ test-arm64: deps keel
 	bin/keel pkg build --arch arm64 pkgs/kernel >/dev/null
 	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 KEEL_ARM64=1 $(GO) test -run 'TestARM64' -v -timeout 40m ./qemu-test
 
+# Kubernetes' images reaching a booted node's containerd without a registry
+# (qemu-test's TestKubernetesImages, 2 GiB). Not part of make test: the
+# first run compiles Kubernetes, etcd and CoreDNS (half an hour of a shared
+# two-core machine; see docs/kubernetes.md).
+test-kubernetes: deps binaries keel
+	bin/keel pkg build pkgs/kubernetes-images >/dev/null
+	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 KEEL_KUBERNETES=1 $(GO) test -run 'TestKubernetesImages' -v -timeout 60m ./qemu-test
+
 # Boot times per architecture next to each one's bare-kernel floor (a
 # kernel whose PID 1 only prints and powers off), BENCH_RUNS boots each.
 bench-arch: deps keel
@@ -135,6 +143,16 @@ bench-build: deps
 # does this for pkgs/hello and pkgs/ca-certificates only.
 repro: deps
 	KEEL_REPRO_ALL=1 $(GO) test -run '^TestReproducible$$' -v -timeout 60m ./packer/pkgbuild
+
+# Kubernetes' packages (pkgs/kubernetes/*, the pause image and the images
+# package that carries them) built into two empty image caches, wanting one
+# digest from both, as make repro does for pkgs/*. Not part of make test:
+# the first run compiles Kubernetes, etcd and CoreDNS (many CPU minutes;
+# see docs/kubernetes.md).
+KUBERNETES_PKGS = kubernetes/etcd kubernetes/kube-apiserver kubernetes/kube-controller-manager \
+	kubernetes/kube-scheduler kubernetes/kube-proxy kubernetes/coredns kubernetes/node pause kubernetes-images
+repro-kubernetes: deps
+	KEEL_REPRO_PKGS="$(KUBERNETES_PKGS)" $(GO) test -run '^TestReproducible$$' -v -timeout 180m ./packer/pkgbuild
 
 # Fault injection at length: kill -9 a service, its shim, containerd and
 # svcd $(SOAK_ROUNDS) times each inside a booted system (make test does one

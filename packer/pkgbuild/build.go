@@ -123,6 +123,17 @@ func (p *Package) tagCtx(ctx context.Context) (string, error) {
 		fmt.Fprintf(h, "arch %s\n", p.arch())
 	}
 
+	if len(p.Spec.Images) > 0 {
+		refs, err := p.resolveImages(ctx)
+		if err != nil {
+			return "", err
+		}
+		for i, ref := range refs {
+			a := p.Spec.Images[i]
+			fmt.Fprintf(h, "image %s name %s path %s\n", ref, a.Name, a.Path)
+		}
+	}
+
 	for i, f := range p.Spec.Files {
 		if f.Source == "" {
 			continue
@@ -358,6 +369,10 @@ func (p *Package) buildTree(ctx context.Context, opt Options, progress io.Writer
 				return nil, fmt.Errorf("go[%d] (%s): %w", i, g.Package, err)
 			}
 		}
+	}
+
+	if err := p.addImages(ctx, tree, opt, tmp, progress); err != nil {
+		return nil, err
 	}
 
 	for i, f := range p.Spec.Files {

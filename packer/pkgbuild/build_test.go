@@ -342,3 +342,50 @@ func TestCgoStaticBinary(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkTimeVariables builds a program whose version x sets, as a
+// project's release script would, and runs it: the binary must print the
+// values, and the image must not depend on the map's order.
+func TestLinkTimeVariables(t *testing.T) {
+	root := tempModule(t, "package main\n\nvar version, commit = \"dev\", \"none\"\n\nfunc main() { println(version, commit) }\n")
+	yml := "image: app\ngo:\n  - package: ./cmd/app\n    output: /app\n    x:\n      main.version: v1.2.3\n      main.commit: abc\n"
+	if err := os.WriteFile(filepath.Join(root, "pkg", FileName), []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache := openCache(t)
+	ref, err := Build(context.Background(), filepath.Join(root, "pkg"), Options{Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := cache.Get(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "app")
+	if err := os.WriteFile(bin, flatten(t, img)["app"].data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("running the built program: %v: %s", err, out)
+	}
+	if got, want := strings.TrimSpace(string(out)), "v1.2.3 abc"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestXFlags(t *testing.T) {
+	tests := []struct {
+		x    map[string]string
+		want string
+	}{
+		{nil, ""},
+		{map[string]string{"main.b": "2", "main.a": "1"}, " -X main.a=1 -X main.b=2"},
+		{map[string]string{"k8s.io/component-base/version.gitVersion": "v1.37.2"}, " -X k8s.io/component-base/version.gitVersion=v1.37.2"},
+	}
+	for _, tc := range tests {
+		if got := xFlags(tc.x); got != tc.want {
+			t.Errorf("xFlags(%v): got %q, want %q", tc.x, got, tc.want)
+		}
+	}
+}

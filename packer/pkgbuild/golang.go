@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 )
 
@@ -63,6 +65,32 @@ func goEnv(g GoBinary, arch string) ([]string, error) {
 	}
 	libdir := "/usr/lib/" + triple + "/pkgconfig"
 	return append(env, "CC="+cc, "PKG_CONFIG_LIBDIR="+libdir+":/usr/share/pkgconfig"), nil
+}
+
+// checkX refuses link-time variables the linker would misread: a name
+// that is not importpath.name, or a value with white space or quotes,
+// which -ldflags would split or unquote.
+func checkX(x map[string]string) error {
+	for name, value := range x {
+		dot := strings.LastIndex(name, ".")
+		if dot <= 0 || dot == len(name)-1 || strings.ContainsAny(name, " \t\n'\"=") {
+			return fmt.Errorf("%q is not importpath.name, like k8s.io/component-base/version.gitVersion", name)
+		}
+		if strings.ContainsAny(value, " \t\n'\"") {
+			return fmt.Errorf("the value of %s, %q, has white space or a quote, which -ldflags -X cannot carry", name, value)
+		}
+	}
+	return nil
+}
+
+// xFlags turns x into -X options for -ldflags, sorted so that the command
+// line, like the binary, is the same on every build.
+func xFlags(x map[string]string) string {
+	var b strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(x)) {
+		fmt.Fprintf(&b, " -X %s=%s", name, x[name])
+	}
+	return b.String()
 }
 
 func tagsFlag(g GoBinary) []string {
@@ -172,6 +200,7 @@ func buildGo(ctx context.Context, root string, g GoBinary, arch, out string) err
 	if g.Cgo {
 		ldflags += " -extldflags -static"
 	}
+	ldflags += xFlags(g.X)
 	args := append([]string{"build", "-trimpath", "-buildvcs=false", "-ldflags=" + ldflags, "-o", out}, tagsFlag(g)...)
 	if _, err := runGo(ctx, root, env, append(args, g.Package)...); err != nil {
 		return err

@@ -83,6 +83,12 @@ func TestRepoLocksMatchBuildYML(t *testing.T) {
 	if err != nil || len(locks) == 0 {
 		t.Fatalf("no lock files under pkgs/: %v", err)
 	}
+	// Groups of packages, such as pkgs/kubernetes/*, one level down.
+	nested, err := filepath.Glob("../../pkgs/*/*/debian*.lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	locks = append(locks, nested...)
 	for _, lock := range locks {
 		p, err := Load(filepath.Dir(lock))
 		if err != nil {

@@ -41,6 +41,9 @@ type Spec struct {
 	Env        []string        `yaml:"env"`
 	Workdir    string          `yaml:"workdir"`
 	Kernel     *Kernel         `yaml:"kernel"`
+	// Images are other packages' images put in this one as image
+	// archives (images.go).
+	Images []ImageArchive `yaml:"images"`
 	// Arches are the architectures the package can be built for; empty
 	// means every one Keel builds (image.Architectures).
 	Arches []string `yaml:"arches"`
@@ -54,6 +57,11 @@ type GoBinary struct {
 	Output  string   `yaml:"output"`
 	Cgo     bool     `yaml:"cgo"`
 	Tags    []string `yaml:"tags"`
+	// X sets string variables at link time (go build -ldflags -X), by
+	// "importpath.name": the version stamps a project's own build script
+	// would set. Left out of the tag's JSON when empty, so the tags of
+	// packages without it stay as they were.
+	X map[string]string `yaml:"x" json:",omitempty"`
 }
 
 // File is one plain file, directory, symlink or hard link in the image.
@@ -150,8 +158,9 @@ type Package struct {
 	tag       string
 	debs      []debInfo
 	kernelDeb debInfo
-	base      *Package // from: a package directory, loaded by Tag
-	baseRef   string   // from:'s reference: the base package's or the image's
+	base      *Package   // from: a package directory, loaded by Tag
+	images    []*Package // images: the packages, loaded by Tag
+	baseRef   string     // from:'s reference: the base package's or the image's
 
 	// chain holds the directories of the packages that name this one in
 	// from:, to report a cycle instead of recursing forever.
@@ -169,13 +178,14 @@ var buildYMLShape = &shape{keys: map[string]*shape{
 	"image": nil, "org": nil, "from": nil, "config": nil, "arches": nil,
 	"entrypoint": nil, "cmd": nil, "env": nil, "workdir": nil,
 	"go": {list: &shape{keys: map[string]*shape{
-		"package": nil, "output": nil, "cgo": nil, "tags": nil,
+		"package": nil, "output": nil, "cgo": nil, "tags": nil, "x": nil,
 	}}},
 	"files": {list: &shape{keys: map[string]*shape{
 		"source": nil, "contents": nil, "directory": nil, "symlink": nil, "link": nil, "concat": nil, "remove": nil, "path": nil, "mode": nil,
 	}}},
 	"kernel": {keys: map[string]*shape{"debian": nil, "modules": nil}},
 	"debian": {list: &shape{keys: map[string]*shape{"name": nil, "dependencies": nil}}},
+	"images": {list: &shape{keys: map[string]*shape{"package": nil, "name": nil, "path": nil}}},
 }}
 
 func checkShape(file string, n *yaml.Node, s *shape) error {
@@ -280,11 +290,14 @@ func (s *Spec) validate() error {
 			return fmt.Errorf("kernel: modules: %q is not %q (or leave it out for keel build's default set)", m, kernel.ModulesAll)
 		}
 		// debian: is allowed: its packages' firmware joins the modules.
-		if len(s.Go)+len(s.Files) != 0 || s.Config != nil || len(s.Entrypoint)+len(s.Cmd)+len(s.Env) != 0 || s.Workdir != "" || s.From != "" {
-			return errors.New("a kernel package holds only the kernel and its firmware (debian:): remove from, go, files, config, entrypoint, cmd, env and workdir")
+		if len(s.Go)+len(s.Files)+len(s.Images) != 0 || s.Config != nil || len(s.Entrypoint)+len(s.Cmd)+len(s.Env) != 0 || s.Workdir != "" || s.From != "" {
+			return errors.New("a kernel package holds only the kernel and its firmware (debian:): remove from, go, files, images, config, entrypoint, cmd, env and workdir")
 		}
 	}
 	if err := checkFrom(s.From); err != nil {
+		return err
+	}
+	if err := checkImages(s.Images); err != nil {
 		return err
 	}
 	for i, a := range s.Arches {
@@ -301,6 +314,9 @@ func (s *Spec) validate() error {
 		}
 		if !strings.HasPrefix(g.Output, "/") {
 			return fmt.Errorf("go[%d] (%s): 'output' must be an absolute path in the image, got %q", i, g.Package, g.Output)
+		}
+		if err := checkX(g.X); err != nil {
+			return fmt.Errorf("go[%d] (%s): x: %w", i, g.Package, err)
 		}
 	}
 	for i, f := range s.Files {

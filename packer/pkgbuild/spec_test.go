@@ -44,6 +44,13 @@ func TestLoadErrors(t *testing.T) {
 		{"non-string config key", "image: x\nconfig:\n  a:\n    1: x\n", "keys must be strings"},
 		{"unknown arch", "image: x\narches: [amd64, s390x]\n", "arches[1]"},
 		{"arch twice", "image: x\narches: [arm64, arm64]\n", "listed twice"},
+		{"images package not a dir", "image: x\nimages:\n  - package: pause\n    name: registry.k8s.io/pause:3.10.2\n    path: /i/pause.tar\n", "package directory"},
+		{"images name without a tag", "image: x\nimages:\n  - package: ../pause\n    name: registry.k8s.io/pause\n    path: /i/pause.tar\n", "with a tag"},
+		{"images relative path", "image: x\nimages:\n  - package: ../pause\n    name: registry.k8s.io/pause:3.10.2\n    path: i/pause.tar\n", "absolute path"},
+		{"unknown key in images", "image: x\nimages:\n  - package: ../pause\n    ref: y\n", "build.yml:4:5: unknown key \"ref\""},
+		{"x name without a dot", "image: x\ngo:\n  - package: ./x\n    output: /x\n    x: {version: v1}\n", "not importpath.name"},
+		{"x value with a space", "image: x\ngo:\n  - package: ./x\n    output: /x\n    x: {main.version: \"v1 dirty\"}\n", "white space or a quote"},
+		{"x value with a quote", "image: x\ngo:\n  - package: ./x\n    output: /x\n    x: {main.version: \"v1'\"}\n", "white space or a quote"},
 	}
 	for _, tc := range tests {
 		dir := writePkg(t, tc.yml)

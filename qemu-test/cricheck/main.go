@@ -2,13 +2,16 @@
 // from pkgs/cri-containerd): it asks containerd's CRI service, over the
 // socket the kubelet uses, for its version and status as a kubelet would,
 // prints CRICHECK-OK or CRICHECK-FAIL with what it got, and powers the
-// machine off through svcctl.
+// machine off through svcctl. Image names as arguments are looked up
+// through CRI's image service too, as the kubelet does before it would
+// pull: each must be there (CRICHECK-IMAGE lines say with what size).
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"time"
 
@@ -65,9 +68,38 @@ func check(ctx context.Context) (string, error) {
 		cfg.Containerd.Runtimes["runc"].Options["SystemdCgroup"], cfg.CNI.BinDirs, cfg.CNI.ConfDir), nil
 }
 
+// images asks CRI for each image by name; the line lists what it found.
+func images(ctx context.Context, names []string) error {
+	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	is := runtime.NewImageServiceClient(conn)
+	var missing []string
+	for _, n := range names {
+		st, err := is.ImageStatus(ctx, &runtime.ImageStatusRequest{Image: &runtime.ImageSpec{Image: n}})
+		if err != nil {
+			return fmt.Errorf("CRI image status of %s: %w", n, err)
+		}
+		if st.GetImage() == nil {
+			missing = append(missing, n)
+			continue
+		}
+		fmt.Printf("CRICHECK-IMAGE %s id=%.19s size=%d\n", n, st.GetImage().GetId(), st.GetImage().GetSize())
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("images not in CRI: %v", missing)
+	}
+	return nil
+}
+
 func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	line, err := check(ctx)
+	if err == nil && len(os.Args) > 1 {
+		err = images(ctx, os.Args[1:])
+	}
 	cancel()
 	if err != nil {
 		fmt.Println("CRICHECK-FAIL", err)
