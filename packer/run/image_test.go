@@ -74,6 +74,9 @@ func TestImageArgs(t *testing.T) {
 	os.WriteFile(ukiARM, fakePE(pe.IMAGE_FILE_MACHINE_ARM64), 0o644)
 	data := filepath.Join(dir, "data.img")
 	os.WriteFile(data, nil, 0o644)
+	kernel := filepath.Join(dir, "sys")
+	os.WriteFile(kernel+"-kernel", kernelHeader("amd64"), 0o644)
+	os.WriteFile(kernel+"-initrd.img", nil, 0o644)
 	tests := []struct {
 		name     string
 		q        QEMU
@@ -84,6 +87,10 @@ func TestImageArgs(t *testing.T) {
 		needFW   string // firmware the case needs installed
 	}{
 		{name: "iso", q: QEMU{Image: iso}, want: []string{"-boot", "d"}, wantNot: "pflash"},
+		{name: "iso keeps the board's devices", q: QEMU{Image: iso}, want: []string{"-nographic"}, wantNot: "-nodefaults"},
+		{name: "kernel+initrd without the board's devices", q: QEMU{Prefix: kernel}, want: []string{"-nodefaults", "-nographic", "-serial", "mon:stdio"}},
+		{name: "kernel+initrd detached", q: QEMU{Prefix: kernel, Detach: true, StateDir: filepath.Join(dir, "st5")},
+			want: []string{"-display", "none", "-serial", "file:" + filepath.Join(dir, "st5", "console.log")}, wantNot: "mon:stdio"},
 		{name: "qcow2 after data disks", q: QEMU{Prefix: disk, Disks: []Disk{{Path: data, Format: "raw"}}},
 			want: []string{"-device", "virtio-blk-pci,drive=bootdisk,bootindex=0"}},
 		{name: "uefi", q: QEMU{Image: iso, UEFI: true, StateDir: filepath.Join(dir, "st")}, want: []string{"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + OVMFCode}, needOVMF: true},
