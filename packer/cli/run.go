@@ -94,7 +94,7 @@ guest powered itself off cleanly.`,
 	}
 	qc.Flags().IntVar(&q.Mem, "mem", 1024, "guest memory in MiB")
 	qc.Flags().StringVar(&q.Arch, "arch", "", "guest architecture: "+strings.Join(run.Arches(), " or ")+" (default: the kernel's or UKI's, else amd64; arm64 runs on QEMU's virt board; give it for an arm64 disk or ISO)")
-	qc.Flags().IntVar(&q.CPUs, "cpus", 0, fmt.Sprintf("guest CPUs (default: this host's CPUs, at most 2: %d here)", run.DefaultCPUs()))
+	qc.Flags().IntVar(&q.CPUs, "cpus", 0, fmt.Sprintf("guest CPUs (default: this host's CPUs, at most 2: %d here; 1 under --mem 256)", run.DefaultCPUs(1024)))
 	qc.Flags().StringVar(&q.KVM, "kvm", "", kvmHelp)
 	qc.Flags().StringVar(&q.ExtraCmdline, "cmdline", "", "extra kernel command line")
 	qc.Flags().StringVar(&data, "data", "", "userdata for the metadata agent, passed through QEMU fw_cfg")
