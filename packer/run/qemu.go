@@ -309,6 +309,9 @@ func (q *QEMU) bootArgs(art artifact, arch string, m machine) ([]string, error) 
 	if q.ExtraCmdline != "" {
 		cmdline = strings.TrimSpace(cmdline + " " + q.ExtraCmdline)
 	}
+	if q.idleIDE(arch) {
+		cmdline = strings.TrimSpace(cmdline + " " + idleIDECmdline)
+	}
 	// The kernel's last console= is /dev/console: the serial port of this
 	// board goes last unless the command line already names it.
 	if m.console != "" && !strings.Contains(cmdline, "console="+m.console) {
@@ -324,6 +327,31 @@ func (q *QEMU) bootArgs(art artifact, arch string, m machine) ([]string, error) 
 		cmdline += " root=" + virtioDisk(q.virtioDisks())
 	}
 	return append([]string{"-kernel", kernel, "-initrd", initrd, "-append", cmdline}, rootDisk...), nil
+}
+
+// idleIDECmdline keeps init's coldplug from loading the drivers of the PC
+// board's IDE controller. The controller is part of the board's south
+// bridge (QEMU cannot leave it out), and a kernel+initrd boot attaches
+// nothing to it: loading libata and ata_piix and probing the empty channels
+// held up the coldplug that onboot containers wait for by about 0.2 s
+// under TCG, and the boot by 0.3 s (3 interleaved boots each). The image
+// keeps the drivers: `modprobe ata_piix` still loads them, and an ISO or a
+// guest booted elsewhere is not affected.
+const idleIDECmdline = "modprobe.blacklist=ata_piix,ata_generic"
+
+// idleIDE says whether a kernel+initrd boot leaves the board's IDE
+// controller without devices: the PC board (the default), and no -device
+// or extra argument that puts a drive on IDE.
+func (q *QEMU) idleIDE(arch string) bool {
+	if arch != "" && arch != "amd64" || q.Machine != "" && q.Machine != "pc" {
+		return false
+	}
+	for _, a := range append(slices.Clone(q.Devices), q.Extra...) {
+		if strings.Contains(a, "ide-") || strings.Contains(a, "if=ide") || a == "-cdrom" || a == "-hda" || a == "-hdb" || a == "-hdc" || a == "-hdd" {
+			return false
+		}
+	}
+	return true
 }
 
 // virtioDisks counts the --disk disks attached through virtio.

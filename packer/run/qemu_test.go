@@ -24,8 +24,8 @@ func TestArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	i := slices.Index(args, "-append")
-	if i < 0 || args[i+1] != "console=ttyS0 keel.debug" {
-		t.Errorf("-append = %v, want console=ttyS0 keel.debug", args)
+	if want := "console=ttyS0 keel.debug " + idleIDECmdline; i < 0 || args[i+1] != want {
+		t.Errorf("-append = %v, want %s", args, want)
 	}
 	if j := slices.Index(args, "-m"); args[j+1] != "512" {
 		t.Errorf("-m %s, want 512", args[j+1])
@@ -193,7 +193,7 @@ func TestArgsKernelSquashfs(t *testing.T) {
 			t.Fatal(err)
 		}
 		i := slices.Index(args, "-append")
-		if want := "console=ttyS0 root=/dev/vda root=" + c.root; i < 0 || args[i+1] != want {
+		if want := "console=ttyS0 root=/dev/vda " + idleIDECmdline + " root=" + c.root; i < 0 || args[i+1] != want {
 			t.Errorf("%d disks: -append %q, want %q", c.disks, args[i+1], want)
 		}
 		// After the --disk ones, attached the same way.
