@@ -91,13 +91,13 @@ func TestKubernetesCluster(t *testing.T) {
 	// 3 GiB; kubeadm's preflight wants 2 CPUs on a control plane.
 	cp := run.QEMU{Prefix: cpPrefix, Mem: 3072, CPUs: 2, SegmentDir: segDir, Networks: nets,
 		StateDir: filepath.Join(dir, "cp"),
-		Disks:    []run.Disk{{Path: filepath.Join(dir, "cp.img"), Size: "4G"}},
+		Disks:    []run.Disk{nodeDisk(t, filepath.Join(dir, "cp.img"), "4G")},
 		Publish: []run.Publish{{Host: apiPort, Guest: 6443, Proto: "tcp"},
 			{Host: cpNodePort, Guest: helloPort, Proto: "tcp"}},
 		Extra: []string{"-fw_cfg", "name=opt/keel/userdata,file=" + cpData}}
 	worker := run.QEMU{Prefix: workerPrefix, Mem: 1536, CPUs: 1, SegmentDir: segDir, Networks: nets,
 		StateDir: filepath.Join(dir, "w1"),
-		Disks:    []run.Disk{{Path: filepath.Join(dir, "w1.img"), Size: "2G"}},
+		Disks:    []run.Disk{nodeDisk(t, filepath.Join(dir, "w1.img"), "2G")},
 		Publish:  []run.Publish{{Host: workerNodePort, Guest: helloPort, Proto: "tcp"}},
 		Extra:    []string{"-fw_cfg", "name=opt/keel/userdata,file=" + workerData}}
 	cpMon, workerMon := filepath.Join(dir, "cp.mon"), filepath.Join(dir, "w1.mon")
@@ -247,6 +247,16 @@ func bootNode(ctx context.Context, t *testing.T, q *run.QEMU, mon string) *Conso
 	}
 	t.Cleanup(c.Kill)
 	return c
+}
+
+// nodeDisk creates a node's empty persistent disk (sparse, raw).
+func nodeDisk(t *testing.T, path, size string) run.Disk {
+	t.Helper()
+	d := run.Disk{Path: path, Size: size, Format: "raw"}
+	if err := d.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // adminKubeconfig waits for the admin kubeconfig the control plane prints

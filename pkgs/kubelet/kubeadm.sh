@@ -148,6 +148,17 @@ apiServer:
   # Reached from elsewhere through a forwarded port (keel run qemu
   # --publish) as well as at the node's address.
   certSANs: [127.0.0.1, localhost, $node_ip]
+# One control plane: no leader to elect. With leader election, a
+# controller manager or scheduler that cannot renew its lease in time (a
+# busy emulated machine) exits, and the CSRs of joining kubelets wait.
+controllerManager:
+  extraArgs:
+    - name: leader-elect
+      value: "false"
+scheduler:
+  extraArgs:
+    - name: leader-elect
+      value: "false"
 ---
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -184,6 +195,8 @@ nodeRegistration:
   $ignore
 $timeouts
 YAML
+	# The kubelet watches it for static pods (none on a worker).
+	mkdir -p /etc/kubernetes/manifests
 	say "kubeadm join $cp_addr"
 	kubeadm join --config "$cfg" || fail "kubeadm join failed"
 fi
