@@ -89,6 +89,7 @@ if [ -s /etc/kubernetes/kubelet.conf ]; then
 	say "this node is in its cluster already (/etc/kubernetes on the disk); nothing to do"
 	[ "$role" = init ] && print_kubeconfig
 	echo "KUBEADM-OK $role $(hostname) already"
+	svcctl list
 	exit 0
 fi
 
@@ -201,3 +202,4 @@ YAML
 	kubeadm join --config "$cfg" || fail "kubeadm join failed"
 fi
 echo "KUBEADM-OK $role $(hostname)"
+svcctl list
