@@ -106,6 +106,7 @@ func TestKubernetesCluster(t *testing.T) {
 
 	kubeconfig := adminKubeconfig(ctx, t, cpc, dir, apiPort)
 	t.Logf("%6.1fs  the control plane's kubeadm init is done; its admin kubeconfig came on the console", time.Since(start).Seconds())
+	svcctlShows(ctx, t, cpc, "control plane", "kubernetes-images", "kubelet", "kubeadm", "acpid")
 	k := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", kubeconfig, "--request-timeout", "60s"}, args...)...)
 		out, err := cmd.CombinedOutput()
@@ -169,6 +170,7 @@ func TestKubernetesCluster(t *testing.T) {
 	rebooted := time.Now()
 	wc = bootNode(ctx, t, &worker, workerMon)
 	expectMatch(ctx, t, wc, "the rebooted worker found its cluster on its disk", `KUBEADM-OK join w1 already`)
+	svcctlShows(ctx, t, wc, "worker", "kubernetes-images", "kubelet", "kubeadm", "acpid")
 	url := fmt.Sprintf("http://127.0.0.1:%d/", workerNodePort)
 	waitFor(ctx, t, "the Service answering at the rebooted worker", 10*time.Second, func() (bool, string) {
 		if ok, out := helloPods(); !ok {
@@ -247,6 +249,27 @@ func bootNode(ctx context.Context, t *testing.T, q *run.QEMU, mon string) *Conso
 	}
 	t.Cleanup(c.Kill)
 	return c
+}
+
+// svcctlShows waits for the `svcctl list` kubeadm.sh prints when it is
+// done and checks that it shows each of services: what Keel supervises on
+// a node, next to what Kubernetes does. Their state is logged, not
+// checked: on a rebooted node kubeadm.sh is done at once, while the
+// kubelet may still be starting.
+func svcctlShows(ctx context.Context, t *testing.T, c *Console, node string, services ...string) {
+	t.Helper()
+	ok, _, err := c.Expect(ctx, 0, regexp.MustCompile(`KUBEADM-OK`))
+	if err != nil {
+		t.Fatalf("%s: kubeadm.sh did not finish: %v", node, err)
+	}
+	for _, name := range services {
+		row := regexp.MustCompile(`kubeadm: ` + regexp.QuoteMeta(name) + `\s+service\s+\S+`)
+		i, _, err := c.Expect(ctx, ok, row)
+		if err != nil {
+			t.Fatalf("%s: svcctl list does not show %s: %v\n%s", node, name, err, c.Tail(30))
+		}
+		t.Logf("%s: svcctl list: %s", node, strings.TrimPrefix(c.Lines(i, i+1)[0], "kubeadm: "))
+	}
 }
 
 // nodeDisk creates a node's empty persistent disk (sparse, raw).
