@@ -447,8 +447,8 @@ func (q *QEMU) Run(ctx context.Context) error {
 // CPU is a host thread (multi-threaded TCG), so a second CPU lets the
 // guest start containerd, its shims and the services side by side, and
 // lets init read the system's binaries ahead while the modules load: the
-// minimal example reached every service in 5.0 s instead of 7.0 s on a
-// two-core host (4 interleaved boots each). Past 2, a small system has
+// minimal example reached every service in 4.7 s instead of 6.7 s on a
+// two-core host (7 interleaved boots each, bare-kernel floor 1.94 s). Past 2, a small system has
 // nothing left to run in parallel, and each CPU costs kernel bring-up.
 //
 // Two were the default once before and went back to one after a guest of
