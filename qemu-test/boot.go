@@ -32,7 +32,15 @@ type Console struct {
 	grew      chan struct{}
 	done      chan struct{}
 	err       error
+	// wedged is the first line where the guest kernel said a CPU is
+	// stuck: nothing the test waits for will come after it, so Expect
+	// stops at once instead of at its deadline.
+	wedged string
 }
+
+// wedgedLine matches the kernel's own report of a stuck CPU: a soft lockup
+// (a CPU in the kernel for over 20 s) or an RCU stall.
+var wedgedLine = regexp.MustCompile(`watchdog: BUG: soft lockup - CPU#|rcu: INFO: rcu_(sched|preempt) (self-)?detected stall`)
 
 // Boot starts QEMU (the one of the build's architecture) on a build. The context bounds the run.
 func Boot(ctx context.Context, q *run.QEMU) (*Console, error) {
@@ -101,7 +109,11 @@ func (c *Console) read(r io.Reader) {
 				}
 				i = len(rest)
 			}
-			c.lines = append(c.lines, strings.TrimRight(string(rest[:i]), "\r"))
+			line := strings.TrimRight(string(rest[:i]), "\r")
+			if c.wedged == "" && wedgedLine.MatchString(line) {
+				c.wedged = line
+			}
+			c.lines = append(c.lines, line)
 			c.at = append(c.at, now)
 			rest = rest[min(i+1, len(rest)):]
 		}
@@ -149,7 +161,11 @@ func (c *Console) expect(ctx context.Context, from int, re *regexp.Regexp, promp
 			return i, at, nil
 		}
 		from = max(from, len(c.lines))
+		wedged := c.wedged
 		c.mu.Unlock()
+		if wedged != "" {
+			return -1, 0, fmt.Errorf("no line matching %q: the guest kernel reports a stuck CPU (%s)", re, strings.TrimSpace(wedged))
+		}
 		select {
 		case <-c.grew:
 		case <-c.done:
