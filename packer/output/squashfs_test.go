@@ -151,13 +151,16 @@ func TestSquashfsCompLevels(t *testing.T) {
 		size    int64
 		want    string
 	}{
-		{Zstd, false, 1 << 20, "-comp zstd -Xcompression-level 6"},
+		{Zstd, false, 1 << 20, "-comp zstd -Xcompression-level 6 -b " + smallBlock},
+		{Zstd, false, smallPart, "-comp zstd -Xcompression-level 6"},
 		{Zstd, false, largeArchive + 1, "-comp zstd -Xcompression-level 6"},
+		{Zstd, true, 1 << 20, "-comp zstd -Xcompression-level 19 -b " + archiveBlock},
 		{Zstd, true, largeArchive, "-comp zstd -Xcompression-level 19 -b " + archiveBlock},
 		{Zstd, true, largeArchive + 1, "-comp zstd -Xcompression-level 15 -b " + archiveBlock},
 		{LZ4, true, largeArchive + 1, "-comp lz4"},
-		{Gzip, false, 0, "-comp gzip -Xcompression-level 6"},
-		{None, false, 0, "-comp gzip -Xcompression-level 6"},
+		{LZ4, false, 1 << 20, "-comp lz4 -b " + smallBlock},
+		{Gzip, false, 0, "-comp gzip -Xcompression-level 6 -b " + smallBlock},
+		{None, false, smallPart, "-comp gzip -Xcompression-level 6"},
 	} {
 		if got := strings.Join(squashfsComp(tc.c, tc.archive, tc.size), " "); got != tc.want {
 			t.Errorf("squashfsComp(%s, %v, %d) = %q, want %q", tc.c, tc.archive, tc.size, got, tc.want)
