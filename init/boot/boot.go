@@ -83,8 +83,10 @@ func boot() {
 		}
 	}
 	runner.stage = 2
-	waitPrefetch := runner.background(st, step{name: "prefetch", run: noState(prefetchStep)})
 	runner.run(st, rootSteps())
+	runner.run(st, cgroupSteps())
+	waitPrefetch := runner.background(st, step{name: "prefetch", run: noState(prefetchStep)})
+	runner.run(st, mountSteps())
 	// The modules load beside the rest of the boot: svcd and containerd
 	// need no device, and svcd holds the onboot containers until the scan
 	// is done (initctl.DevicesFDEnv). Under TCG this overlapped the 1.2 s

@@ -3,6 +3,7 @@ package boot
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,8 +135,25 @@ func lateMountStep() error {
 
 const cgroupRoot = "/sys/fs/cgroup"
 
+// keysCgroup is a child cgroup init makes and keeps, empty, so the first
+// container's cgroup switches nothing on in the kernel (cgroupStep).
+const keysCgroup = "keel-static-keys"
+
 // cgroupStep mounts cgroup v2 and enables every available controller for
 // the root's children, so runc and containerd can limit containers.
+//
+// It then makes keysCgroup. The first child cgroup with the memory and
+// cpuset controllers turns on kernel static keys (memory accounting of
+// kernel objects and sockets, cpusets), and the kernel rewrites its own
+// code at every site that tests them, kmem_cache_alloc and the page
+// allocator among them. QEMU's emulation (TCG, several guest CPUs) can
+// keep running a stale translation of such a site while another CPU
+// rewrites it: the guest CPUs then loop on the breakpoint the rewrite
+// left there, for ever (seen once in about 150 boots, with runc making the
+// first container's cgroup while svcd and containerd ran on the other
+// CPU). Made here, the rewrite happens while init runs alone; kept, the
+// keys stay on (removing the last such cgroup would rewrite the sites
+// back).
 func cgroupStep() error {
 	mounts, _ := readMountinfo()
 	if !mountedAt(mounts, cgroupRoot) {
@@ -166,5 +184,8 @@ func cgroupStep() error {
 		enabled = append(enabled, c)
 	}
 	klog.Debugf("cgroup controllers: %s", strings.Join(enabled, " "))
+	if err := os.Mkdir(filepath.Join(cgroupRoot, keysCgroup), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		errs = append(errs, fmt.Errorf("make cgroup %s: %w", keysCgroup, err))
+	}
 	return errors.Join(errs...)
 }

@@ -40,19 +40,28 @@ func stage1Steps() []step {
 	}
 }
 
-// rootSteps finish what stage 1 started and mount the rest, in stage 2.
+// rootSteps finish what stage 1 started, in stage 2.
 func rootSteps() []step {
 	return []step{
 		{name: "root-finish", run: noState(finishRootMove), essential: true},
-		{name: "mounts", run: noState(lateMountStep), essential: true},
 	}
+}
+
+// mountSteps mount the rest, beside the prefetch.
+func mountSteps() []step {
+	return []step{{name: "mounts", run: noState(lateMountStep), essential: true}}
+}
+
+// cgroupSteps mount cgroup v2, alone: they run before anything else runs
+// beside init (cgroupStep says why).
+func cgroupSteps() []step {
+	return []step{{name: "cgroups", run: noState(cgroupStep), essential: true}}
 }
 
 // systemSteps set the system up for svcd, while the modules load beside
 // them.
 func systemSteps() []step {
 	return []step{
-		{name: "cgroups", run: noState(cgroupStep), essential: true},
 		{name: "rlimits", run: noState(rlimitStep)},
 		{name: "resolv.conf", run: noState(func() error { return resolvConfStep("/etc", resolvConfTarget) })},
 		{name: "clock", run: noState(clockStep)},
