@@ -41,9 +41,15 @@ func hasRootDisk() bool {
 
 // loadDiskModules loads the modules that reach and mount a root disk.
 // Missing ones are only logged: the kernel may have them built in, or the
-// root may not need them (no SCSI disk on a virtio machine).
+// root may not need them (no SCSI disk on a virtio machine). Blacklisted
+// ones are left out: `keel run qemu` blacklists the IDE drivers on a board
+// with nothing on IDE, whose probe of the empty channels only costs time.
 func loadDiskModules(l *kmod.Loader) {
 	for _, m := range layout.RootDiskModules {
+		if l.Blacklisted(m) {
+			klog.Debugf("root disk: %s is blacklisted: not loaded", m)
+			continue
+		}
 		if err := l.Load(m, ""); err != nil {
 			klog.Debugf("root disk: %v", err)
 		}

@@ -79,3 +79,31 @@ func TestLoaderUsesConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestLoaderBlacklisted(t *testing.T) {
+	l, err := NewLoader(testTree(t), &fakeSys{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Blacklisted("blk") {
+		t.Error("Blacklisted(blk) with no configuration: got true, want false")
+	}
+	c := &Config{}
+	c.Parse("blacklist blk")
+	c.AddCmdline("quiet modprobe.blacklist=ata_piix,ata-generic")
+	l.SetConfig(c)
+	for _, tc := range []struct {
+		module string
+		want   bool
+	}{
+		{"blk", true},
+		{"ata_piix", true},
+		{"ata_generic", true}, // the command line's dash and the name's underscore are one module
+		{"ata-piix", true},
+		{"net", false},
+	} {
+		if got := l.Blacklisted(tc.module); got != tc.want {
+			t.Errorf("Blacklisted(%s): got %v, want %v", tc.module, got, tc.want)
+		}
+	}
+}

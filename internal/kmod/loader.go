@@ -198,6 +198,11 @@ func (l *Loader) Loaded() []string {
 // Call it before loading anything: it is not synchronized with loads.
 func (l *Loader) SetConfig(c *Config) { l.cfg = c }
 
+// Blacklisted reports whether the configuration blacklists module: a load
+// by name goes ahead anyway, as modprobe's does, so a caller that loads a
+// list of modules that may be needed (rather than one asked for) checks.
+func (l *Loader) Blacklisted(module string) bool { return l.cfg.blacklisted(Normalize(module)) }
+
 // Match returns the modules whose alias patterns match modalias, each once,
 // in modules.alias order, leaving out blacklisted modules.
 func (l *Loader) Match(modalias string) []string {
