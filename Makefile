@@ -88,6 +88,7 @@ test-arm64: deps keel
 test-kubernetes: deps binaries keel
 	bin/keel pkg build pkgs/kubernetes-images pkgs/kubernetes-worker-images >/dev/null
 	cd pkgs/kubernetes && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(CURDIR)/build/kubectl k8s.io/kubernetes/cmd/kubectl
+	KEEL_KUBERNETES=1 $(GO) test -run TestCNIOutAndHostPort -v ./pkgs/iptables
 	KEEL_BUILD_DIR=$(CURDIR)/build KEEL_E2E=1 KEEL_KUBERNETES=1 $(GO) test -run 'TestKubernetesImages|TestKubernetesCluster' -v -timeout 120m ./qemu-test
 
 # Boot times per architecture next to each one's bare-kernel floor (a

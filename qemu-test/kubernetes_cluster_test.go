@@ -43,8 +43,10 @@ const (
 // waits for both nodes Ready, deploys keel.local/kubernetes-hello (built
 // by keel pkg build, carried in the worker's images), checks its pods run
 // on the worker and answer through a NodePort Service (at the worker and,
-// across the segment, at the control plane), reboots the worker and checks
-// they answer again, then powers both off. Run by make test-kubernetes
+// across the segment, at the control plane), and that a pod on the worker
+// reaches a server outside the cluster (masqueraded) and answers at its
+// hostPort (kubernetes_egress_test.go); reboots the worker and checks
+// both again, then powers both off. Run by make test-kubernetes
 // (KEEL_KUBERNETES=1), never by make test.
 func TestKubernetesCluster(t *testing.T) {
 	if os.Getenv("KEEL_KUBERNETES") != "1" {
@@ -83,7 +85,8 @@ func TestKubernetesCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Minute)
 	defer cancel()
 	start := time.Now()
-	apiPort, cpNodePort, workerNodePort := freePort(t), freePort(t), freePort(t)
+	apiPort, cpNodePort, workerNodePort, probePort := freePort(t), freePort(t), freePort(t), freePort(t)
+	outside := startOutside(t)
 	nets := []run.Network{{Kind: "user"}, {Kind: "segment", Target: "k8s"}}
 	segDir := filepath.Join(dir, "segments")
 	// Measured (docs/kubernetes.md): the control plane's images, unpacked
@@ -98,8 +101,9 @@ func TestKubernetesCluster(t *testing.T) {
 	worker := run.QEMU{Prefix: workerPrefix, Mem: 1536, CPUs: 1, SegmentDir: segDir, Networks: nets,
 		StateDir: filepath.Join(dir, "w1"),
 		Disks:    []run.Disk{nodeDisk(t, filepath.Join(dir, "w1.img"), "2G")},
-		Publish:  []run.Publish{{Host: workerNodePort, Guest: helloPort, Proto: "tcp"}},
-		Extra:    []string{"-fw_cfg", "name=opt/keel/userdata,file=" + workerData}}
+		Publish: []run.Publish{{Host: workerNodePort, Guest: helloPort, Proto: "tcp"},
+			{Host: probePort, Guest: probeHostPort, Proto: "tcp"}},
+		Extra: []string{"-fw_cfg", "name=opt/keel/userdata,file=" + workerData}}
 	cpMon, workerMon := filepath.Join(dir, "cp.mon"), filepath.Join(dir, "w1.mon")
 	cpc := bootNode(ctx, t, &cp, cpMon)
 	wc := bootNode(ctx, t, &worker, workerMon)
@@ -119,7 +123,7 @@ func TestKubernetesCluster(t *testing.T) {
 	t.Logf("%6.1fs  both nodes Ready", time.Since(start).Seconds())
 
 	manifest := filepath.Join(dir, "hello.yml")
-	if err := os.WriteFile(manifest, []byte(helloManifest), 0o644); err != nil {
+	if err := os.WriteFile(manifest, []byte(helloManifest+"---\n"+probeManifest(outside.url())), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := k("apply", "-f", manifest); err != nil {
@@ -157,10 +161,13 @@ func TestKubernetesCluster(t *testing.T) {
 		}, diag)
 		t.Logf("%6.1fs  the Service's NodePort answers at %s", time.Since(start).Seconds(), at.what)
 	}
+	waitForProbe(ctx, t, outside, probePort, 0, probeDiag(k, diag))
+	t.Logf("%6.1fs  the probe pod fetched from outside the cluster (masqueraded) and answers at its hostPort", time.Since(start).Seconds())
 	logNodeMemory(t, k)
 
 	// A reboot of the worker: ctrl-alt-del, QEMU (-no-reboot) exits, and
 	// the same machine (disk, state, addresses) boots again.
+	hitsBefore := outside.hits.Load()
 	if err := monitorCommand(workerMon, "sendkey ctrl-alt-delete"); err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +188,8 @@ func TestKubernetesCluster(t *testing.T) {
 	}, diag)
 	t.Logf("%6.1fs  after the worker's reboot its pods answer again, %.0fs after it went down",
 		time.Since(start).Seconds(), time.Since(rebooted).Seconds())
+	waitForProbe(ctx, t, outside, probePort, hitsBefore, probeDiag(k, diag))
+	t.Logf("%6.1fs  after the reboot the probe fetched from outside again and answers at its hostPort", time.Since(start).Seconds())
 	out, _ := k("get", "nodes,pods", "-A", "-o", "wide")
 	t.Logf("the cluster:\n%s", out)
 

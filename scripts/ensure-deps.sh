@@ -39,6 +39,8 @@ have_cmd mksquashfs || need+=(squashfs-tools)       # keel build --rootfs squash
 have_cmd sftp || need+=(openssh-client)
 have_cmd mke2fs || need+=(e2fsprogs)
 have_cmd swaplabel || need+=(util-linux)
+# make test-kubernetes' CNI test wires network namespaces with ip.
+have_cmd ip || need+=(iproute2)
 # arm64 systems (keel build --arch arm64, make test-arm64): Debian's arm64
 # packages in apt's lists, the cross compiler and libseccomp for runc, the
 # emulator and its UEFI firmware.

@@ -54,8 +54,17 @@ echo 1 >/proc/sys/net/ipv4/ip_forward
 echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables || fail "br_netfilter is not loaded: add it to etc/modules"
 
 # One bridge per node, its pods numbered from pod-cidr by host-local; the
-# routes above carry the other nodes' pods. pkgs/cri-containerd's drop-in
-# in the spec points CRI at /run/cni/net.d (the root is read-only).
+# routes above carry the other nodes' pods. The bridge masquerades what
+# pods send beyond this node's pod-cidr (ipMasq): their way out of the
+# cluster, whose routers know nothing of pod addresses (other nodes' pods
+# see the node's address too). portmap, chained after it, forwards
+# hostPorts to their pods (CRI hands it the pods' portMappings). Both run
+# iptables on the host (containerd runs the plugins there): pkgs/iptables
+# in the spec's init:, checked here through PID 1's root, since without it
+# every pod would fail to start. pkgs/cri-containerd's drop-in in the
+# spec points CRI at /run/cni/net.d (the root is read-only).
+[ -e /proc/1/root/usr/sbin/iptables ] ||
+	fail "the root has no /usr/sbin/iptables, which the CNI plugins run for ipMasq and hostPort: add @pkg:../pkgs/iptables to the spec's init: (see docs/kubernetes.md)"
 mkdir -p /run/cni/net.d
 cat >/run/cni/net.d/10-keel.conflist <<CNI
 {
@@ -66,13 +75,17 @@ cat >/run/cni/net.d/10-keel.conflist <<CNI
       "type": "bridge",
       "bridge": "cni0",
       "isGateway": true,
-      "ipMasq": false,
+      "ipMasq": true,
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
         "ranges": [[{"subnet": "$pod_cidr"}]],
         "routes": [{"dst": "0.0.0.0/0"}]
       }
+    },
+    {
+      "type": "portmap",
+      "capabilities": {"portMappings": true}
     }
   ]
 }
