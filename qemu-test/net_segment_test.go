@@ -42,7 +42,10 @@ func TestSegment(t *testing.T) {
 				peers = append(peers, p)
 			}
 		}
-		q := &run.QEMU{Prefix: prefix, Mem: 256, SegmentDir: segDir,
+		// One CPU each: three guests at once on a two-core host, beside
+		// another test, starve each other with two (a peer still booting
+		// after the others' three minutes of pings).
+		q := &run.QEMU{Prefix: prefix, Mem: 256, CPUs: 1, SegmentDir: segDir,
 			Networks:     []run.Network{{Kind: "user"}, {Kind: "segment", Target: "lab"}},
 			ExtraCmdline: "segtest.addr=" + addr + " segtest.peers=" + strings.Join(peers, ",")}
 		if i == 0 {
@@ -69,6 +72,11 @@ func TestSegment(t *testing.T) {
 		line := c.Lines(j, j+1)[0]
 		if !strings.Contains(line, "SEGMENT-OK") {
 			t.Errorf("VM %s: %s\nlast console lines:\n%s", addrs[i], line, c.Tail(60))
+			for k, o := range consoles {
+				if k != i {
+					t.Logf("VM %s's last console lines:\n%s", addrs[k], o.Tail(30))
+				}
+			}
 			continue
 		}
 		t.Logf("VM %s at %.1fs: %s", addrs[i], at.Seconds(), line)
