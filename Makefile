@@ -4,7 +4,7 @@ KEEL_CACHE ?= $(CURDIR)/build/cache
 export KEEL_CACHE
 
 STATIC      := -trimpath -buildvcs=false -ldflags '-s -w'
-CTRD_TAGS   := no_btrfs no_devmapper no_zfs no_cri no_tracing no_systemd
+CTRD_TAGS   := no_btrfs no_devmapper no_zfs no_cri no_tracing no_systemd grpcnotrace
 RUNC_TAGS   := seccomp netgo osusergo urfave_cli_no_docs
 # The names of the multi-call system binary (./multicall, built as
 # build/svcd) besides svcd, as in the image: hard links, re-made after

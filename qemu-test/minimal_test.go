@@ -181,6 +181,29 @@ func checkMinimalBoot(t *testing.T, q *run.QEMU, timeout time.Duration) {
 		t.Errorf("svcctl list: no row for %s", n)
 	}
 
+	// init turns the kernel's read-ahead off on the loop devices under
+	// the root's images (rootimage.go says why).
+	loops := 0
+	for from := 0; ; {
+		i, _, err := c.Expect(ctx, from, regexp.MustCompile(`KEEL-CHECK-LOOP `))
+		if err != nil {
+			break
+		}
+		from = i + 1
+		f := strings.Fields(stripPrefix(c.Lines(i, i+1)[0]))
+		if len(f) != 4 || !strings.Contains(f[2], "keel-root") {
+			continue
+		}
+		loops++
+		if f[3] != "0" {
+			t.Errorf("%s (%s): read_ahead_kb %s, want 0", f[1], f[2], f[3])
+		}
+	}
+	if loops != 7 {
+		t.Errorf("the check service saw %d loop devices under /keel-root images, want 7", loops)
+	}
+	t.Logf("%d loop devices under the root's images, read-ahead checked", loops)
+
 	// Services are not echoed to the console unless marked (check is);
 	// svcd kept hello's output for `svcctl logs`.
 	if _, _, err := c.Expect(ctx, 0, regexp.MustCompile(`^hello: `)); err == nil {

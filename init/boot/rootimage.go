@@ -153,6 +153,15 @@ func mountImage(img, dir string) error {
 	if err != nil {
 		return err
 	}
+	// No read-ahead on the device: squashfs already reads a whole block
+	// per fault, and the kernel's read-ahead (128 KiB by default) around
+	// each page fault of a program only fills the page cache with more of
+	// it, pushing out pages still in use where memory is short. Measured
+	// under TCG at -m 128 (examples/minimal.yml, one CPU): every service
+	// after 28 s instead of 59 s; with memory to spare no slower.
+	if err := unix.IoctlSetInt(int(loop.Fd()), unix.BLKRASET, 0); err != nil {
+		klog.Debugf("no read-ahead on %s: %v", dev, err)
+	}
 	// With autoclear, closing the last descriptor before the mount holds
 	// the device would detach it.
 	err = unix.Mount(dev, dir, "squashfs", unix.MS_RDONLY, "")

@@ -348,7 +348,7 @@ func plan(s *spec.Spec, cache archCache) (*layout, error) {
 		}}},
 	})
 	if len(s.Init) > 0 {
-		p := part{What: "init", inputs: []string{"init"}, sys: &rootfs.System{Known: known}, archive: true}
+		p := part{What: "init", inputs: []string{"init"}, sys: &rootfs.System{Known: known}, archive: true, programs: true}
 		for _, ref := range s.Init {
 			img, err := cache.Get(ref)
 			if err != nil {

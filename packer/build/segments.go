@@ -41,6 +41,9 @@ type part struct {
 	// archive marks a part rebuilt rarely (the kernel modules, the init
 	// images), whose squashfs image is compressed as hard as pays.
 	archive bool
+	// programs marks the archive of programs (the init images), which
+	// processes page in at random: its squashfs image gets smaller blocks.
+	programs bool
 }
 
 // Segment reports one initrd segment of a build.

@@ -181,7 +181,7 @@ func filterTar(src io.ReadCloser, keep func(name string) bool) io.ReadCloser {
 
 // squashfsFormat is in the cache key of every part's squashfs image:
 // change it whenever the image written for the same inputs changes.
-const squashfsFormat = "keel squashfs part 6" // 4: zstd 19 in 256 KiB blocks for the archive parts; 5: zstd 15 for archives over 128 MiB; 6: 32 KiB blocks for small parts
+const squashfsFormat = "keel squashfs part 8" // 4: zstd 19 in 256 KiB blocks for the archive parts; 5: zstd 15 for archives over 128 MiB; 6: 32 KiB blocks for small parts; 8: 128 KiB blocks for the init images, zstd 15 for small parts
 
 // maxRootParts bounds the parts of a squashfs root: each is a lower layer
 // of one overlay mount, whose options (one path per layer) must fit in a
@@ -199,7 +199,7 @@ func squashfsImages(ctx context.Context, scratch string) encoding {
 			return 0, err
 		}
 		defer sq.Close()
-		sq.Archive = p.archive
+		sq.Archive, sq.Programs = p.archive, p.programs
 		sys := *p.sys
 		sys.Known = nil
 		sys.Dirs = append(rootfs.BaseDirs(), sys.Dirs...)

@@ -146,24 +146,28 @@ func TestSquashfsReplacedLinkTarget(t *testing.T) {
 
 func TestSquashfsCompLevels(t *testing.T) {
 	for _, tc := range []struct {
-		c       Compression
-		archive bool
-		size    int64
-		want    string
+		c        Compression
+		archive  bool
+		programs bool
+		size     int64
+		want     string
 	}{
-		{Zstd, false, 1 << 20, "-comp zstd -Xcompression-level 6 -b " + smallBlock},
-		{Zstd, false, smallPart, "-comp zstd -Xcompression-level 6"},
-		{Zstd, false, largeArchive + 1, "-comp zstd -Xcompression-level 6"},
-		{Zstd, true, 1 << 20, "-comp zstd -Xcompression-level 19 -b " + archiveBlock},
-		{Zstd, true, largeArchive, "-comp zstd -Xcompression-level 19 -b " + archiveBlock},
-		{Zstd, true, largeArchive + 1, "-comp zstd -Xcompression-level 15 -b " + archiveBlock},
-		{LZ4, true, largeArchive + 1, "-comp lz4"},
-		{LZ4, false, 1 << 20, "-comp lz4 -b " + smallBlock},
-		{Gzip, false, 0, "-comp gzip -Xcompression-level 6 -b " + smallBlock},
-		{None, false, smallPart, "-comp gzip -Xcompression-level 6"},
+		{Zstd, false, false, 1 << 20, "-comp zstd -Xcompression-level 15 -b " + smallBlock},
+		{Zstd, false, false, smallPart, "-comp zstd -Xcompression-level 6"},
+		{Zstd, false, false, largeArchive + 1, "-comp zstd -Xcompression-level 6"},
+		{Zstd, true, false, 1 << 20, "-comp zstd -Xcompression-level 19 -b " + archiveBlock},
+		{Zstd, true, false, largeArchive, "-comp zstd -Xcompression-level 19 -b " + archiveBlock},
+		{Zstd, true, false, largeArchive + 1, "-comp zstd -Xcompression-level 15 -b " + archiveBlock},
+		{Zstd, true, true, 1 << 20, "-comp zstd -Xcompression-level 19 -b " + programBlock},
+		{Zstd, true, true, largeArchive + 1, "-comp zstd -Xcompression-level 15 -b " + programBlock},
+		{Gzip, true, true, 1 << 20, "-comp gzip -Xcompression-level 6"},
+		{LZ4, true, false, largeArchive + 1, "-comp lz4"},
+		{LZ4, false, false, 1 << 20, "-comp lz4 -b " + smallBlock},
+		{Gzip, false, false, 0, "-comp gzip -Xcompression-level 6 -b " + smallBlock},
+		{None, false, false, smallPart, "-comp gzip -Xcompression-level 6"},
 	} {
-		if got := strings.Join(squashfsComp(tc.c, tc.archive, tc.size), " "); got != tc.want {
-			t.Errorf("squashfsComp(%s, %v, %d) = %q, want %q", tc.c, tc.archive, tc.size, got, tc.want)
+		if got := strings.Join(squashfsComp(tc.c, tc.archive, tc.programs, tc.size), " "); got != tc.want {
+			t.Errorf("squashfsComp(%s, %v, %v, %d) = %q, want %q", tc.c, tc.archive, tc.programs, tc.size, got, tc.want)
 		}
 	}
 }

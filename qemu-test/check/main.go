@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -96,6 +97,9 @@ func main() {
 		cancel()
 		fmt.Printf("KEEL-CHECK-LOGREAD-BEGIN %s (err %v)\n%sKEEL-CHECK-LOGREAD-END %s\n", name, err, out, name)
 	}
+	if os.Getenv("CHECK_LOOPS") == "true" {
+		printLoops("/sys/block")
+	}
 	fmt.Println("KEEL-CHECK-OK")
 	if os.Getenv("CHECK_POWEROFF") == "true" {
 		if out, err := svcctl("poweroff"); err != nil {
@@ -109,4 +113,23 @@ func main() {
 	// 1 of its namespace, the check would otherwise ignore SIGTERM and wait
 	// for svcd's SIGKILL.
 	<-stop
+}
+
+// printLoops prints one KEEL-CHECK-LOOP line per attached loop device
+// under sysfs (its name, backing file and read-ahead in KiB), so a test
+// can check how init set up the devices under the root's images.
+func printLoops(sysfs string) {
+	devs, _ := filepath.Glob(filepath.Join(sysfs, "loop*"))
+	for _, d := range devs {
+		backing, err := os.ReadFile(filepath.Join(d, "loop", "backing_file"))
+		if err != nil {
+			continue // not attached
+		}
+		ra, err := os.ReadFile(filepath.Join(d, "queue", "read_ahead_kb"))
+		if err != nil {
+			fmt.Printf("KEEL-CHECK-FAIL %s: %v\n", d, err)
+			continue
+		}
+		fmt.Printf("KEEL-CHECK-LOOP %s %s %s\n", filepath.Base(d), strings.TrimSpace(string(backing)), strings.TrimSpace(string(ra)))
+	}
 }
