@@ -47,7 +47,7 @@ func rootSteps() []step {
 	}
 }
 
-// mountSteps mount the rest, beside the prefetch.
+// mountSteps mount the rest.
 func mountSteps() []step {
 	return []step{{name: "mounts", run: noState(lateMountStep), essential: true}}
 }
