@@ -21,6 +21,14 @@ type BenchData struct {
 	RSSKB          map[string]int `json:"rssKB"`
 	AnonKB         map[string]int `json:"anonKB"` // RssAnon of the same processes
 	Shims          int            `json:"shims"`  // containerd-shim-runc-v2 processes ("shims" in the maps: their sum)
+	// BusyMs is the guest's CPU time spent not idle, over all CPUs, since
+	// the kernel started; UptimeMs the time since; CPUs their number.
+	BusyMs   int64 `json:"busyMs"`
+	UptimeMs int64 `json:"uptimeMs"`
+	CPUs     int   `json:"cpus"`
+	// CPUMs is the CPU time of init, svcd, containerd and the shims, each
+	// with its reaped children's.
+	CPUMs map[string]int64 `json:"cpuMs"`
 }
 
 // Phases are the boot's stages on the guest's boot clock, in seconds from

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -322,22 +321,9 @@ func (r *Containerd) create(ctx, cctx context.Context, spec *specs.Spec, sweep b
 	}
 	c := r.takeKept(id)
 	if c == nil {
-		groupShim(spec)
-		opts := []containerd.NewContainerOpts{containerd.WithSpec(spec)}
-		if r.Runc != "" {
-			opts = append(opts, containerd.WithRuntime(runcRuntime, &options.Options{BinaryName: r.Runc}))
-		}
 		var err error
-		c, err = r.Client.NewContainer(cctx, id, opts...)
-		if errdefs.IsAlreadyExists(err) {
-			// The background delete of an earlier run under this id
-			// failed (a shim slow to go under load): sweep, once.
-			if err = r.removeStale(id); err == nil {
-				c, err = r.Client.NewContainer(cctx, id, opts...)
-			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("creating container %s: %w", id, err)
+		if c, err = r.newContainer(cctx, id, spec); err != nil {
+			return nil, err
 		}
 	}
 	r.mu.Lock()

@@ -56,6 +56,8 @@ type oneShot struct {
 	rec  *recorder
 	code int
 	err  error
+	// gate, when set, holds the run until it is closed (5 s at most).
+	gate <-chan struct{}
 }
 
 func (o *oneShot) Run(_ context.Context, notify runner.Notify) (int, error) {
@@ -64,6 +66,13 @@ func (o *oneShot) Run(_ context.Context, notify runner.Notify) (int, error) {
 	// An onboot job takes a while: time for a wrong supervisor to start
 	// what should wait for it.
 	time.Sleep(5 * time.Millisecond)
+	if o.gate != nil {
+		select {
+		case <-o.gate:
+		case <-time.After(5 * time.Second):
+			o.rec.add("gate timeout %s", o.name)
+		}
+	}
 	o.rec.add("end %s", o.name)
 	return o.code, o.err
 }
@@ -143,7 +152,12 @@ type fakeRunners struct {
 	connectErr error
 	// badBundles fails the services named with their error.
 	badBundles map[string]error
-	closed     atomic.Bool
+	// preparers, when set, wraps each service's fakeService in a
+	// preparing runner that records "prepare NAME" and "release NAME".
+	preparers *preparers
+	// adopting says containerd already runs (svcd restarted).
+	adopting bool
+	closed   atomic.Bool
 }
 
 func (f *fakeRunners) OneShot(u Unit, _ time.Duration) runner.Runner {
@@ -152,7 +166,7 @@ func (f *fakeRunners) OneShot(u Unit, _ time.Duration) runner.Runner {
 	return &o
 }
 
-func (f *fakeRunners) ContainerdRunning() bool { return false }
+func (f *fakeRunners) ContainerdRunning() bool { return f.adopting }
 
 func (f *fakeRunners) Containerd(bool) (runner.Runner, error) {
 	return &fakeService{name: ContainerdName, rec: f.rec}, nil
@@ -175,6 +189,9 @@ func (c fakeClient) Service(u Unit) (runner.Runner, error) {
 	sv, ok := c.f.svcs[u.Name]
 	if !ok {
 		return nil, fmt.Errorf("the test has no runner for %s", u.Name)
+	}
+	if c.f.preparers != nil {
+		return &preparing{fakeService: sv, all: c.f.preparers}, nil
 	}
 	return sv, nil
 }

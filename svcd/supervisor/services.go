@@ -14,8 +14,9 @@ import (
 // service is one service's runner and its current run.
 type service struct {
 	unit Unit
-	// r is the decorated runner, nil until the first start.
-	r runner.Runner
+	// r is the decorated runner, nil until the first start or prepare;
+	// base is the service's own runner inside it.
+	r, base runner.Runner
 
 	mu  sync.Mutex
 	run *running
@@ -36,7 +37,8 @@ func (sv *service) hasHealth() bool {
 // onboot container is expected to mount over, as in LinuxKit, which also
 // starts containerd while onboot runs): starting both at once takes
 // containerd's start-up (about a second under emulation) out of the boot.
-// Services still start only after every onboot container has ended.
+// Services still start only after every onboot container has ended;
+// what of their start needs only containerd is done before (prepare).
 //
 // When containerd already answers, svcd was restarted under a running
 // system: onboot containers are not run again, and containerd and the
@@ -50,6 +52,9 @@ func (s *Supervisor) Boot(ctx context.Context) {
 	ctrd := make(chan started, 1)
 	go func() {
 		c, err := s.startContainerd(ctx, adopting)
+		if err == nil && !adopting {
+			s.prepare(ctx, c)
+		}
 		ctrd <- started{c, err}
 	}()
 	if adopting {
@@ -83,6 +88,7 @@ func (s *Supervisor) Boot(ctx context.Context) {
 				if ctx.Err() == nil {
 					s.table.Finish(u.Name, -1, err, false)
 					s.logf("service %s not started: %v", u.Name, err)
+					s.unprepare(sv)
 				}
 				return
 			}
@@ -170,8 +176,45 @@ func (s *Supervisor) runnerFor(client ServiceRunners, sv *service) (runner.Runne
 			Retries:     hc.Retries,
 		}
 	}
-	sv.r = runner.WithRestart(r, p, s.cfg.Backoff)
+	sv.r, sv.base = runner.WithRestart(r, p, s.cfg.Backoff), base
 	return sv.r, nil
+}
+
+// prepare has every service's runner that can (runner.Preparer) do the
+// part of its first start that needs only containerd, all at once, and
+// returns when they are done. Boot calls it while the onboot containers
+// run: nothing it does is seen by the system. A failure is logged; the
+// start then does that part itself.
+func (s *Supervisor) prepare(ctx context.Context, client ServiceRunners) {
+	var wg sync.WaitGroup
+	for _, u := range s.services {
+		sv := s.svcs[u.Name]
+		sv.mu.Lock()
+		_, err := s.runnerFor(client, sv)
+		p, ok := sv.base.(runner.Preparer)
+		sv.mu.Unlock()
+		if err != nil || !ok {
+			continue // a bad bundle is reported by its start
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Prepare(ctx); err != nil && ctx.Err() == nil {
+				s.logf("service %s: preparing its container during onboot failed (its start does it instead): %v", u.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// unprepare lets go of what prepare made for a service that will not start.
+func (s *Supervisor) unprepare(sv *service) {
+	sv.mu.Lock()
+	base := sv.base
+	sv.mu.Unlock()
+	if rl, ok := base.(runner.Releaser); ok {
+		rl.Release()
+	}
 }
 
 // errRunning says a service already has a run going on.
