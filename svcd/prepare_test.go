@@ -15,8 +15,9 @@ import (
 
 // TestPrepareThenRun: Prepare, as boot calls it while onboot runs, sweeps
 // the containers an earlier boot left under the service's ids and records
-// the new one; the run then takes that container (no second one is made)
-// and runs to its end. Against a real containerd and runc.
+// the new one, from the spec svcd read once (Containerd.Spec); the run then
+// takes that container (no second one is made) and runs to its end.
+// Against a real containerd and runc.
 func TestPrepareThenRun(t *testing.T) {
 	env := newHostEnv(t, "svcd-prep-")
 	client := env.startContainerd(t)
@@ -34,6 +35,13 @@ func TestPrepareThenRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The runner's copy, marked so the container shows which was used.
+	own, err := runner.LoadSpec(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own.Annotations = map[string]string{"keel.test/spec": "field"}
+	r.Spec = own
 	// What a /var/lib/containerd on a disk keeps from the last boot: a
 	// container of the other id, with a spec that is not this one's.
 	stale := "prep" + runner.AltSuffix
@@ -57,6 +65,17 @@ func TestPrepareThenRun(t *testing.T) {
 	}
 	if got := ids(); len(got) != 1 || got[0] != "prep" {
 		t.Fatalf("containers after Prepare: got %q, want [prep] (the stale one swept, the service's recorded)", got)
+	}
+	c, err := client.LoadContainer(cctx, "prep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Spec(cctx)
+	if err != nil {
+		t.Fatalf("reading the prepared container's spec: %v", err)
+	}
+	if got.Annotations["keel.test/spec"] != "field" {
+		t.Errorf("prepared container's spec: got annotations %v, want the runner's Spec (keel.test/spec=field)", got.Annotations)
 	}
 	if code, err := r.Run(ctx, nil); code != 0 || err != nil {
 		t.Fatalf("run after Prepare: got %d, %v; want 0, nil", code, err)

@@ -92,7 +92,8 @@ type services struct {
 // creation.
 func (s *services) Service(u supervisor.Unit) (runner.Runner, error) {
 	k := u.Keel
-	if _, err := runner.LoadSpec(u.Dir); err != nil {
+	spec, err := runner.LoadSpec(u.Dir)
+	if err != nil {
 		return nil, err
 	}
 	sig, err := runner.ParseSignal(k.StopSignal, syscall.SIGTERM)
@@ -103,6 +104,7 @@ func (s *services) Service(u supervisor.Unit) (runner.Runner, error) {
 		Client:      s.client,
 		ID:          u.ID,
 		Bundle:      u.Dir,
+		Spec:        spec,
 		Runc:        s.Runc,
 		FIFODir:     s.FIFODir,
 		Stdout:      s.Logs.Writer(u.Name, "stdout"),

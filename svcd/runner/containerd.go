@@ -71,6 +71,11 @@ type Containerd struct {
 	Namespace string
 	ID        string
 	Bundle    string
+	// Spec, when set, is the bundle's spec as LoadSpec reads it: svcd
+	// reads it once, when it checks the bundle, instead of at every
+	// preparation and run (under emulation a LinuxKit spec with its
+	// seccomp profile is tens of milliseconds of JSON each time).
+	Spec *specs.Spec
 	// Runc is the runc binary the shim should use; empty means the shim's
 	// default ("runc" on PATH).
 	Runc string
@@ -147,6 +152,14 @@ func (r *Containerd) trace(stage string) {
 
 var execSeq atomic.Uint64
 
+// spec is r.Spec, or the bundle's spec read now when r.Spec is not set.
+func (r *Containerd) spec() (*specs.Spec, error) {
+	if r.Spec != nil {
+		return r.Spec, nil
+	}
+	return LoadSpec(r.Bundle)
+}
+
 // LoadSpec reads bundle/config.json and makes its root path absolute, since
 // containerd runs the task from its own state directory, not the bundle.
 func LoadSpec(bundle string) (*specs.Spec, error) {
@@ -212,7 +225,7 @@ func (r *Containerd) Run(ctx context.Context, notify Notify) (code int, err erro
 	if err := ctx.Err(); err != nil {
 		return -1, err
 	}
-	spec, err := LoadSpec(r.Bundle)
+	spec, err := r.spec()
 	if err != nil {
 		return -1, err
 	}

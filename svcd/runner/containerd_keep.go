@@ -38,7 +38,7 @@ func (r *Containerd) Prepare(ctx context.Context) error {
 	if done {
 		return nil
 	}
-	spec, err := LoadSpec(r.Bundle)
+	spec, err := r.spec()
 	if err != nil {
 		return err
 	}
