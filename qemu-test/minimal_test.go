@@ -147,7 +147,7 @@ func checkMinimalBoot(t *testing.T, q *run.QEMU, timeout time.Duration) {
 		// The default root: one squashfs image per part (modules, init,
 		// sysctl, getty, hello, check, and the files part holding
 		// /sbom.spdx.json), stacked under an overlay.
-		{"init mounted the root images", regexp.MustCompile(`init: root: 7 squashfs image\(s\) of /keel-root read-only, under a tmpfs overlay`)},
+		{"init mounted the root images", regexp.MustCompile(`init: root: 7 squashfs image\(s\) of /keel-root \(7 on RAM disks, 0 on loop devices\) read-only, under a tmpfs overlay`)},
 		{"init started svcd", regexp.MustCompile(`init: .*svcd.*started`)},
 		{"onboot sysctl exited 0", regexp.MustCompile(`svcd: onboot sysctl exited 0`)},
 		{"containerd ready", regexp.MustCompile(`svcd: containerd ready`)},
@@ -181,28 +181,36 @@ func checkMinimalBoot(t *testing.T, q *run.QEMU, timeout time.Duration) {
 		t.Errorf("svcctl list: no row for %s", n)
 	}
 
-	// init turns the kernel's read-ahead off on the loop devices under
-	// the root's images (rootimage.go says why).
-	loops := 0
+	// init copies the root's images to RAM disks, one each, and turns the
+	// kernel's read-ahead off on them (rootimage.go and ramdisk.go say
+	// why); no loop device is left behind for them.
+	rams := 0
 	for from := 0; ; {
-		i, _, err := c.Expect(ctx, from, regexp.MustCompile(`KEEL-CHECK-LOOP `))
+		i, _, err := c.Expect(ctx, from, regexp.MustCompile(`KEEL-CHECK-(RAM|LOOP) `))
 		if err != nil {
 			break
 		}
 		from = i + 1
 		f := strings.Fields(stripPrefix(c.Lines(i, i+1)[0]))
-		if len(f) != 4 || !strings.Contains(f[2], "keel-root") {
+		if len(f) != 4 {
 			continue
 		}
-		loops++
-		if f[3] != "0" {
-			t.Errorf("%s (%s): read_ahead_kb %s, want 0", f[1], f[2], f[3])
+		switch f[0] {
+		case "KEEL-CHECK-LOOP":
+			if strings.Contains(f[2], "keel-root") {
+				t.Errorf("%s is attached to %s, want the root's images on RAM disks", f[1], f[2])
+			}
+		case "KEEL-CHECK-RAM":
+			rams++
+			if f[3] != "0" {
+				t.Errorf("%s: read_ahead_kb %s, want 0", f[1], f[3])
+			}
 		}
 	}
-	if loops != 7 {
-		t.Errorf("the check service saw %d loop devices under /keel-root images, want 7", loops)
+	if rams != 7 {
+		t.Errorf("the check service saw %d RAM disks, want 7 (one per image of the root)", rams)
 	}
-	t.Logf("%d loop devices under the root's images, read-ahead checked", loops)
+	t.Logf("%d RAM disks under the root's images, read-ahead checked", rams)
 
 	// Services are not echoed to the console unless marked (check is);
 	// svcd kept hello's output for `svcctl logs`.

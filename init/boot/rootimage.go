@@ -18,7 +18,8 @@ import (
 // (layout.RootParts: kernel modules, init images, each container, the
 // spec's files), or, from keel versions before that, one image of the
 // whole root (layout.RootImage). Instead of binding the initramfs for the
-// root move, init mounts every image read-only through a loop device,
+// root move, init mounts every image read-only from a RAM disk (or, where
+// there is none, through a loop device; ramdisk.go says why),
 // stacks them under one overlay with a tmpfs on top (so the root stays
 // writable where the system writes, and a later part's file replaces an
 // earlier one's, as in the initramfs) and moves into that. The images stay
@@ -30,7 +31,8 @@ import (
 const imageDir = "/.keel-image"
 
 // imageModules are loaded before mounting; built-in ones need nothing.
-var imageModules = []string{"loop", "squashfs", "overlay"}
+// brd (ramDiskModule) and loop are loaded as the images need them.
+var imageModules = []string{"squashfs", "overlay"}
 
 // rootImages returns the root images the initramfs carries, bottom layer
 // first, or nil.
@@ -63,11 +65,14 @@ func hasRootImage() bool { return len(rootImages()) > 0 || hasRootDisk() }
 // their overlay at target.
 func mountRootImage(target string, cmd cmdline) error {
 	disk := hasRootDisk()
+	// Without a module index the drivers are taken to be built in.
+	load := func(string, string) error { return nil }
 	if l, err := openLoader(); err != nil {
 		klog.Printf("root image: no module index (%v): assuming %v are built in", err, imageModules)
 	} else if disk {
 		loadDiskModules(l)
 	} else {
+		load = l.Load
 		for _, m := range imageModules {
 			if err := l.Load(m, ""); err != nil {
 				return fmt.Errorf("load module %s: %w", m, err)
@@ -91,16 +96,25 @@ func mountRootImage(target string, cmd cmdline) error {
 		lowers, what = []string{lower}, desc
 	} else {
 		images := rootImages()
+		rd, err := openRAMDisks(load, "/sys/block", images)
+		if err != nil {
+			klog.Printf("root image: no RAM disks (%v): mounting through loop devices", err)
+		}
 		// overlayfs lists its lower layers topmost first.
 		lowers = make([]string, len(images))
+		onRAM := 0
 		for i, img := range images {
 			lower := filepath.Join(imageDir, strconv.Itoa(i))
-			if err := mountImage(img, lower); err != nil {
+			ram, err := mountImage(load, rd, img, lower)
+			if err != nil {
 				return err
+			}
+			if ram {
+				onRAM++
 			}
 			lowers[len(images)-1-i] = lower
 		}
-		what = fmt.Sprintf("%d squashfs image(s) of %s", len(images), filepath.Dir(images[0]))
+		what = fmt.Sprintf("%d squashfs image(s) of %s (%d on RAM disks, %d on loop devices)", len(images), filepath.Dir(images[0]), onRAM, len(images)-onRAM)
 	}
 	if err := unix.Mount("tmpfs", rw, "tmpfs", 0, "mode=0755"); err != nil {
 		return fmt.Errorf("mount the overlay's tmpfs on %s: %w", rw, err)
@@ -143,15 +157,29 @@ func bindInit(target string) error {
 	return nil
 }
 
-// mountImage mounts the squashfs image img read-only on dir through a
-// loop device.
-func mountImage(img, dir string) error {
+// mountImage mounts the squashfs image img read-only on dir: from a RAM
+// disk of rd when one is left that it fits (and then removes img, which
+// the disk holds now), else through a loop device. It reports whether img
+// went to a RAM disk.
+func mountImage(load func(name, params string) error, rd *ramDisks, img, dir string) (bool, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
+		return false, fmt.Errorf("create %s: %w", dir, err)
 	}
-	dev, loop, err := attachLoop(img)
+	dev, ram, err := rd.take(img)
 	if err != nil {
-		return err
+		return false, err
+	}
+	var f *os.File
+	if ram {
+		f, err = os.Open(dev)
+	} else {
+		if lerr := load("loop", ""); lerr != nil {
+			return false, fmt.Errorf("load module loop: %w", lerr)
+		}
+		dev, f, err = attachLoop(img)
+	}
+	if err != nil {
+		return false, err
 	}
 	// No read-ahead on the device: squashfs already reads a whole block
 	// per fault, and the kernel's read-ahead (128 KiB by default) around
@@ -159,17 +187,22 @@ func mountImage(img, dir string) error {
 	// it, pushing out pages still in use where memory is short. Measured
 	// under TCG at -m 128 (examples/minimal.yml, one CPU): every service
 	// after 28 s instead of 59 s; with memory to spare no slower.
-	if err := unix.IoctlSetInt(int(loop.Fd()), unix.BLKRASET, 0); err != nil {
+	if err := unix.IoctlSetInt(int(f.Fd()), unix.BLKRASET, 0); err != nil {
 		klog.Debugf("no read-ahead on %s: %v", dev, err)
 	}
-	// With autoclear, closing the last descriptor before the mount holds
-	// the device would detach it.
+	// A loop device with autoclear detaches itself if its last descriptor
+	// closes before the mount holds it.
 	err = unix.Mount(dev, dir, "squashfs", unix.MS_RDONLY, "")
-	loop.Close()
+	f.Close()
 	if err != nil {
-		return fmt.Errorf("mount %s (%s) read-only on %s: %w", img, dev, dir, err)
+		return false, fmt.Errorf("mount %s (%s) read-only on %s: %w", img, dev, dir, err)
 	}
-	return nil
+	if ram {
+		if err := os.Remove(img); err != nil {
+			klog.Debugf("remove %s, copied to %s: %v", img, dev, err)
+		}
+	}
+	return ram, nil
 }
 
 // attachLoop binds file to a free loop device, read-only, and returns the

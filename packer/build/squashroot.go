@@ -59,8 +59,10 @@ func rootfsKind(opt Options, l *layout) string {
 var RootfsKinds = []string{RootfsInitrd, RootfsSquashfs}
 
 // rootModules are the modules init needs to mount a squashfs root: on
-// Debian's cloud kernel loop, squashfs and overlay are all modules (=m).
-var rootModules = []string{"loop", "squashfs", "overlay"}
+// Debian's cloud kernel brd, loop, squashfs and overlay are all modules
+// (=m). init copies the images to brd's RAM disks, and uses loop devices
+// only where that fails (a kernel image without brd leaves it out).
+var rootModules = []string{"brd", "loop", "squashfs", "overlay"}
 
 // modulesPrefix is where kernel.tar keeps each version's modules.
 const modulesPrefix = "lib/modules/"

@@ -116,8 +116,10 @@ func main() {
 }
 
 // printLoops prints one KEEL-CHECK-LOOP line per attached loop device
-// under sysfs (its name, backing file and read-ahead in KiB), so a test
-// can check how init set up the devices under the root's images.
+// under sysfs (its name, backing file and read-ahead in KiB) and one
+// KEEL-CHECK-RAM line per RAM disk (its name, size in sectors and
+// read-ahead), so a test can check how init set up the devices under the
+// root's images.
 func printLoops(sysfs string) {
 	devs, _ := filepath.Glob(filepath.Join(sysfs, "loop*"))
 	for _, d := range devs {
@@ -125,11 +127,24 @@ func printLoops(sysfs string) {
 		if err != nil {
 			continue // not attached
 		}
-		ra, err := os.ReadFile(filepath.Join(d, "queue", "read_ahead_kb"))
+		fmt.Printf("KEEL-CHECK-LOOP %s %s %s\n", filepath.Base(d), strings.TrimSpace(string(backing)), readAhead(d))
+	}
+	rams, _ := filepath.Glob(filepath.Join(sysfs, "ram*"))
+	for _, d := range rams {
+		size, err := os.ReadFile(filepath.Join(d, "size"))
 		if err != nil {
 			fmt.Printf("KEEL-CHECK-FAIL %s: %v\n", d, err)
 			continue
 		}
-		fmt.Printf("KEEL-CHECK-LOOP %s %s %s\n", filepath.Base(d), strings.TrimSpace(string(backing)), strings.TrimSpace(string(ra)))
+		fmt.Printf("KEEL-CHECK-RAM %s %s %s\n", filepath.Base(d), strings.TrimSpace(string(size)), readAhead(d))
 	}
+}
+
+// readAhead is a block device's read_ahead_kb, or why it is unknown.
+func readAhead(dev string) string {
+	ra, err := os.ReadFile(filepath.Join(dev, "queue", "read_ahead_kb"))
+	if err != nil {
+		return "unknown:" + err.Error()
+	}
+	return strings.TrimSpace(string(ra))
 }
