@@ -137,7 +137,11 @@ bench: deps binaries keel image
 	$(GO) test -run '^$$' -bench RestartLatency -benchtime 20x -timeout 10m ./svcd/ > $(BENCH_DIR)/restart.txt; \
 		s=$$?; cat $(BENCH_DIR)/restart.txt; exit $$s
 	@echo "== boots"
+	@accel=$$(bin/keel run accel $(IMAGES)/minimal) && cpu=$$(bin/keel run accel -q --cpu $(IMAGES)/minimal) || exit 1; \
+	[ -x $(FLOOR) ] && floor=$(abspath $(FLOOR)); \
 	KEEL_BENCH_DIR=$(BENCH_DIR) KEEL_BENCH_RUNS=$(BENCH_RUNS) KEEL_E2E=1 KEEL_BUILD_DIR=$(CURDIR)/build \
+	KEEL_BENCH_FLOOR=$$floor KEEL_BENCH_FLOOR_KERNEL=$(abspath $(IMAGES))/minimal-kernel \
+	KEEL_BENCH_FLOOR_ACCEL=$$accel KEEL_BENCH_FLOOR_QEMU_ARGS="-m 512 -cpu $$cpu -smp $(BENCH_CPUS)" \
 		$(GO) test -run '^TestBenchReport$$' -v -timeout 60m ./qemu-test
 
 # Cold, warm and one-service-changed builds of a LinuxKit-shaped spec, with
