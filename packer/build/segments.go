@@ -24,7 +24,7 @@ import (
 // segmentFormat is part of every segment's cache key: change it whenever
 // the bytes a segment holds for the same inputs change (cpio writer,
 // rootfs stream, base directories, compression settings).
-const segmentFormat = "keel initrd segment 2" // 2: zstd at its "better" level
+const segmentFormat = "keel initrd segment 3" // 2: zstd at its "better" level; 3: archive parts at zstd's best
 
 // part is one self-contained piece of the image: the initrd holds it as
 // its own compressed cpio archive (with its own TRAILER, after which the
@@ -39,7 +39,8 @@ type part struct {
 	inputs []string
 	sys    *rootfs.System
 	// archive marks a part rebuilt rarely (the kernel modules, the init
-	// images), whose squashfs image is compressed as hard as pays.
+	// images, the boot files), whose squashfs image or cpio segment is
+	// compressed as hard as pays.
 	archive bool
 	// programs marks the archive of programs (the init images), which
 	// processes page in at random: its squashfs image gets smaller blocks.
@@ -148,7 +149,11 @@ func writeSegment(final string, p part, c output.Compression, count func(int64))
 
 // encodePart writes p as one compressed cpio archive.
 func encodePart(w io.Writer, p part, c output.Compression) error {
-	cw, err := output.NewCPIOCompressed(w, c)
+	newCPIO := output.NewCPIOCompressed
+	if p.archive {
+		newCPIO = output.NewCPIOArchive
+	}
+	cw, err := newCPIO(w, c)
 	if err != nil {
 		return err
 	}

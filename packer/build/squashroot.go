@@ -78,9 +78,10 @@ func bootPart(kind string, mods []string, kf kernelFiles, kd v1.Hash, initLayers
 		Open: func() (io.ReadCloser, error) { return chosenModules(kf, choice) },
 	}
 	p := part{
-		What:   "boot files",
-		inputs: append([]string{kind, choice.key(), kd.String(), kf.tar}, initInputs...),
-		sys:    &rootfs.System{Dirs: rootfs.BaseDirs(), Layers: []rootfs.Layer{modules}},
+		What:    "boot files",
+		inputs:  append([]string{kind, choice.key(), kd.String(), kf.tar}, initInputs...),
+		sys:     &rootfs.System{Dirs: rootfs.BaseDirs(), Layers: []rootfs.Layer{modules}},
+		archive: true,
 	}
 	for _, l := range initLayers {
 		open := l.Open

@@ -53,6 +53,14 @@ func ParseCompression(s string) (Compression, error) {
 // could change the output between runs (names, times, concurrency) is
 // fixed, so the same input always gives the same bytes.
 func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
+	return compressorLevel(w, c, false)
+}
+
+// compressorLevel is compressor, with zstd at its best level when hard:
+// for archives written once and read at every boot, where its 3.5 times
+// the CPU of the default level (about 0.25 s more for a 3 MB /init) buys
+// 5% less (0.07 MB of it).
+func compressorLevel(w io.Writer, c Compression, hard bool) (io.WriteCloser, error) {
 	if c == "" {
 		c = Default
 	}
@@ -73,8 +81,12 @@ func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 		// the level's 8 MiB: the kernel allocates the window to unpack,
 		// and with one multi-call binary there is little repetition
 		// further apart to find (a 32 MiB window gains 1.5%).
+		level := zstd.SpeedBetterCompression
+		if hard {
+			level = zstd.SpeedBestCompression
+		}
 		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(true),
-			zstd.WithEncoderLevel(zstd.SpeedBetterCompression))
+			zstd.WithEncoderLevel(level))
 	case None:
 		return nopCloser{w}, nil
 	}

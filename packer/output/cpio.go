@@ -36,7 +36,18 @@ func NewCPIO(w io.Writer) (*CPIO, error) {
 
 // NewCPIOCompressed is NewCPIO with a choice of compression.
 func NewCPIOCompressed(w io.Writer, c Compression) (*CPIO, error) {
-	z, err := compressor(w, c)
+	return newCPIO(w, c, false)
+}
+
+// NewCPIOArchive is NewCPIOCompressed for an archive written once and
+// read at every boot: zstd at its best level (other compressions as
+// NewCPIOCompressed).
+func NewCPIOArchive(w io.Writer, c Compression) (*CPIO, error) {
+	return newCPIO(w, c, true)
+}
+
+func newCPIO(w io.Writer, c Compression, hard bool) (*CPIO, error) {
+	z, err := compressorLevel(w, c, hard)
 	if err != nil {
 		return nil, fmt.Errorf("starting %s compression: %w", c, err)
 	}
