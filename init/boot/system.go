@@ -34,6 +34,15 @@ func parseModulesList(s string) []moduleRequest {
 	return out
 }
 
+// deviceModules are loaded at boot whenever the image carries them,
+// though no device asks for them: their device nodes (/dev/loop0 to
+// loop7) exist from boot on LinuxKit's kernel, which builds them in, and
+// the containers that use them (the losetup package) look for the nodes.
+// devtmpfs has no node for a module that is not loaded, so nothing would
+// load it on demand. The squashfs root's images, which loaded loop before
+// they moved to RAM disks, no longer need it.
+var deviceModules = []string{"loop"}
+
 // modulesStep loads the modules /etc/modules asks for, then those the
 // present devices need. A module that fails is logged, never fatal. cmd
 // says whether coldplug also loads CPU modules.
@@ -58,6 +67,14 @@ func modulesStep(cmd cmdline) error {
 		}
 	}
 	listed := len(l.Loaded())
+	for _, m := range deviceModules {
+		if err := l.Load(m, ""); kmod.IsNotExist(err) {
+			klog.Debugf("module %s: %v", m, err)
+		} else if err != nil {
+			failed++
+			klog.Printf("module %s: %v", m, err)
+		}
+	}
 	sum := l.Coldplug("/sys", kmod.ColdplugOptions{CPU: cmd[paramColdplug] == "cpu"})
 	for _, f := range sum.Failed {
 		klog.Printf("module %s: %v", f.Module, f.Err)
