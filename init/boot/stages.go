@@ -35,6 +35,8 @@ func noState(fn func() error) func(*state) error {
 func stage1Steps() []step {
 	return []step{
 		{name: "mount-early", run: earlyMountStep, essential: true},
+		// Before anything but init runs, so every program's heap sees it.
+		{name: "hugepages", run: func(st *state) error { return hugePagesStep(st.cmd, "/sys") }},
 		{name: "root-image", run: rootImageStep, essential: true, when: wantRootImage},
 		{name: "root-move", run: rootMoveStep, essential: true},
 	}
