@@ -409,3 +409,49 @@ func TestDefaultDirUnknown(t *testing.T) {
 		t.Errorf("Open(\"\") with no directory to choose: got nil error")
 	}
 }
+
+// TestIndexSeenAcrossCaches: each Cache keeps index.json parsed, yet sees
+// what another Cache on the same directory (another keel process) wrote,
+// and what one caller does with the index it read stays its own.
+func TestIndexSeenAcrossCaches(t *testing.T) {
+	dir := t.TempDir()
+	first, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := randomImage(t), randomImage(t)
+	if err := first.Put("keel/a:1", a); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := second.Has("keel/a:1"); err != nil || !ok {
+		t.Fatalf("second cache Has(keel/a:1) = %v, %v; want true", ok, err)
+	}
+	if err := second.Put("keel/b:1", b); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := first.Has("keel/b:1"); err != nil || !ok {
+		t.Fatalf("first cache Has(keel/b:1) after the second stored it = %v, %v; want true", ok, err)
+	}
+	m, err := first.readIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Manifests = m.Manifests[:0]
+	list, err := first.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Errorf("got %d entries after a caller emptied its copy of the index, want 2", len(list))
+	}
+	if removed, err := second.Remove("keel/a:1"); err != nil || !removed {
+		t.Fatalf("Remove(keel/a:1) = %v, %v; want true", removed, err)
+	}
+	if ok, err := first.Has("keel/a:1"); err != nil || ok {
+		t.Errorf("first cache Has(keel/a:1) after the second removed it = %v, %v; want false", ok, err)
+	}
+}
