@@ -67,17 +67,19 @@ func mountRootImage(target string, cmd cmdline) error {
 	disk := hasRootDisk()
 	// Without a module index the drivers are taken to be built in.
 	load := func(string, string) error { return nil }
+	loaded := func(string) error { return nil }
 	if l, err := openLoader(); err != nil {
 		klog.Printf("root image: no module index (%v): assuming %v are built in", err, imageModules)
 	} else if disk {
 		loadDiskModules(l)
 	} else {
 		load = l.Load
-		for _, m := range imageModules {
-			if err := l.Load(m, ""); err != nil {
-				return fmt.Errorf("load module %s: %w", m, err)
-			}
-		}
+		// Beside each other and beside brd (openRAMDisks): a module load
+		// is the kernel's work on one CPU, and init is alone here, so the
+		// other CPU was idle. Under TCG squashfs took 36 ms, overlay 60
+		// and brd 30, one after the other; overlay is waited for only
+		// once the images are mounted.
+		loaded = loadInBackground(l.Load, imageModules)
 	}
 	rw := filepath.Join(imageDir, "rw")
 	for _, d := range []string{rw, target} {
@@ -97,6 +99,9 @@ func mountRootImage(target string, cmd cmdline) error {
 	} else {
 		images := rootImages()
 		rd, err := openRAMDisks(load, "/sys/block", images)
+		if lerr := loaded("squashfs"); lerr != nil {
+			return fmt.Errorf("load module squashfs: %w", lerr)
+		}
 		if err != nil {
 			klog.Printf("root image: no RAM disks (%v): mounting through loop devices", err)
 		}
@@ -124,6 +129,9 @@ func mountRootImage(target string, cmd cmdline) error {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
+	}
+	if err := loaded("overlay"); err != nil {
+		return fmt.Errorf("load module overlay: %w", err)
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), upper, work)
 	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
@@ -271,4 +279,25 @@ func setLoop(f *os.File, dev string, img *os.File, name string) error {
 		return fmt.Errorf("set up %s: %w", dev, err)
 	}
 	return nil
+}
+
+// loadInBackground starts loading each of names at once and returns a
+// function that waits for one of them to be loaded (nil for a name it was
+// not given). Waiting twice for a name gives the same answer.
+func loadInBackground(load func(name, params string) error, names []string) func(name string) error {
+	done := make(map[string]chan error, len(names))
+	for _, n := range names {
+		ch := make(chan error, 1)
+		done[n] = ch
+		go func() { ch <- load(n, "") }()
+	}
+	return func(name string) error {
+		ch, ok := done[name]
+		if !ok {
+			return nil
+		}
+		err := <-ch
+		ch <- err
+		return err
+	}
 }

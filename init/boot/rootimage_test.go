@@ -1,10 +1,12 @@
 package boot
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -113,5 +115,36 @@ func TestFindRootImages(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestLoadInBackground(t *testing.T) {
+	bad := errors.New("no such module")
+	// Each load waits until every load has started: loads that ran one
+	// after the other would never finish.
+	var started sync.WaitGroup
+	started.Add(2)
+	load := func(name, params string) error {
+		started.Done()
+		started.Wait()
+		if name == "overlay" {
+			return bad
+		}
+		return nil
+	}
+	loaded := loadInBackground(load, []string{"squashfs", "overlay"})
+	tests := []struct {
+		name string
+		want error
+	}{
+		{"squashfs", nil},
+		{"overlay", bad},
+		{"overlay", bad}, // a second wait gets the same answer
+		{"brd", nil},     // not asked for: nothing to wait for
+	}
+	for _, tt := range tests {
+		if got := loaded(tt.name); !errors.Is(got, tt.want) {
+			t.Errorf("loaded(%q) = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
