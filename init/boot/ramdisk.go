@@ -85,9 +85,11 @@ func openRAMDisks(load func(name, params string) error, sysBlock string, images 
 	return rd, nil
 }
 
-// take copies img into the next unused RAM disk and returns the disk's
-// path; ok is false when no disk is left or img does not fit.
-func (rd *ramDisks) take(img string) (dev string, ok bool, err error) {
+// reserve hands img the next unused RAM disk and returns the disk's
+// path; ok is false when no disk is left or img does not fit. The image is
+// not copied yet (copyToDisk): disks are handed out in the images' order,
+// and copied in any.
+func (rd *ramDisks) reserve(img string) (dev string, ok bool, err error) {
 	if rd == nil || rd.next >= rd.count {
 		return "", false, nil
 	}
@@ -100,9 +102,6 @@ func (rd *ramDisks) take(img string) (dev string, ok bool, err error) {
 	}
 	dev = fmt.Sprintf(rd.devFormat, rd.next)
 	rd.next++
-	if err := copyToDisk(img, dev); err != nil {
-		return "", false, err
-	}
 	return dev, true, nil
 }
 
