@@ -96,6 +96,7 @@ func boot() {
 	// need no device, and svcd holds the onboot containers until the scan
 	// is done (initctl.DevicesFDEnv). Under TCG this overlapped the 1.2 s
 	// of loading with svcd's start.
+	waitKernelFS := runner.background(st, step{name: "kernel-filesystems", run: kernelFSBootStep})
 	waitModules := runner.background(st, step{name: "modules", run: modulesBootStep})
 	runner.run(st, systemSteps())
 
@@ -117,6 +118,7 @@ func boot() {
 		sup.run()
 	}()
 	runner.run(st, []step{{name: "svcd", run: noState(sup.waitStarted)}})
+	waitKernelFS()
 	waitModules()
 
 	if err := writeBootLog(layout.BootLog, runner.records); err != nil {

@@ -118,10 +118,11 @@ var devLinks = [][2]string{
 	{"/dev/ptmx", "pts/ptmx"},
 }
 
-// lateMountStep mounts the rest and adds the /dev symlinks.
+// lateMountStep mounts the rest, but for the optional kernel filesystems
+// (kernelFSBootStep), and adds the /dev symlinks.
 func lateMountStep() error {
 	err := mountAll(lateMounts)
-	errs := []error{populateVar(), mountKernelFilesystems("/proc/filesystems")}
+	errs := []error{populateVar()}
 	for _, l := range devLinks {
 		if _, lerr := os.Lstat(l[0]); lerr == nil {
 			continue
